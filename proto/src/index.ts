@@ -1,0 +1,15 @@
+// Public face of the generated contract. Everything else imports from here.
+export * from './gen/latentfarm/v1/types.js';
+export {
+  RenderFarmClient, RenderFarmService, type RenderFarmServer,
+  SubmitJobRequest, SubmitJobResponse, SubmitJobStreamRequest, SubmitJobStreamResponse, PromptChunk,
+  WatchJobRequest, WatchJobResponse, JobStateChanged, ImageProgress, ImageStep, ImageResult,
+  GetJobRequest, GetJobResponse, ListJobsRequest, ListJobsResponse, CancelJobRequest, CancelJobResponse,
+  GetImageRequest, GetImageResponse, EstimateCostRequest, EstimateCostResponse,
+  GetFarmStatusRequest, GetFarmStatusResponse, WorkerStatus, ModelStatus,
+} from './gen/latentfarm/v1/render_farm.js';
+export {
+  WorkerGatewayClient, WorkerGatewayService, type WorkerGatewayServer,
+  ConnectRequest, ConnectResponse, Hello, Credit, TaskStep, TaskProgress, StageTimings, TaskResult,
+  TaskFailure, TaskRelease, Heartbeat, Welcome, Task, LeaseTasks, CancelTasks, Drain,
+} from './gen/latentfarm/v1/worker_gateway.js';

@@ -1,1 +1,5 @@
-export const x = 1;
+export * from './errors.js';
+export * from './config.js';
+export * from './logger.js';
+export * from './metrics.js';
+export * from './time.js';

@@ -1,1 +1,3 @@
-export {};
+export { runServe } from './main.js';
+export { startCoordinator, type Coordinator } from './coordinator.js';
+export { coordinatorOptions, defaultCoordinatorConfig, coordinatorHelp, type CoordinatorConfig } from './config.js';

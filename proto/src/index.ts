@@ -13,3 +13,9 @@ export {
   ConnectRequest, ConnectResponse, Hello, Credit, TaskStep, TaskProgress, StageTimings, TaskResult,
   TaskFailure, TaskRelease, Heartbeat, Welcome, Task, LeaseTasks, CancelTasks, Drain,
 } from './gen/latentfarm/v1/worker_gateway.js';
+
+import { fileURLToPath } from 'node:url';
+
+/** Directory holding the .proto sources (for server reflection). */
+export const protoRoot = fileURLToPath(new URL('../', import.meta.url));
+export const protoFiles = ['latentfarm/v1/types.proto', 'latentfarm/v1/render_farm.proto', 'latentfarm/v1/worker_gateway.proto'];

@@ -1,0 +1,50 @@
+// Flags that describe a job, shared by submit, estimate and up.
+import { InvalidArgumentError, opt } from '@latentfarm/common';
+import { ImageFormat, Scheduler, type GenerationParams, type JobSpec, type PromptEntry } from '@latentfarm/proto';
+import { parseFormat, parseScheduler } from './prompts.js';
+
+export const jobOptions = {
+  model: opt.string('Model to render with', 'sim'),
+  prompt: opt.string('One prompt (instead of a prompt file)', ''),
+  negativePrompt: opt.string('Negative prompt for entries that set none', ''),
+  images: opt.int('Images per prompt (entries may override)', 1, { min: 1 }),
+  width: opt.int('Image width, a multiple of 8 (0: the farm default)', 0, { min: 0 }),
+  height: opt.int('Image height, a multiple of 8 (0: the farm default)', 0, { min: 0 }),
+  steps: opt.int('Denoising steps (0: the farm default)', 0, { min: 0 }),
+  cfgScale: opt.number('Classifier-free guidance scale (-1: the farm default)', -1),
+  scheduler: opt.string('ddim, pndm, euler, euler_ancestral, dpmpp_2m or lcm (empty: the model default)', ''),
+  seed: opt.int('Job seed; image i gets seed + i (-1: random)', -1, { min: -1, max: 0xffffffff }),
+  format: opt.string('png, webp or jpeg', 'png'),
+  priority: opt.int('1 (lowest) to 10 (highest); share of the farm is proportional', 5, { min: 1, max: 10 }),
+  label: opt.list('Labels, key=value, comma separated', []),
+  idempotencyKey: opt.string('Resubmitting with the same key returns the same job', ''),
+};
+
+export interface JobFlags {
+  model: string; prompt: string; negativePrompt: string; images: number; width: number; height: number; steps: number;
+  cfgScale: number; scheduler: string; seed: number; format: string; priority: number; label: string[]; idempotencyKey: string;
+}
+
+export function specFromFlags(f: JobFlags): JobSpec {
+  const params: GenerationParams = {
+    scheduler: f.scheduler === '' ? Scheduler.UNSPECIFIED : parseScheduler(f.scheduler, '--scheduler'),
+    outputFormat: parseFormat(f.format, '--format') ?? ImageFormat.PNG,
+  };
+  if (f.width > 0) params.width = f.width;
+  if (f.height > 0) params.height = f.height;
+  if (f.steps > 0) params.steps = f.steps;
+  if (f.cfgScale >= 0) params.cfgScale = f.cfgScale;
+  if (f.seed >= 0) params.seed = f.seed;
+  const labels: Record<string, string> = {};
+  for (const kv of f.label) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new InvalidArgumentError('--label', `"${kv}" is not key=value`);
+    labels[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return { model: f.model, params, priority: f.priority, labels, idempotencyKey: f.idempotencyKey };
+}
+
+/** Applies the per-job flags that entries inherit (images per prompt, negative prompt). */
+export function withEntryDefaults(e: PromptEntry, f: JobFlags): PromptEntry {
+  return { ...e, images: e.images || f.images, negativePrompt: e.negativePrompt || f.negativePrompt };
+}

@@ -1,0 +1,77 @@
+// `latentfarm up`: a coordinator and N workers in one process — the embedded
+// default. With a prompt file it renders the job into a folder and exits.
+import { createLogger, createRegistry, formatHelp, opt, parseOptions } from '@latentfarm/common';
+import { defaultCoordinatorConfig, startCoordinator } from '@latentfarm/coordinator';
+import { JobState } from '@latentfarm/proto';
+import { defaultWorkerConfig, startWorker, type Worker } from '@latentfarm/worker';
+import { FarmClient } from '../sdk.js';
+import { collectEntries } from './commands.js';
+import { jobOptions, specFromFlags, type JobFlags } from './job-options.js';
+import { print } from './output.js';
+import { watchToFolder } from './watch-to-folder.js';
+
+const upOptions = {
+  host: opt.string('Address the coordinator listens on', '127.0.0.1'),
+  port: opt.int('Coordinator gRPC port (0 picks a free one)', 7400, { min: 0, max: 65535 }),
+  metricsPort: opt.int('Coordinator /metrics port (-1 disables)', 9400, { min: -1, max: 65535 }),
+  dataDir: opt.string('Directory of the embedded store', 'data'),
+  workers: opt.int('Local workers', 2, { min: 1, max: 256 }),
+  engine: opt.oneOf('Worker engine', 'sim', ['sim', 'onnx'] as const),
+  maxBatch: opt.int('Most images in one batched step, per worker', 8, { min: 1 }),
+  simStepBaseMs: opt.number('sim: fixed milliseconds of one batched step', 20, { min: 0 }),
+  simStepPerImageMs: opt.number('sim: milliseconds per image of one batched step', 0.5, { min: 0 }),
+  prompts: opt.string('Prompt file to render, then exit (empty: serve until Ctrl-C)', ''),
+  out: opt.string('Folder for the rendered images', 'out'),
+  logLevel: opt.oneOf('Log level of the farm', 'warn', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
+  ...jobOptions,
+};
+
+export async function runUp(argv: readonly string[]): Promise<number> {
+  const { values: v, help } = parseOptions(upOptions, argv);
+  if (help) {
+    process.stdout.write(formatHelp('Usage: latentfarm up [options]\n\nStarts a coordinator and local workers in one process (embedded store).', upOptions));
+    return 0;
+  }
+  const log = createLogger('latentfarm', v.logLevel);
+  const registry = createRegistry('up');
+  const coordinator = await startCoordinator(
+    defaultCoordinatorConfig({ host: v.host, port: v.port, metricsPort: v.metricsPort, dataDir: v.dataDir, models: [v.model], logLevel: v.logLevel }),
+    { log, registry },
+  );
+  const workers: Worker[] = [];
+  for (let i = 0; i < v.workers; i++) {
+    const config = defaultWorkerConfig({
+      coordinator: coordinator.address, id: `local-${i}`, engine: v.engine, models: [v.model], maxBatch: v.maxBatch,
+      simStepBaseMs: v.simStepBaseMs, simStepPerImageMs: v.simStepPerImageMs, metricsPort: -1,
+    });
+    // Workers share the process registry; their metrics are summed per name.
+    workers.push(await startWorker(config, { log, registry: i === 0 ? registry : createRegistry('up-worker') }));
+  }
+  const shutdown = async () => {
+    await Promise.all(workers.map((w) => w.close()));
+    await coordinator.close();
+  };
+  print(`farm up: coordinator ${coordinator.address}, ${v.workers} ${v.engine} workers${coordinator.metricsPort !== undefined ? `, metrics http://${v.host}:${coordinator.metricsPort}/metrics` : ''}`);
+  if (v.prompts === '') {
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await shutdown();
+    return 0;
+  }
+  const client = new FarmClient(coordinator.address);
+  try {
+    const flags = v as unknown as JobFlags;
+    const res = await client.submitJobStream(specFromFlags(flags), await collectEntries(v.prompts, flags));
+    const job = res.job;
+    if (job === undefined) throw new Error('submit returned no job');
+    print(`job ${job.id}: ${job.images?.total ?? 0} images of "${v.model}"`);
+    const s = await watchToFolder(client, job.id, v.out);
+    print(`${JobState[s.state]}: ${s.written} images written to ${v.out}/`);
+    return s.state === JobState.SUCCEEDED ? 0 : 1;
+  } finally {
+    client.close();
+    await shutdown();
+  }
+}

@@ -1,0 +1,185 @@
+// A typed SDK over the generated callback-style client: promises, async
+// iterables for streams, deadlines, retries for idempotent calls, and a
+// WatchJob that resumes by sequence number after a dropped connection.
+import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { backoffMs, sleep } from '@latentfarm/common';
+import {
+  RenderFarmClient,
+  type CancelJobResponse, type EstimateCostRequest, type EstimateCostResponse, type GetFarmStatusResponse,
+  type ImageCounts, type ImageInfo, type ImageStep, type Job, type JobSpec, type JobState, type ListJobsRequest,
+  type ListJobsResponse, type PromptEntry, type SubmitJobResponse, type SubmitJobStreamRequest, type WatchJobResponse,
+} from '@latentfarm/proto';
+
+export { status as GrpcStatus };
+export type { ServiceError };
+
+export interface ClientOptions {
+  /** Deadline of each unary call. */
+  deadlineMs?: number;
+  /** Attempts for idempotent calls on UNAVAILABLE. */
+  retries?: number;
+}
+
+export type WatchEvent =
+  | { type: 'state'; sequence: number; state: JobState; counts: ImageCounts; reason: string }
+  | { type: 'progress'; sequence: number; images: ImageStep[] }
+  | { type: 'image'; sequence: number; info: ImageInfo; data: Buffer };
+
+export interface WatchOptions {
+  afterSequence?: number;
+  referencesOnly?: boolean;
+  noProgress?: boolean;
+  /** Reconnect and resume after a dropped stream (default true). */
+  resume?: boolean;
+  signal?: AbortSignal;
+}
+
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const RETRYABLE = new Set([status.UNAVAILABLE]);
+
+export class FarmClient {
+  readonly raw: RenderFarmClient;
+  private readonly deadlineMs: number;
+  private readonly retries: number;
+
+  constructor(address: string, options: ClientOptions = {}) {
+    this.raw = new RenderFarmClient(address, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    });
+    this.deadlineMs = options.deadlineMs ?? 30_000;
+    this.retries = options.retries ?? 5;
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+
+  private unary<Req, Res>(method: (req: Req, md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req, idempotent: boolean): Promise<Res> {
+    const once = () => new Promise<Res>((resolve, reject) => {
+      method.call(this.raw, req, new Metadata(), { deadline: new Date(Date.now() + this.deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+    return idempotent ? this.retry(once) : once();
+  }
+
+  private async retry<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (attempt + 1 >= this.retries || !RETRYABLE.has((err as ServiceError).code)) throw err;
+        await sleep(backoffMs(attempt, 100, 2000));
+      }
+    }
+  }
+
+  /** Submits in one message. Retried on UNAVAILABLE only when the spec has an idempotency key. */
+  submitJob(spec: JobSpec, entries: PromptEntry[]): Promise<SubmitJobResponse> {
+    return this.unary(this.raw.submitJob, { spec, entries }, spec.idempotencyKey !== '');
+  }
+
+  /** Submits any number of prompts by client stream, `chunk` entries per message. */
+  submitJobStream(spec: JobSpec, entries: Iterable<PromptEntry> | AsyncIterable<PromptEntry>, chunk = 1000): Promise<SubmitJobResponse> {
+    return new Promise((resolve, reject) => {
+      const call = this.raw.submitJobStream((err, res) => (err ? reject(err) : resolve(res)));
+      const write = (m: SubmitJobStreamRequest): Promise<void> =>
+        new Promise((ok) => { if (call.write(m)) ok(); else call.once('drain', ok); });
+      (async () => {
+        await write({ item: { $case: 'spec', value: spec } });
+        let batch: PromptEntry[] = [];
+        for await (const e of entries) {
+          batch.push(e);
+          if (batch.length >= chunk) {
+            await write({ item: { $case: 'prompts', value: { entries: batch } } });
+            batch = [];
+          }
+        }
+        if (batch.length > 0) await write({ item: { $case: 'prompts', value: { entries: batch } } });
+        call.end();
+      })().catch((err: unknown) => { call.cancel(); reject(err); });
+    });
+  }
+
+  getJob(jobId: string): Promise<Job> {
+    return this.unary(this.raw.getJob, { jobId }, true).then((r) => r.job as Job);
+  }
+
+  listJobs(req: Partial<ListJobsRequest> = {}): Promise<ListJobsResponse> {
+    return this.unary(this.raw.listJobs, { pageSize: 0, pageToken: '', states: [], labels: {}, ...req }, true);
+  }
+
+  cancelJob(jobId: string): Promise<CancelJobResponse> {
+    return this.unary(this.raw.cancelJob, { jobId }, true);
+  }
+
+  estimateCost(req: EstimateCostRequest): Promise<EstimateCostResponse> {
+    return this.unary(this.raw.estimateCost, req, true);
+  }
+
+  getFarmStatus(): Promise<GetFarmStatusResponse> {
+    return this.unary(this.raw.getFarmStatus, {}, true);
+  }
+
+  async getImage(imageId: string): Promise<{ info: ImageInfo; data: Buffer }> {
+    return this.retry(async () => {
+      const call = this.raw.getImage({ imageId }, { deadline: new Date(Date.now() + this.deadlineMs) });
+      let info: ImageInfo | undefined;
+      const parts: Buffer[] = [];
+      for await (const m of call as AsyncIterable<{ info?: ImageInfo; data: Buffer }>) {
+        info ??= m.info;
+        parts.push(m.data);
+      }
+      if (info === undefined) throw new Error(`GetImage ${imageId}: the server sent no image info`);
+      return { info, data: Buffer.concat(parts) };
+    });
+  }
+
+  /**
+   * Watches a job until it ends, yielding whole images (chunks joined). After a
+   * dropped stream it reconnects with the last complete sequence, so nothing is
+   * missed and nothing is seen twice.
+   */
+  async *watch(jobId: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
+    let after = options.afterSequence ?? 0;
+    const resume = options.resume ?? true;
+    for (let attempt = 0; ; ) {
+      const call: ClientReadableStream<WatchJobResponse> = this.raw.watchJob({
+        jobId, afterSequence: after, referencesOnly: options.referencesOnly ?? false, noProgress: options.noProgress ?? false,
+      });
+      const abort = () => call.cancel();
+      options.signal?.addEventListener('abort', abort, { once: true });
+      let parts: Buffer[] = [];
+      let info: ImageInfo | undefined;
+      try {
+        for await (const m of call as AsyncIterable<WatchJobResponse>) {
+          attempt = 0;
+          const ev = m.event;
+          if (ev?.$case === 'state') {
+            after = m.sequence;
+            yield { type: 'state', sequence: m.sequence, state: ev.value.state, counts: ev.value.images as ImageCounts, reason: ev.value.reason };
+          } else if (ev?.$case === 'progress') {
+            yield { type: 'progress', sequence: m.sequence, images: ev.value.images };
+          } else if (ev?.$case === 'image') {
+            if (ev.value.chunkIndex === 0) {
+              parts = [];
+              info = ev.value.info;
+            }
+            parts.push(ev.value.data);
+            if (ev.value.lastChunk && info !== undefined) {
+              after = m.sequence;
+              yield { type: 'image', sequence: m.sequence, info, data: Buffer.concat(parts) };
+            }
+          }
+        }
+        return;
+      } catch (err) {
+        if (options.signal?.aborted) return;
+        const code = (err as ServiceError).code;
+        if (!resume || !(code === status.UNAVAILABLE || code === status.CANCELLED || code === status.INTERNAL || code === status.UNKNOWN)) throw err;
+        await sleep(backoffMs(attempt++, 100, 5000));
+      } finally {
+        options.signal?.removeEventListener('abort', abort);
+      }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+// Flags and LATENTFARM_* environment variables for every setting, declared once
+// per part (its config.ts) and parsed here: flag beats env beats default.
+import { ConfigError } from './errors.js';
+
+export interface OptionSpec<T> {
+  readonly help: string;
+  readonly default: T;
+  readonly kind: string;
+  parse(raw: string, name: string): T;
+}
+
+function spec<T>(kind: string, help: string, def: T, parse: (raw: string, name: string) => T): OptionSpec<T> {
+  return { kind, help, default: def, parse };
+}
+
+export const opt = {
+  string: (help: string, def: string): OptionSpec<string> => spec('string', help, def, (raw) => raw),
+  int: (help: string, def: number, range: { min?: number; max?: number } = {}): OptionSpec<number> =>
+    spec('int', help, def, (raw, name) => {
+      const v = Number(raw);
+      if (!Number.isInteger(v)) throw new ConfigError(`${name}: "${raw}" is not an integer`);
+      return inRange(v, range, name);
+    }),
+  number: (help: string, def: number, range: { min?: number; max?: number } = {}): OptionSpec<number> =>
+    spec('number', help, def, (raw, name) => {
+      const v = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(v)) throw new ConfigError(`${name}: "${raw}" is not a number`);
+      return inRange(v, range, name);
+    }),
+  bool: (help: string, def: boolean): OptionSpec<boolean> =>
+    spec('bool', help, def, (raw, name) => {
+      if (['1', 'true', 'yes', 'on', ''].includes(raw)) return true;
+      if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+      throw new ConfigError(`${name}: "${raw}" is not a boolean (use true or false)`);
+    }),
+  list: (help: string, def: string[]): OptionSpec<string[]> =>
+    spec('list', help, def, (raw) => raw.split(',').map((s) => s.trim()).filter((s) => s !== '')),
+  oneOf: <const T extends string>(help: string, def: T, values: readonly T[]): OptionSpec<T> =>
+    spec(values.join('|'), help, def, (raw, name) => {
+      if (!(values as readonly string[]).includes(raw)) {
+        throw new ConfigError(`${name}: "${raw}" is not one of ${values.join(', ')}`);
+      }
+      return raw as T;
+    }),
+};
+
+function inRange(v: number, range: { min?: number; max?: number }, name: string): number {
+  if (range.min !== undefined && v < range.min) throw new ConfigError(`${name}: ${v} is below the minimum ${range.min}`);
+  if (range.max !== undefined && v > range.max) throw new ConfigError(`${name}: ${v} is above the maximum ${range.max}`);
+  return v;
+}
+
+export type OptionSpecs = Record<string, OptionSpec<unknown>>;
+export type OptionValues<S extends OptionSpecs> = { -readonly [K in keyof S]: S[K] extends OptionSpec<infer T> ? T : never };
+
+export const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+export const envName = (key: string): string => `LATENTFARM_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+export interface Parsed<S extends OptionSpecs> {
+  values: OptionValues<S>;
+  positionals: string[];
+  help: boolean;
+}
+
+/**
+ * Parses `--flag value`, `--flag=value` and bare `--bool-flag`; unknown flags
+ * are an error so a typo never silently falls back to a default.
+ */
+export function parseOptions<S extends OptionSpecs>(
+  specs: S,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Parsed<S> {
+  const byFlag = new Map(Object.keys(specs).map((k) => [flagName(k), k]));
+  const raw = new Map<string, { value: string; source: string }>();
+  for (const key of Object.keys(specs)) {
+    const e = env[envName(key)];
+    if (e !== undefined && e !== '') raw.set(key, { value: e, source: envName(key) });
+  }
+  const positionals: string[] = [];
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') { help = true; continue; }
+    if (!arg.startsWith('--')) { positionals.push(arg); continue; }
+    const eq = arg.indexOf('=');
+    const flag = arg.slice(2, eq === -1 ? undefined : eq);
+    const negated = flag.startsWith('no-') && !byFlag.has(flag) ? flag.slice(3) : undefined;
+    const key = byFlag.get(negated ?? flag);
+    if (key === undefined) throw new ConfigError(`unknown flag --${flag} (see --help)`);
+    const s = specs[key] as OptionSpec<unknown>;
+    let value: string;
+    if (negated !== undefined) {
+      if (s.kind !== 'bool') throw new ConfigError(`unknown flag --${flag} (see --help)`);
+      value = 'false';
+    } else if (eq !== -1) value = arg.slice(eq + 1);
+    else if (s.kind === 'bool') value = 'true';
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new ConfigError(`--${flag} needs a value`);
+      value = next;
+      i++;
+    }
+    raw.set(key, { value, source: `--${flag}` });
+  }
+  const values: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(specs)) {
+    const r = raw.get(key);
+    values[key] = r === undefined ? s.default : s.parse(r.value, r.source);
+  }
+  return { values: values as OptionValues<S>, positionals, help };
+}
+
+export function formatHelp(usage: string, specs: OptionSpecs): string {
+  const rows = Object.entries(specs).map(([key, s]) => {
+    const def = Array.isArray(s.default) ? s.default.join(',') : String(s.default);
+    return [`  --${flagName(key)} <${s.kind}>`, `${s.help} [${envName(key)}, default: ${def === '' ? '""' : def}]`] as const;
+  });
+  const width = Math.max(...rows.map(([f]) => f.length)) + 2;
+  return `${usage}\n\nOptions:\n${rows.map(([f, h]) => f.padEnd(width) + h).join('\n')}\n  --help${' '.repeat(width - 8)}Show this help\n`;
+}

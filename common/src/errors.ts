@@ -1,0 +1,30 @@
+// Domain errors. Each class names a kind of failure a caller can act on; the
+// coordinator maps them to gRPC status codes in one place (grpc/status.ts).
+
+export class LatentfarmError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The request is wrong and retrying it unchanged cannot help. */
+export class InvalidArgumentError extends LatentfarmError {
+  constructor(readonly field: string, message: string, options?: { cause?: unknown }) {
+    super(field ? `${field}: ${message}` : message, options);
+  }
+}
+
+export class NotFoundError extends LatentfarmError {}
+
+/** A limit of the farm (queue capacity, quota) is reached; retry later or ask for less. */
+export class ResourceExhaustedError extends LatentfarmError {}
+
+/** A dependency (storage, NATS) is unreachable right now; retry later. */
+export class UnavailableError extends LatentfarmError {}
+
+/** The operation does not fit the current state (e.g. cancelling a finished job). */
+export class FailedPreconditionError extends LatentfarmError {}
+
+/** Invalid configuration at start-up: the message is one line naming the setting. */
+export class ConfigError extends LatentfarmError {}

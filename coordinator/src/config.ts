@@ -1,0 +1,41 @@
+import { opt, parseOptions, formatHelp, type OptionValues } from '@latentfarm/common';
+
+export const coordinatorOptions = {
+  host: opt.string('Address the gRPC server listens on', '127.0.0.1'),
+  port: opt.int('gRPC port (0 picks a free one)', 7400, { min: 0, max: 65535 }),
+  metricsHost: opt.string('Address of the /metrics HTTP server', '127.0.0.1'),
+  metricsPort: opt.int('Port of the /metrics HTTP server (0 picks a free one, -1 disables)', 9400, { min: -1, max: 65535 }),
+  dataDir: opt.string('Directory of the embedded store (images, job state)', 'data'),
+  models: opt.list('Models accepted in jobs besides those connected workers announce', ['sim']),
+  logLevel: opt.oneOf('Log level', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
+  leaseTtlMs: opt.int('A worker that is silent this long loses its leases', 15_000, { min: 100 }),
+  heartbeatMs: opt.int('How often workers send heartbeats', 3_000, { min: 50 }),
+  maxAttempts: opt.int('Attempts per image before it fails', 3, { min: 1, max: 100 }),
+  maxImagesPerJob: opt.int('Largest job, in images', 2_000_000, { min: 1 }),
+  maxQueuedImages: opt.int('Images waiting across all jobs before submits are refused', 20_000_000, { min: 1 }),
+  maxPromptChars: opt.int('Longest prompt or negative prompt, in characters', 2_000, { min: 1 }),
+  maxWidth: opt.int('Largest image width', 2048, { min: 8 }),
+  maxHeight: opt.int('Largest image height', 2048, { min: 8 }),
+  maxSteps: opt.int('Most denoising steps', 150, { min: 1 }),
+  maxCfgScale: opt.number('Largest guidance scale', 30, { min: 0 }),
+  defaultWidth: opt.int('Width when a job sets none', 512, { min: 8 }),
+  defaultHeight: opt.int('Height when a job sets none', 512, { min: 8 }),
+  defaultSteps: opt.int('Steps when a job sets none', 25, { min: 1 }),
+  defaultCfgScale: opt.number('Guidance scale when a job sets none', 7.5, { min: 0 }),
+  costBasePixels: opt.int('Pixels of the 1-credit reference image', 512 * 512, { min: 1 }),
+  costBaseSteps: opt.int('Steps of the 1-credit reference image', 50, { min: 1 }),
+  costMinCredits: opt.number('Least credits charged per image', 0.01, { min: 0 }),
+};
+
+export type CoordinatorConfig = OptionValues<typeof coordinatorOptions>;
+
+export function parseCoordinatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env) {
+  return parseOptions(coordinatorOptions, argv, env);
+}
+
+export const coordinatorHelp = (): string =>
+  formatHelp('Usage: latentfarm serve [options]\n\nRuns the coordinator: the RenderFarm API for clients and the WorkerGateway for workers.', coordinatorOptions);
+
+export function defaultCoordinatorConfig(overrides: Partial<CoordinatorConfig> = {}): CoordinatorConfig {
+  return { ...parseOptions(coordinatorOptions, [], {}).values, ...overrides };
+}

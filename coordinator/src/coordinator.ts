@@ -1,0 +1,39 @@
+// Starts a coordinator from a compiled config: store, farm, gRPC, /metrics.
+import { serveMetrics, type Logger, type Registry } from '@latentfarm/common';
+import type { CoordinatorConfig } from './config.js';
+import { Farm } from './farm/farm.js';
+import { startGrpcServer } from './grpc/server.js';
+import { coordinatorMetrics } from './metrics.js';
+import { EmbeddedStore } from './store/embedded.js';
+
+export interface Coordinator {
+  readonly port: number;
+  readonly metricsPort: number | undefined;
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(config: CoordinatorConfig, deps: { log: Logger; registry: Registry }): Promise<Coordinator> {
+  const { log, registry } = deps;
+  const store = new EmbeddedStore(config.dataDir);
+  const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }));
+  const grpc = await startGrpcServer(farm, store, log, config.host, config.port);
+  const metrics = config.metricsPort >= 0 ? await serveMetrics(registry, config.metricsHost, config.metricsPort) : undefined;
+  log.info({ port: grpc.port, metricsPort: metrics?.port, dataDir: config.dataDir }, 'coordinator listening');
+  return {
+    port: grpc.port,
+    metricsPort: metrics?.port,
+    address: `${config.host}:${grpc.port}`,
+    async close() {
+      grpc.health.setStatus('', 'NOT_SERVING');
+      farm.close();
+      await new Promise<void>((resolve) => {
+        // Give streams a moment to end cleanly, then force.
+        const t = setTimeout(() => { grpc.server.forceShutdown(); resolve(); }, 2000);
+        grpc.server.tryShutdown(() => { clearTimeout(t); resolve(); });
+      });
+      metrics?.server.close();
+      await store.close();
+    },
+  };
+}

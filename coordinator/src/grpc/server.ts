@@ -1,0 +1,41 @@
+// Builds the gRPC server: RenderFarm, WorkerGateway, health and reflection.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from '@latentfarm/common';
+import { RenderFarmService, WorkerGatewayService, protoFiles, protoRoot } from '@latentfarm/proto';
+import type { Farm } from '../farm/farm.js';
+import type { Store } from '../store/store.js';
+import { renderFarmHandlers } from './render-farm.js';
+import { workerGatewayHandlers } from './worker-gateway.js';
+
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export interface GrpcServer {
+  server: Server;
+  port: number;
+  health: HealthImplementation;
+}
+
+export async function startGrpcServer(farm: Farm, store: Store, log: Logger, host: string, port: number): Promise<GrpcServer> {
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc.keepalive_time_ms': 20_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  });
+  server.addService(RenderFarmService, renderFarmHandlers(farm, store, log.child({ service: 'RenderFarm' })));
+  server.addService(WorkerGatewayService, workerGatewayHandlers(farm, log.child({ service: 'WorkerGateway' })));
+  const health = new HealthImplementation({
+    '': 'SERVING', 'latentfarm.v1.RenderFarm': 'SERVING', 'latentfarm.v1.WorkerGateway': 'SERVING',
+  });
+  health.addToServer(server);
+  const definitions = loadSync(protoFiles, { includeDirs: [protoRoot] });
+  new ReflectionService(definitions).addToServer(server);
+  const bound = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  return { server, port: bound, health };
+}

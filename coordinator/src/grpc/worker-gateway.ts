@@ -1,0 +1,52 @@
+// WorkerGateway: one bidi stream per worker. The first message must be Hello;
+// after that the Farm handles credit, progress, results and failures.
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { Logger } from '@latentfarm/common';
+import type { ConnectRequest, ConnectResponse, WorkerGatewayServer } from '@latentfarm/proto';
+import type { Farm } from '../farm/farm.js';
+import type { WorkerSession } from '../farm/worker-session.js';
+
+export function workerGatewayHandlers(farm: Farm, log: Logger): WorkerGatewayServer {
+  return {
+    connect(call: ServerDuplexStream<ConnectRequest, ConnectResponse>) {
+      let session: WorkerSession | undefined;
+      let closed = false;
+      const link = {
+        send: (m: ConnectResponse) => { if (!closed) call.write(m); },
+        close: () => { if (!closed) { closed = true; call.end(); } },
+      };
+      const end = (reason: string) => {
+        if (session !== undefined) farm.dropWorker(session, reason);
+        closed = true;
+      };
+      call.on('data', (msg: ConnectRequest) => {
+        const m = msg.message;
+        if (m === undefined) return;
+        if (session === undefined) {
+          if (m.$case !== 'hello' || m.value.workerId === '') {
+            call.emit('error', { code: status.FAILED_PRECONDITION, details: 'the first message must be Hello with a worker_id' });
+            return;
+          }
+          session = farm.attachWorker(m.value, link);
+          return;
+        }
+        const s = session;
+        switch (m.$case) {
+          case 'credit': farm.grantCredit(s, m.value.slots); break;
+          case 'heartbeat': farm.heartbeat(s, m.value.busyRatio); break;
+          case 'progress': farm.recordProgress(s, m.value.steps); break;
+          case 'result':
+            farm.acceptResult(s, m.value).catch((err: unknown) => log.error({ err, worker: s.id }, 'result handling failed'));
+            break;
+          case 'failure': farm.acceptFailure(s, m.value); break;
+          case 'release': farm.release(s, m.value.taskIds, m.value.epochs); break;
+          case 'hello': log.warn({ worker: s.id }, 'second hello ignored'); break;
+        }
+      });
+      call.on('end', () => { end('disconnected'); call.end(); });
+      call.on('error', () => end('stream_error'));
+      call.on('cancelled', () => end('cancelled'));
+    },
+  };
+}

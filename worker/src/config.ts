@@ -1,0 +1,46 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { formatHelp, opt, parseOptions, type OptionValues } from '@latentfarm/common';
+
+export const workerOptions = {
+  coordinator: opt.string('Coordinator address (host:port)', '127.0.0.1:7400'),
+  id: opt.string('Worker id (default: hostname and a random suffix)', ''),
+  engine: opt.oneOf('Engine: sim (no model, GPU-like timing) or onnx', 'sim', ['sim', 'onnx'] as const),
+  models: opt.list('Models served (sim engine); the onnx engine serves its model folders', ['sim']),
+  maxBatch: opt.int('Most images in one batched step', 8, { min: 1, max: 1024 }),
+  prefetch: opt.int('Tasks leased ahead beyond max-batch, so the device never waits', -1, { min: -1, max: 4096 }),
+  simStepBaseMs: opt.number('sim: fixed milliseconds of one batched step', 20, { min: 0 }),
+  simStepPerImageMs: opt.number('sim: milliseconds per image of one batched step', 0.5, { min: 0 }),
+  simFailMarker: opt.string('sim: prompts containing this fail (for tests)', ''),
+  heartbeatMs: opt.int('Heartbeat interval before the coordinator says otherwise', 3000, { min: 50 }),
+  progressMs: opt.int('Least interval between step-progress reports', 250, { min: 10 }),
+  reconnectBaseMs: opt.int('First reconnect delay (doubles up to reconnect-max-ms)', 250, { min: 1 }),
+  reconnectMaxMs: opt.int('Longest reconnect delay', 10_000, { min: 1 }),
+  drainTimeoutMs: opt.int('On SIGTERM, how long running images may finish before they are handed back', 30_000, { min: 0 }),
+  metricsHost: opt.string('Address of the /metrics HTTP server', '127.0.0.1'),
+  metricsPort: opt.int('Port of the /metrics HTTP server (0 picks a free one, -1 disables)', 9401, { min: -1, max: 65535 }),
+  logLevel: opt.oneOf('Log level', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
+};
+
+export type WorkerConfig = OptionValues<typeof workerOptions>;
+
+export function parseWorkerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env) {
+  const parsed = parseOptions(workerOptions, argv, env);
+  return { ...parsed, values: compileWorkerConfig(parsed.values) };
+}
+
+/** Fills derived defaults, so every module sees one complete config. */
+export function compileWorkerConfig(c: WorkerConfig): WorkerConfig {
+  return {
+    ...c,
+    id: c.id !== '' ? c.id : `${hostname()}-${randomBytes(3).toString('hex')}`,
+    prefetch: c.prefetch >= 0 ? c.prefetch : c.maxBatch,
+  };
+}
+
+export function defaultWorkerConfig(overrides: Partial<WorkerConfig> = {}): WorkerConfig {
+  return compileWorkerConfig({ ...parseOptions(workerOptions, [], {}).values, ...overrides });
+}
+
+export const workerHelp = (): string =>
+  formatHelp('Usage: latentfarm worker [options]\n\nRuns a worker: dials the coordinator, leases images, renders them in continuous batches.', workerOptions);

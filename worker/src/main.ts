@@ -1,0 +1,56 @@
+// `latentfarm worker`: the only place that creates the worker's logger and registry.
+import { ConfigError, createLogger, createRegistry, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
+import { parseWorkerConfig, workerHelp, type WorkerConfig } from './config.js';
+import type { Engine } from './engine/engine.js';
+import { SimEngine } from './engine/sim.js';
+import { workerMetrics, type WorkerMetrics } from './metrics.js';
+import { Worker } from './worker.js';
+
+export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics): Promise<Engine> {
+  const observer = {
+    onStep: (group: string, n: number, seconds: number) => {
+      metrics.stepSeconds.observe({ group }, seconds);
+      metrics.batchSize.observe(n);
+      metrics.batchFill.observe(n / config.maxBatch);
+      metrics.steps.inc(n);
+    },
+  };
+  if (config.engine === 'sim') {
+    return new SimEngine({
+      models: config.models, maxBatch: config.maxBatch, stepBaseMs: config.simStepBaseMs,
+      stepPerImageMs: config.simStepPerImageMs, failMarker: config.simFailMarker,
+    }, observer);
+  }
+  return Promise.reject(new ConfigError('--engine onnx: the onnx engine is not built yet; use --engine sim'));
+}
+
+/** Starts a worker from a compiled config (used by `worker` and by `up`). */
+export async function startWorker(config: WorkerConfig, deps: { log: Logger; registry: Registry }): Promise<Worker> {
+  const metrics = workerMetrics(deps.registry);
+  const engine = await createEngine(config, metrics);
+  return new Worker(config, engine, metrics, deps.log.child({ worker: config.id }));
+}
+
+export async function runWorker(argv: readonly string[]): Promise<void> {
+  const { values: config, help } = parseWorkerConfig(argv);
+  if (help) {
+    process.stdout.write(workerHelp());
+    return;
+  }
+  const log = createLogger('worker', config.logLevel);
+  const registry = createRegistry('worker');
+  if (config.metricsPort >= 0) {
+    const m = await serveMetrics(registry, config.metricsHost, config.metricsPort);
+    log.info({ metricsPort: m.port }, 'metrics listening');
+    m.server.unref();
+  }
+  const worker = await startWorker(config, { log, registry });
+  const drain = (signal: string) => {
+    log.info({ signal, held: worker.heldTasks }, 'draining');
+    worker.drain().catch((err: unknown) => log.error({ err }, 'drain failed'));
+  };
+  process.once('SIGTERM', () => drain('SIGTERM'));
+  process.once('SIGINT', () => drain('SIGINT'));
+  await worker.wait();
+  log.info('worker stopped');
+}

@@ -1,0 +1,31 @@
+// The worker's Prometheus metrics. Every one is documented in the README.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export function workerMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    imagesRendered: new Counter({ name: 'latentfarm_worker_images_total', help: 'Images this worker rendered', labelNames: ['model'], registers }),
+    imagesFailed: new Counter({ name: 'latentfarm_worker_failures_total', help: 'Renders that failed', labelNames: ['model', 'retryable'], registers }),
+    stepSeconds: new Histogram({
+      name: 'latentfarm_unet_call_seconds', help: 'One batched denoising step (UNet call)', labelNames: ['group'],
+      buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5], registers,
+    }),
+    batchSize: new Histogram({
+      name: 'latentfarm_batch_size', help: 'Images in one batched step', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers,
+    }),
+    batchFill: new Histogram({
+      name: 'latentfarm_batch_fill_ratio', help: 'Images in one batched step ÷ max batch', buckets: [0.125, 0.25, 0.5, 0.75, 0.9, 1], registers,
+    }),
+    stageSeconds: new Histogram({
+      name: 'latentfarm_stage_seconds', help: 'Seconds per image and stage', labelNames: ['stage'],
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60], registers,
+    }),
+    busyRatio: new Gauge({ name: 'latentfarm_worker_busy_ratio', help: 'Share of the last heartbeat interval spent computing', registers }),
+    tasksHeld: new Gauge({ name: 'latentfarm_worker_tasks_held', help: 'Leased tasks this worker holds', registers }),
+    connected: new Gauge({ name: 'latentfarm_worker_connected', help: '1 while the Connect stream is up', registers }),
+    reconnects: new Counter({ name: 'latentfarm_worker_reconnects_total', help: 'Connect streams opened after the first', registers }),
+    steps: new Counter({ name: 'latentfarm_worker_steps_total', help: 'Image denoising steps done (steps per second = rate)', registers }),
+  };
+}
+
+export type WorkerMetrics = ReturnType<typeof workerMetrics>;

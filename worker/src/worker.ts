@@ -1,0 +1,249 @@
+// The worker's side of WorkerGateway.Connect: dial, say hello, grant credit,
+// render what is leased, report progress and results; reconnect with backoff.
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { backoffMs, sleep, type Logger } from '@latentfarm/common';
+import { WorkerGatewayClient, type ConnectRequest, type ConnectResponse, type Task, type TaskStep } from '@latentfarm/proto';
+import type { WorkerConfig } from './config.js';
+import { TaskAbortedError, TaskError, type Engine } from './engine/engine.js';
+import type { WorkerMetrics } from './metrics.js';
+
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+interface Held {
+  readonly task: Task;
+  readonly abort: AbortController;
+  readonly generation: number;
+  started: boolean;
+}
+
+export class Worker {
+  private readonly client: WorkerGatewayClient;
+  private readonly held = new Map<string, Held>();
+  private readonly pendingSteps = new Map<string, TaskStep>();
+  private call: ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
+  /** Counts Connect streams: work from an older stream is worthless (its leases went back). */
+  private generation = 0;
+  private draining = false;
+  private stopped = false;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly progressTimer: NodeJS.Timeout;
+  private heartbeatMs: number;
+  private idle: (() => void) | undefined;
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly engine: Engine,
+    private readonly metrics: WorkerMetrics,
+    private readonly log: Logger,
+  ) {
+    this.client = new WorkerGatewayClient(config.coordinator, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      'grpc.keepalive_time_ms': 20_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    });
+    this.heartbeatMs = config.heartbeatMs;
+    this.progressTimer = setInterval(() => this.flushProgress(), config.progressMs);
+    this.progressTimer.unref();
+    this.done = this.connectLoop();
+  }
+
+  /** Resolves when the worker has stopped (drained, or closed). */
+  wait(): Promise<void> {
+    return this.done;
+  }
+
+  get heldTasks(): number {
+    return this.held.size;
+  }
+
+  private async connectLoop(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      const welcomed = await this.session();
+      this.abortAll();
+      if (this.stopped || this.draining) break;
+      if (welcomed) attempt = 0;
+      else this.metrics.reconnects.inc();
+      const delay = backoffMs(attempt++, this.config.reconnectBaseMs, this.config.reconnectMaxMs);
+      this.log.warn({ coordinator: this.config.coordinator, retryInMs: delay }, 'connection to coordinator lost; reconnecting');
+      await sleep(delay);
+    }
+    this.stopped = true;
+    clearInterval(this.progressTimer);
+    this.client.close();
+  }
+
+  /** One Connect stream, until it ends. True if the coordinator welcomed us. */
+  private session(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const generation = ++this.generation;
+      const call = this.client.connect();
+      this.call = call;
+      let welcomed = false;
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        if (this.call === call) this.call = undefined;
+        clearInterval(this.heartbeatTimer);
+        this.metrics.connected.set(0);
+        resolve(welcomed);
+      };
+      call.on('data', (m: ConnectResponse) => {
+        if (m.message?.$case === 'welcome') {
+          welcomed = true;
+          this.heartbeatMs = m.message.value.heartbeatIntervalMs || this.heartbeatMs;
+          this.metrics.connected.set(1);
+          this.startHeartbeats();
+          this.log.info({ coordinator: this.config.coordinator, worker: this.config.id }, 'connected');
+          if (!this.draining) this.send({ message: { $case: 'credit', value: { slots: this.config.maxBatch + this.config.prefetch } } });
+        } else {
+          this.onMessage(m, generation);
+        }
+      });
+      call.on('error', (err) => { this.log.debug({ err: err.message }, 'stream error'); end(); });
+      call.on('status', end);
+      call.on('end', end);
+      const info = this.engine.info;
+      call.write({
+        message: {
+          $case: 'hello',
+          value: {
+            workerId: this.config.id, models: info.models, maxBatch: info.maxBatch, provider: info.provider,
+            device: info.device, engine: info.engine, version: '0.1.0',
+          },
+        },
+      });
+    });
+  }
+
+  private send(m: ConnectRequest): void {
+    this.call?.write(m);
+  }
+
+  private onMessage(m: ConnectResponse, generation: number): void {
+    switch (m.message?.$case) {
+      case 'lease':
+        for (const task of m.message.value.tasks) this.start(task, generation);
+        break;
+      case 'cancel':
+        for (const id of m.message.value.taskIds) this.held.get(id)?.abort.abort();
+        break;
+      case 'drain':
+        this.log.info('coordinator asked us to drain');
+        this.drain().catch((err: unknown) => this.log.error({ err }, 'drain failed'));
+        break;
+      default:
+        break;
+    }
+  }
+
+  private start(task: Task, generation: number): void {
+    const params = task.params;
+    if (params === undefined) return;
+    const held: Held = { task, abort: new AbortController(), generation, started: false };
+    this.held.set(task.taskId, held);
+    this.metrics.tasksHeld.set(this.held.size);
+    const log = this.log.child({ job: task.jobId, task: task.taskId });
+    this.engine.render({
+      taskId: task.taskId, model: task.model, prompt: task.prompt, negativePrompt: task.negativePrompt, params,
+      signal: held.abort.signal,
+      onStep: (step, totalSteps) => {
+        held.started = true;
+        if (held.generation === this.generation) this.pendingSteps.set(task.taskId, { taskId: task.taskId, epoch: task.epoch, step, totalSteps });
+      },
+    }).then((out) => {
+      this.metrics.imagesRendered.inc({ model: task.model });
+      const t = out.timings;
+      this.metrics.stageSeconds.observe({ stage: 'text_encode' }, t.textEncodeSeconds);
+      this.metrics.stageSeconds.observe({ stage: 'unet' }, t.unetSeconds);
+      this.metrics.stageSeconds.observe({ stage: 'vae' }, t.vaeSeconds);
+      this.metrics.stageSeconds.observe({ stage: 'encode' }, t.encodeSeconds);
+      if (held.generation !== this.generation) return;
+      this.send({
+        message: {
+          $case: 'result',
+          value: { taskId: task.taskId, epoch: task.epoch, image: Buffer.from(out.image.buffer, out.image.byteOffset, out.image.byteLength), mimeType: out.mimeType, timings: t },
+        },
+      });
+    }, (err: unknown) => {
+      if (err instanceof TaskAbortedError || held.abort.signal.aborted) return;
+      const retryable = !(err instanceof TaskError) || err.retryable;
+      const reason = err instanceof Error ? err.message : String(err);
+      this.metrics.imagesFailed.inc({ model: task.model, retryable: String(retryable) });
+      log.warn({ err: reason, retryable }, 'render failed');
+      if (held.generation === this.generation) this.send({ message: { $case: 'failure', value: { taskId: task.taskId, epoch: task.epoch, reason, retryable } } });
+    }).finally(() => {
+      this.held.delete(task.taskId);
+      this.pendingSteps.delete(task.taskId);
+      this.metrics.tasksHeld.set(this.held.size);
+      if (!this.draining && held.generation === this.generation) this.send({ message: { $case: 'credit', value: { slots: 1 } } });
+      if (this.held.size === 0) this.idle?.();
+    });
+  }
+
+  private flushProgress(): void {
+    if (this.pendingSteps.size === 0) return;
+    this.send({ message: { $case: 'progress', value: { steps: [...this.pendingSteps.values()] } } });
+    this.pendingSteps.clear();
+  }
+
+  private startHeartbeats(): void {
+    clearInterval(this.heartbeatTimer);
+    let last = performance.now();
+    this.heartbeatTimer = setInterval(() => {
+      const now = performance.now();
+      const busyRatio = Math.min(1, this.engine.takeBusySeconds() / ((now - last) / 1000));
+      last = now;
+      this.metrics.busyRatio.set(busyRatio);
+      this.send({ message: { $case: 'heartbeat', value: { busyRatio } } });
+    }, this.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private abortAll(): void {
+    for (const h of this.held.values()) h.abort.abort();
+    this.pendingSteps.clear();
+  }
+
+  /** Hands back `tasks` unfinished, so the coordinator leases them elsewhere at once. */
+  private release(tasks: Held[]): void {
+    if (tasks.length === 0) return;
+    for (const h of tasks) h.abort.abort();
+    this.send({ message: { $case: 'release', value: { taskIds: tasks.map((h) => h.task.taskId), epochs: tasks.map((h) => h.task.epoch) } } });
+  }
+
+  /**
+   * Stops taking work: images not started go back at once, running ones may
+   * finish within the drain timeout, the rest go back; then the stream closes.
+   */
+  async drain(): Promise<void> {
+    if (this.draining) return this.done;
+    this.draining = true;
+    this.release([...this.held.values()].filter((h) => !h.started));
+    if (this.held.size > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => { this.idle = resolve; }),
+        sleep(this.config.drainTimeoutMs),
+      ]);
+    }
+    this.flushProgress();
+    this.release([...this.held.values()]);
+    await this.close();
+  }
+
+  /** Ends the stream and stops reconnecting. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    const call = this.call;
+    if (call !== undefined) {
+      call.end();
+      await Promise.race([this.done, sleep(2000)]);
+      call.cancel();
+    }
+    await this.done;
+    await this.engine.close();
+  }
+}

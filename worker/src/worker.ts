@@ -126,7 +126,9 @@ export class Worker {
   private onMessage(m: ConnectResponse, generation: number): void {
     switch (m.message?.$case) {
       case 'lease':
-        for (const task of m.message.value.tasks) this.start(task, generation);
+        // Leases that crossed our drain on the wire go straight back.
+        if (this.draining) this.releaseUnstarted(m.message.value.tasks);
+        else for (const task of m.message.value.tasks) this.start(task, generation);
         break;
       case 'cancel':
         for (const id of m.message.value.taskIds) this.held.get(id)?.abort.abort();
@@ -209,10 +211,14 @@ export class Worker {
   }
 
   /** Hands back `tasks` unfinished, so the coordinator leases them elsewhere at once. */
-  private release(tasks: Held[]): void {
-    if (tasks.length === 0) return;
-    for (const h of tasks) h.abort.abort();
-    this.send({ message: { $case: 'release', value: { taskIds: tasks.map((h) => h.task.taskId), epochs: tasks.map((h) => h.task.epoch) } } });
+  private release(held: Held[]): void {
+    if (held.length === 0) return;
+    for (const h of held) h.abort.abort();
+    this.releaseUnstarted(held.map((h) => h.task));
+  }
+
+  private releaseUnstarted(tasks: readonly Task[]): void {
+    this.send({ message: { $case: 'release', value: { taskIds: tasks.map((t) => t.taskId), epochs: tasks.map((t) => t.epoch) } } });
   }
 
   /**
@@ -226,7 +232,7 @@ export class Worker {
     if (this.held.size > 0) {
       await Promise.race([
         new Promise<void>((resolve) => { this.idle = resolve; }),
-        sleep(this.config.drainTimeoutMs),
+        sleep(this.config.drainTimeoutMs, undefined, { ref: false }),
       ]);
     }
     this.flushProgress();
@@ -240,7 +246,7 @@ export class Worker {
     const call = this.call;
     if (call !== undefined) {
       call.end();
-      await Promise.race([this.done, sleep(2000)]);
+      await Promise.race([this.done, sleep(2000, undefined, { ref: false })]);
       call.cancel();
     }
     await this.done;

@@ -1,7 +1,8 @@
 // Watches a job and writes each finished image into a folder, with a progress bar.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FinishReason, JobState, type ImageCounts } from '@latentfarm/proto';
+import type { JobState} from '@latentfarm/proto';
+import { FinishReason, type ImageCounts } from '@latentfarm/proto';
 import type { FarmClient } from '../sdk.js';
 import { printErr, ProgressBar } from './output.js';
 

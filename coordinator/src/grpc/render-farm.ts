@@ -129,6 +129,7 @@ async function watch(call: ServerWritableStream<WatchJobRequest, WatchJobRespons
   call.on('close', () => ac.abort());
   let after = req.afterSequence;
   const sentSteps = new Map<number, number>();
+  let newEvents: Promise<void> | undefined;
 
   const send = async (e: FarmEvent): Promise<boolean> => {
     if (e.kind === 'state') {
@@ -160,7 +161,9 @@ async function watch(call: ServerWritableStream<WatchJobRequest, WatchJobRespons
       }
     }
     if (events.length > 0) continue;
-    await Promise.race([store.waitForEvents(job.id, after, signal), sleep(PROGRESS_INTERVAL_MS, undefined, { signal }).catch(() => undefined)]);
+    // One waiter per gap in the log, kept across progress ticks, so a quiet job does not pile them up.
+    newEvents ??= store.waitForEvents(job.id, after, signal).then(() => { newEvents = undefined; });
+    await Promise.race([newEvents, sleep(PROGRESS_INTERVAL_MS)]);
     if (!req.noProgress && !signal.aborted) {
       const steps: ImageStep[] = [];
       for (const [index, p] of farm.progress.get(job.id) ?? []) {

@@ -1,0 +1,130 @@
+// Lease epochs and requeues, driven directly with fake worker links.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger, Registry } from '@latentfarm/common';
+import { ImageFormat, JobState, Scheduler, type ConnectResponse, type Hello, type Task } from '@latentfarm/proto';
+import { defaultCoordinatorConfig } from '../config.js';
+import { coordinatorMetrics } from '../metrics.js';
+import { EmbeddedStore } from '../store/embedded.js';
+import { Farm } from './farm.js';
+
+const hello = (id: string): Hello => ({ workerId: id, models: ['sim'], maxBatch: 4, provider: 'sim', device: '', engine: 'sim', version: '' });
+const tick = () => new Promise((r) => setImmediate(r));
+
+function link() {
+  const sent: ConnectResponse[] = [];
+  return {
+    sent,
+    closed: false,
+    send(m: ConnectResponse) { sent.push(m); },
+    close() { this.closed = true; },
+    leased(): Task[] { return sent.flatMap((m) => (m.message?.$case === 'lease' ? m.message.value.tasks : [])); },
+  };
+}
+
+describe('Farm leases', () => {
+  let dir: string;
+  let farm: Farm;
+  let registry: Registry;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'farm-test-'));
+    registry = new Registry();
+    farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, maxAttempts: 2 }), new EmbeddedStore(dir), coordinatorMetrics(registry), createLogger('t', 'silent'));
+  });
+  afterEach(async () => {
+    farm.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const submit = (n: number) => farm.submit(
+    { model: 'sim', priority: 0, labels: {}, idempotencyKey: '', params: { width: 64, height: 64, steps: 2, scheduler: Scheduler.UNSPECIFIED, outputFormat: ImageFormat.PNG } },
+    Array.from({ length: n }, (_, i) => ({ prompt: `p${i}`, negativePrompt: '', images: 1 })),
+  );
+  const result = (t: Task) => ({ taskId: t.taskId, epoch: t.epoch, image: Buffer.from('png'), mimeType: 'image/png' });
+
+  it('leases only up to the credit granted, then more as credit returns', async () => {
+    await submit(10);
+    const a = link();
+    const s = farm.attachWorker(hello('a'), a);
+    farm.grantCredit(s, 3);
+    await tick();
+    expect(a.leased()).toHaveLength(3);
+    farm.grantCredit(s, 2);
+    await tick();
+    expect(a.leased()).toHaveLength(5);
+  });
+
+  it('drops a late result from a worker whose lease went to another (epoch fence)', async () => {
+    const { job } = await submit(1);
+    const a = link();
+    const sa = farm.attachWorker(hello('a'), a);
+    farm.grantCredit(sa, 1);
+    await tick();
+    const first = a.leased()[0]!;
+    farm.dropWorker(sa, 'lease_expired');
+    const b = link();
+    const sb = farm.attachWorker(hello('b'), b);
+    farm.grantCredit(sb, 1);
+    await tick();
+    const second = b.leased()[0]!;
+    expect(second.taskId).toBe(first.taskId);
+    expect(second.epoch).toBeGreaterThan(first.epoch);
+    await farm.acceptResult(sa, result(first)); // late: dropped
+    await farm.acceptResult(sb, result(second));
+    await farm.acceptResult(sb, result(second)); // duplicate: dropped
+    const j = farm.job(job.id);
+    expect(j.counts.succeeded).toBe(1);
+    expect(j.state).toBe(JobState.SUCCEEDED);
+    const dropped = await registry.getSingleMetric('latentfarm_results_dropped_total')!.get();
+    expect(dropped.values[0]!.value).toBe(2);
+  });
+
+  it('fails an image after max attempts, and the rest of the job goes on', async () => {
+    const { job } = await submit(2);
+    const a = link();
+    const s = farm.attachWorker(hello('a'), a);
+    farm.grantCredit(s, 2);
+    await tick();
+    const [t0, t1] = a.leased();
+    farm.acceptFailure(s, { taskId: t0!.taskId, epoch: t0!.epoch, reason: 'boom', retryable: true });
+    farm.grantCredit(s, 1);
+    await tick();
+    const retry = a.leased()[2]!;
+    expect(retry.taskId).toBe(t0!.taskId);
+    farm.acceptFailure(s, { taskId: retry.taskId, epoch: retry.epoch, reason: 'boom again', retryable: true });
+    await farm.acceptResult(s, result(t1!));
+    const j = farm.job(job.id);
+    expect(j.counts).toMatchObject({ succeeded: 1, failed: 1 });
+    expect(j.state).toBe(JobState.PARTIAL);
+  });
+
+  it('fails a non-retryable error at once', async () => {
+    const { job } = await submit(1);
+    const a = link();
+    const s = farm.attachWorker(hello('a'), a);
+    farm.grantCredit(s, 1);
+    await tick();
+    const t = a.leased()[0]!;
+    farm.acceptFailure(s, { taskId: t.taskId, epoch: t.epoch, reason: 'prompt cannot be encoded', retryable: false });
+    expect(farm.job(job.id).state).toBe(JobState.FAILED);
+  });
+
+  it('puts the leases of a disconnected worker back in the queue', async () => {
+    const { job } = await submit(4);
+    const a = link();
+    const sa = farm.attachWorker(hello('a'), a);
+    farm.grantCredit(sa, 4);
+    await tick();
+    farm.dropWorker(sa, 'disconnected');
+    expect(a.closed).toBe(true);
+    expect(farm.status().queuedImages).toBe(4);
+    const b = link();
+    const sb = farm.attachWorker(hello('b'), b);
+    farm.grantCredit(sb, 4);
+    await tick();
+    for (const t of b.leased()) await farm.acceptResult(sb, result(t));
+    expect(farm.job(job.id).counts.succeeded).toBe(4);
+  });
+});

@@ -21,9 +21,9 @@ export interface ClientOptions {
 }
 
 export type WatchEvent =
-  | { type: 'state'; sequence: number; state: JobState; counts: ImageCounts; reason: string }
+  | { type: 'state'; sequence: number; unixMs: number; state: JobState; counts: ImageCounts; reason: string }
   | { type: 'progress'; sequence: number; images: ImageStep[] }
-  | { type: 'image'; sequence: number; info: ImageInfo; data: Buffer };
+  | { type: 'image'; sequence: number; unixMs: number; info: ImageInfo; data: Buffer };
 
 export interface WatchOptions {
   afterSequence?: number;
@@ -156,7 +156,7 @@ export class FarmClient {
           const ev = m.event;
           if (ev?.$case === 'state') {
             after = m.sequence;
-            yield { type: 'state', sequence: m.sequence, state: ev.value.state, counts: ev.value.images as ImageCounts, reason: ev.value.reason };
+            yield { type: 'state', sequence: m.sequence, unixMs: m.unixMs, state: ev.value.state, counts: ev.value.images as ImageCounts, reason: ev.value.reason };
           } else if (ev?.$case === 'progress') {
             yield { type: 'progress', sequence: m.sequence, images: ev.value.images };
           } else if (ev?.$case === 'image') {
@@ -167,7 +167,7 @@ export class FarmClient {
             parts.push(ev.value.data);
             if (ev.value.lastChunk && info !== undefined) {
               after = m.sequence;
-              yield { type: 'image', sequence: m.sequence, info, data: Buffer.concat(parts) };
+              yield { type: 'image', sequence: m.sequence, unixMs: m.unixMs, info, data: Buffer.concat(parts) };
             }
           }
         }

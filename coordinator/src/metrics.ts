@@ -26,7 +26,7 @@ export function coordinatorMetrics(registry: Registry) {
     queueWait: new Histogram({
       name: 'latentfarm_queue_wait_seconds',
       help: 'Submit (or requeue) to lease, per image',
-      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600],
       registers,
     }),
   };

@@ -1,1 +1,2 @@
-export {};
+export { runLoadtest, formatReport, writeReport, loadtestOptions, type LoadtestConfig, type Report } from './loadtest.js';
+export { histogramQuantile, parse as parsePrometheusText } from './prom-text.js';

@@ -1,0 +1,229 @@
+// The farm load test: a coordinator process, sim workers in several worker-pool
+// processes, and a load generator in this process. Writes a JSON report, a
+// table and an SVG chart. Every loop here is bounded in count and time.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatHelp, opt, parseOptions, type OptionValues } from '@latentfarm/common';
+import { FarmClient } from '@latentfarm/client';
+import { ImageFormat, Scheduler, type JobSpec, type PromptEntry } from '@latentfarm/proto';
+import { eventually, freePort, repoRoot, spawnCli, tempDir, type Proc } from '@latentfarm/testkit';
+import { cpuSeconds, memoryBytes } from './proc-stats.js';
+import { histogramQuantile, scrape } from './prom-text.js';
+import { renderChart } from './chart.js';
+
+export const loadtestOptions = {
+  name: opt.string('Name of the run (report file name)', 'loadtest'),
+  mode: opt.oneOf('one-job: one large job; poisson: many jobs arriving at random; million: submit a huge job by stream; slow-watcher: a watcher that reads slowly', 'one-job', ['one-job', 'poisson', 'million', 'slow-watcher'] as const),
+  workers: opt.int('Sim workers', 16, { min: 0 }),
+  workerProcesses: opt.int('Processes the workers are spread over', 4, { min: 1 }),
+  maxBatch: opt.int('Max batch per worker', 8, { min: 1 }),
+  steps: opt.int('Steps per image', 25, { min: 1 }),
+  stepBaseMs: opt.number('Sim step time: fixed ms per batched step', 20, { min: 0 }),
+  stepPerImageMs: opt.number('Sim step time: ms per image in the batch', 0.5, { min: 0 }),
+  size: opt.int('Image width and height', 64, { min: 8 }),
+  images: opt.int('Images (one-job, million: prompts; slow-watcher)', 20_000, { min: 1 }),
+  durationS: opt.number('poisson: seconds of arrivals', 30, { min: 1 }),
+  jobRate: opt.number('poisson: jobs per second', 4, { min: 0.01 }),
+  jobImagesMax: opt.int('poisson: largest job, in images (sizes are uniform 1..max)', 100, { min: 1 }),
+  timeoutS: opt.number('Give up after this many seconds', 600, { min: 1 }),
+  out: opt.string('Folder for reports', 'loadtest/results'),
+};
+
+export type LoadtestConfig = OptionValues<typeof loadtestOptions>;
+
+interface Sample { t: number; completed: number; queued: number; cpu: number; rssMb: number }
+
+export interface Report {
+  name: string;
+  mode: string;
+  config: LoadtestConfig;
+  images: number;
+  seconds: number;
+  imagesPerSecond: number;
+  steadyImagesPerSecond: number;
+  idealImagesPerSecond: number;
+  efficiency: number;
+  latencySeconds: { p50: number; p95: number; p99: number };
+  queueWaitSeconds: { p50: number; p95: number; p99: number };
+  submitSeconds: number;
+  coordinator: { cpuCores: number; cpuSeconds: number; peakRssMb: number };
+  samples: Sample[];
+  notes: string[];
+}
+
+const quantile = (sorted: number[], q: number): number => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
+
+function jobSpec(c: LoadtestConfig, over: Partial<JobSpec> = {}): JobSpec {
+  return {
+    model: 'sim', priority: 5, labels: { loadtest: c.name }, idempotencyKey: '',
+    params: { width: c.size, height: c.size, steps: c.steps, scheduler: Scheduler.UNSPECIFIED, outputFormat: ImageFormat.PNG, seed: 1 },
+    ...over,
+  };
+}
+
+function* entries(n: number): Generator<PromptEntry> {
+  for (let i = 0; i < n; i++) yield { prompt: `load test prompt ${i}`, negativePrompt: '', images: 1 };
+}
+
+export async function runLoadtest(c: LoadtestConfig, progress: (line: string) => void): Promise<Report> {
+  const dir = await tempDir();
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const coordinator = spawnCli(['serve', '--port', String(port), '--metrics-port', String(metricsPort), '--data-dir', dir.path,
+    '--log-level', 'warn', '--max-images-per-job', '2000000', '--lease-ttl-ms', '20000']);
+  const address = `127.0.0.1:${port}`;
+  const client = new FarmClient(address);
+  const pools: ChildProcess[] = [];
+  const notes: string[] = [];
+  const samples: Sample[] = [];
+  let completed = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    await eventually(() => client.getFarmStatus().then(() => true, () => false), 30_000, 'coordinator to start');
+    const pid = coordinator.child.pid as number;
+    for (let p = 0; p < Math.min(c.workerProcesses, c.workers); p++) {
+      const n = Math.floor(c.workers / c.workerProcesses) + (p < c.workers % c.workerProcesses ? 1 : 0);
+      if (n === 0) continue;
+      pools.push(spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'loadtest/src/worker-pool.ts'), address, String(n), String(c.maxBatch),
+        String(c.stepBaseMs), String(c.stepPerImageMs), `pool${p}`], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] }));
+    }
+    await eventually(async () => (await client.getFarmStatus()).workers.length >= c.workers, 60_000, `${c.workers} workers`);
+    progress(`farm up: coordinator ${address}, ${c.workers} workers in ${pools.length} processes`);
+
+    const t0 = Date.now();
+    const cpu0 = await cpuSeconds(pid);
+    sampler = setInterval(() => {
+      Promise.all([cpuSeconds(pid), memoryBytes(pid), client.getFarmStatus()]).then(([cpu, mem, st]) => {
+        const last = samples.at(-1);
+        const t = (Date.now() - t0) / 1000;
+        const s = { t, completed, queued: st.queuedImages, cpu: cpu - cpu0, rssMb: mem.rss / 2 ** 20 };
+        samples.push(s);
+        const rate = last ? (completed - last.completed) / (t - last.t) : 0;
+        progress(`t=${t.toFixed(0)}s  done ${completed}  ${rate.toFixed(0)} img/s  queued ${st.queuedImages}  coordinator cpu ${(cpu - cpu0).toFixed(1)}s rss ${s.rssMb.toFixed(0)} MB`);
+      }, () => undefined);
+    }, 1000);
+
+    const latencies: number[] = [];
+    const doneTimes: number[] = [];
+    let submitSeconds = 0;
+    const watchJob = async (id: string, createdMs: number, slow = false) => {
+      for await (const ev of client.watch(id, { referencesOnly: !slow, noProgress: true })) {
+        if (ev.type !== 'image') continue;
+        completed++;
+        latencies.push((ev.unixMs - createdMs) / 1000);
+        doneTimes.push(ev.unixMs);
+        if (slow) await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const deadline = setTimeout(() => { notes.push(`timed out after ${c.timeoutS}s`); client.close(); }, c.timeoutS * 1000);
+
+    if (c.mode === 'one-job' || c.mode === 'slow-watcher') {
+      const s0 = performance.now();
+      const { job } = await client.submitJobStream(jobSpec(c), entries(c.images), 5000);
+      submitSeconds = (performance.now() - s0) / 1000;
+      await watchJob(job!.id, job!.createdUnixMs, c.mode === 'slow-watcher');
+    } else if (c.mode === 'million') {
+      const s0 = performance.now();
+      const { job } = await client.submitJobStream(jobSpec(c), entries(c.images), 5000);
+      submitSeconds = (performance.now() - s0) / 1000;
+      progress(`submitted ${c.images} prompts by stream in ${submitSeconds.toFixed(1)} s`);
+      if (c.workers > 0) await new Promise((r) => setTimeout(r, 5000));
+      await client.cancelJob(job!.id);
+    } else {
+      const watches: Promise<void>[] = [];
+      const end = Date.now() + c.durationS * 1000;
+      while (Date.now() < end) {
+        const n = 1 + Math.floor(Math.random() * c.jobImagesMax);
+        const sizes = [c.size, c.size * 2];
+        const size = sizes[Math.floor(Math.random() * sizes.length)] as number;
+        const spec = jobSpec(c, { priority: 1 + Math.floor(Math.random() * 10) });
+        spec.params = { ...spec.params!, width: size, height: size };
+        const { job } = await client.submitJob(spec, [{ prompt: 'poisson', negativePrompt: '', images: n }]);
+        watches.push(watchJob(job!.id, job!.createdUnixMs));
+        await new Promise((r) => setTimeout(r, (-Math.log(1 - Math.random()) / c.jobRate) * 1000));
+      }
+      await Promise.all(watches);
+    }
+    clearTimeout(deadline);
+    clearInterval(sampler);
+    const seconds = (Date.now() - t0) / 1000;
+    const cpu = (await cpuSeconds(pid)) - cpu0;
+    const mem = await memoryBytes(pid);
+    const metrics = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
+    latencies.sort((a, b) => a - b);
+    doneTimes.sort((a, b) => a - b);
+    // Steady state: between the 10th and 90th percentile completion, free of ramp-up and tail.
+    const lo = doneTimes[Math.floor(doneTimes.length * 0.1)] ?? 0;
+    const hi = doneTimes[Math.floor(doneTimes.length * 0.9)] ?? 0;
+    const steady = hi > lo ? (Math.floor(doneTimes.length * 0.9) - Math.floor(doneTimes.length * 0.1)) / ((hi - lo) / 1000) : 0;
+    const stepSeconds = (c.stepBaseMs + c.stepPerImageMs * c.maxBatch) / 1000;
+    const ideal = c.workers * c.maxBatch / (c.steps * stepSeconds);
+    const busySeconds = (doneTimes.at(-1) ?? t0) / 1000 - t0 / 1000;
+    return {
+      name: c.name, mode: c.mode, config: c, images: completed, seconds,
+      imagesPerSecond: busySeconds > 0 ? completed / busySeconds : 0,
+      steadyImagesPerSecond: steady,
+      idealImagesPerSecond: ideal,
+      efficiency: c.mode === 'one-job' && ideal > 0 ? steady / ideal : 0,
+      latencySeconds: { p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99) },
+      queueWaitSeconds: {
+        p50: histogramQuantile(metrics, 'latentfarm_queue_wait_seconds', 0.5),
+        p95: histogramQuantile(metrics, 'latentfarm_queue_wait_seconds', 0.95),
+        p99: histogramQuantile(metrics, 'latentfarm_queue_wait_seconds', 0.99),
+      },
+      submitSeconds,
+      coordinator: { cpuCores: cpu / seconds, cpuSeconds: cpu, peakRssMb: mem.peak / 2 ** 20 },
+      samples, notes,
+    };
+  } finally {
+    clearInterval(sampler);
+    client.close();
+    for (const p of pools) p.kill('SIGKILL');
+    coordinator.kill('SIGKILL');
+    await coordinator.exited();
+    await dir.remove();
+  }
+}
+
+export function formatReport(r: Report): string {
+  const rows: [string, string][] = [
+    ['mode', `${r.mode} (${r.config.workers} sim workers × batch ${r.config.maxBatch}, ${r.config.steps} steps, step ${r.config.stepBaseMs} + ${r.config.stepPerImageMs}×batch ms, ${r.config.size}px)`],
+    ['images', String(r.images)],
+    ['images/s (whole run)', r.imagesPerSecond.toFixed(1)],
+    ['images/s (steady state)', r.steadyImagesPerSecond.toFixed(1)],
+    ['ideal capacity images/s', r.idealImagesPerSecond.toFixed(1)],
+    ['farm efficiency', r.efficiency > 0 ? `${(r.efficiency * 100).toFixed(1)} %` : 'n/a'],
+    ['latency p50 / p95 / p99 s', `${r.latencySeconds.p50.toFixed(2)} / ${r.latencySeconds.p95.toFixed(2)} / ${r.latencySeconds.p99.toFixed(2)}`],
+    ['queue wait p50 / p95 / p99 s', `${r.queueWaitSeconds.p50.toFixed(2)} / ${r.queueWaitSeconds.p95.toFixed(2)} / ${r.queueWaitSeconds.p99.toFixed(2)}`],
+    ['submit seconds', r.submitSeconds.toFixed(2)],
+    ['coordinator CPU', `${(r.coordinator.cpuCores * 100).toFixed(0)} % of one core (${r.coordinator.cpuSeconds.toFixed(1)} s)`],
+    ['coordinator peak RSS', `${r.coordinator.peakRssMb.toFixed(0)} MB`],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + (r.notes.length > 0 ? `\nnotes: ${r.notes.join('; ')}` : '');
+}
+
+export async function writeReport(r: Report): Promise<string[]> {
+  await mkdir(r.config.out, { recursive: true });
+  const base = join(r.config.out, r.name);
+  await writeFile(`${base}.json`, `${JSON.stringify(r, null, 2)}\n`);
+  await writeFile(`${base}.txt`, `${formatReport(r)}\n`);
+  await writeFile(`${base}.svg`, renderChart(r.name, r.samples));
+  return [`${base}.json`, `${base}.txt`, `${base}.svg`];
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const { values, help } = parseOptions(loadtestOptions, argv);
+  if (help) {
+    process.stdout.write(formatHelp('Usage: npm run loadtest -- [options]', loadtestOptions));
+    return 0;
+  }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const report = await runLoadtest(values, log);
+  const files = await writeReport(report);
+  process.stdout.write(`${formatReport(report)}\nreport: ${files.join(', ')}\n`);
+  return 0;
+}
+
+export type { Proc };

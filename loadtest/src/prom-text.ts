@@ -1,0 +1,46 @@
+// Just enough of the Prometheus text format to read a histogram back.
+
+export type Series = { name: string; labels: Record<string, string>; value: number }[];
+
+export async function scrape(url: string): Promise<Series> {
+  const res = await fetch(url);
+  return parse(await res.text());
+}
+
+export function parse(text: string): Series {
+  const out: Series = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (m === null) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] as string] = l[2] as string;
+    out.push({ name: m[1] as string, labels, value: Number(m[4]) });
+  }
+  return out;
+}
+
+/** The q-quantile of a histogram summed over its label sets, interpolated within buckets as Prometheus does. */
+export function histogramQuantile(series: Series, name: string, q: number): number {
+  const buckets = new Map<number, number>();
+  for (const s of series) {
+    if (s.name !== `${name}_bucket`) continue;
+    const le = s.labels['le'] === '+Inf' ? Infinity : Number(s.labels['le']);
+    buckets.set(le, (buckets.get(le) ?? 0) + s.value);
+  }
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  if (total === 0) return 0;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of sorted) {
+    if (count >= rank) {
+      if (le === Infinity) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1e-9, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}

@@ -1,0 +1,18 @@
+// Runs many sim workers in one process, so a load test can field 64 workers
+// without 64 Node.js processes on a 2-core machine.
+// Usage: node --import tsx loadtest/src/worker-pool.ts <coordinator> <count> <maxBatch> <stepBaseMs> <stepPerImageMs> <prefix>
+import { createLogger, Registry } from '@latentfarm/common';
+import { defaultWorkerConfig, startWorker, type Worker } from '@latentfarm/worker';
+
+const [coordinator = '', count = '1', maxBatch = '8', base = '20', per = '0.5', prefix = 'pool'] = process.argv.slice(2);
+const log = createLogger('pool', 'warn');
+const workers: Worker[] = [];
+for (let i = 0; i < Number(count); i++) {
+  workers.push(await startWorker(defaultWorkerConfig({
+    coordinator, id: `${prefix}-${i}`, engine: 'sim', maxBatch: Number(maxBatch),
+    simStepBaseMs: Number(base), simStepPerImageMs: Number(per), metricsPort: -1, heartbeatMs: 1000,
+  }), { log, registry: new Registry() }));
+}
+process.once('SIGTERM', () => {
+  Promise.all(workers.map((w) => w.close())).then(() => process.exit(0), () => process.exit(1));
+});

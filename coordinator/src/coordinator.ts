@@ -17,7 +17,12 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   const { log, registry } = deps;
   const store = new EmbeddedStore(config.dataDir);
   const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }));
+  await farm.start();
   const grpc = await startGrpcServer(farm, store, log, config.host, config.port);
+  store.onHealthChange((ok) => {
+    for (const svc of ['', 'latentfarm.v1.RenderFarm', 'latentfarm.v1.WorkerGateway']) grpc.health.setStatus(svc, ok ? 'SERVING' : 'NOT_SERVING');
+    log.warn({ healthy: ok }, ok ? 'store reachable again' : 'store unreachable: refusing new jobs');
+  });
   const metrics = config.metricsPort >= 0 ? await serveMetrics(registry, config.metricsHost, config.metricsPort) : undefined;
   log.info({ port: grpc.port, metricsPort: metrics?.port, dataDir: config.dataDir }, 'coordinator listening');
   return {

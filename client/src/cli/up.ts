@@ -1,5 +1,6 @@
 // `latentfarm up`: a coordinator and N workers in one process — the embedded
 // default. With a prompt file it renders the job into a folder and exits.
+import { basename, resolve } from 'node:path';
 import { createLogger, createRegistry, formatHelp, opt, parseOptions } from '@latentfarm/common';
 import { defaultCoordinatorConfig, startCoordinator } from '@latentfarm/coordinator';
 import { JobState } from '@latentfarm/proto';
@@ -16,7 +17,10 @@ const upOptions = {
   metricsPort: opt.int('Coordinator /metrics port (-1 disables)', 9400, { min: -1, max: 65535 }),
   dataDir: opt.string('Directory of the embedded store', 'data'),
   workers: opt.int('Local workers', 2, { min: 1, max: 256 }),
-  engine: opt.oneOf('Worker engine', 'sim', ['sim', 'onnx'] as const),
+  engine: opt.oneOf('Worker engine: onnx (the real pipeline) or sim (no model)', 'sim', ['sim', 'onnx'] as const),
+  modelDir: opt.list('onnx: model folders; each serves the model named after its folder', ['models/shapes-ldm']),
+  provider: opt.oneOf('onnx: execution provider', 'cpu', ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const),
+  threads: opt.int('onnx: onnxruntime threads per worker (0: onnxruntime decides)', 0, { min: 0 }),
   maxBatch: opt.int('Most images in one batched step, per worker', 8, { min: 1 }),
   simStepBaseMs: opt.number('sim: fixed milliseconds of one batched step', 20, { min: 0 }),
   simStepPerImageMs: opt.number('sim: milliseconds per image of one batched step', 0.5, { min: 0 }),
@@ -33,15 +37,19 @@ export async function runUp(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const log = createLogger('latentfarm', v.logLevel);
+  // With the onnx engine the job's model defaults to the first model folder.
+  const served = v.engine === 'onnx' ? v.modelDir.map((d) => basename(resolve(d))) : [v.model];
+  if (v.engine === 'onnx' && v.model === 'sim') v.model = served[0] ?? v.model;
   const registry = createRegistry('up');
   const coordinator = await startCoordinator(
-    defaultCoordinatorConfig({ host: v.host, port: v.port, metricsPort: v.metricsPort, dataDir: v.dataDir, models: [v.model], logLevel: v.logLevel }),
+    defaultCoordinatorConfig({ host: v.host, port: v.port, metricsPort: v.metricsPort, dataDir: v.dataDir, models: served, logLevel: v.logLevel }),
     { log, registry },
   );
   const workers: Worker[] = [];
   for (let i = 0; i < v.workers; i++) {
     const config = defaultWorkerConfig({
-      coordinator: coordinator.address, id: `local-${i}`, engine: v.engine, models: [v.model], maxBatch: v.maxBatch,
+      coordinator: coordinator.address, id: `local-${i}`, engine: v.engine, models: served, maxBatch: v.maxBatch,
+      modelDir: v.modelDir, provider: v.provider, threads: v.threads,
       simStepBaseMs: v.simStepBaseMs, simStepPerImageMs: v.simStepPerImageMs, metricsPort: -1,
     });
     // Workers share the process registry; their metrics are summed per name.

@@ -11,7 +11,7 @@ import { EmbeddedStore } from '../store/embedded.js';
 import { Farm } from './farm.js';
 
 const hello = (id: string): Hello => ({ workerId: id, models: ['sim'], maxBatch: 4, provider: 'sim', device: '', engine: 'sim', version: '' });
-const tick = () => new Promise((r) => setImmediate(r));
+const tick = () => new Promise((r) => setTimeout(r, 20));
 
 function link() {
   const sent: ConnectResponse[] = [];
@@ -74,8 +74,9 @@ describe('Farm leases', () => {
     await farm.acceptResult(sa, result(first)); // late: dropped
     await farm.acceptResult(sb, result(second));
     await farm.acceptResult(sb, result(second)); // duplicate: dropped
-    const j = farm.job(job.id);
-    expect(j.counts.succeeded).toBe(1);
+    await tick();
+    const j = await farm.jobProto(job.id);
+    expect(j.images?.succeeded).toBe(1);
     expect(j.state).toBe(JobState.SUCCEEDED);
     const dropped = await registry.getSingleMetric('latentfarm_results_dropped_total')!.get();
     expect(dropped.values[0]!.value).toBe(2);
@@ -88,15 +89,16 @@ describe('Farm leases', () => {
     farm.grantCredit(s, 2);
     await tick();
     const [t0, t1] = a.leased();
-    farm.acceptFailure(s, { taskId: t0!.taskId, epoch: t0!.epoch, reason: 'boom', retryable: true });
+    await farm.acceptFailure(s, { taskId: t0!.taskId, epoch: t0!.epoch, reason: 'boom', retryable: true });
     farm.grantCredit(s, 1);
     await tick();
     const retry = a.leased()[2]!;
     expect(retry.taskId).toBe(t0!.taskId);
-    farm.acceptFailure(s, { taskId: retry.taskId, epoch: retry.epoch, reason: 'boom again', retryable: true });
+    await farm.acceptFailure(s, { taskId: retry.taskId, epoch: retry.epoch, reason: 'boom again', retryable: true });
     await farm.acceptResult(s, result(t1!));
-    const j = farm.job(job.id);
-    expect(j.counts).toMatchObject({ succeeded: 1, failed: 1 });
+    await tick();
+    const j = await farm.jobProto(job.id);
+    expect(j.images).toMatchObject({ succeeded: 1, failed: 1 });
     expect(j.state).toBe(JobState.PARTIAL);
   });
 
@@ -107,8 +109,9 @@ describe('Farm leases', () => {
     farm.grantCredit(s, 1);
     await tick();
     const t = a.leased()[0]!;
-    farm.acceptFailure(s, { taskId: t.taskId, epoch: t.epoch, reason: 'prompt cannot be encoded', retryable: false });
-    expect(farm.job(job.id).state).toBe(JobState.FAILED);
+    await farm.acceptFailure(s, { taskId: t.taskId, epoch: t.epoch, reason: 'prompt cannot be encoded', retryable: false });
+    await tick();
+    expect((await farm.jobProto(job.id)).state).toBe(JobState.FAILED);
   });
 
   it('puts the leases of a disconnected worker back in the queue', async () => {
@@ -119,12 +122,12 @@ describe('Farm leases', () => {
     await tick();
     farm.dropWorker(sa, 'disconnected');
     expect(a.closed).toBe(true);
-    expect(farm.status().queuedImages).toBe(4);
+    expect(farm.status().leasedImages).toBe(0);
     const b = link();
     const sb = farm.attachWorker(hello('b'), b);
     farm.grantCredit(sb, 4);
     await tick();
     for (const t of b.leased()) await farm.acceptResult(sb, result(t));
-    expect(farm.job(job.id).counts.succeeded).toBe(4);
+    expect((await farm.jobProto(job.id)).images?.succeeded).toBe(4);
   });
 });

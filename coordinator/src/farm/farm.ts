@@ -1,26 +1,32 @@
-// The coordinator's heart: jobs, the queue, and the leases held by workers.
-// gRPC handlers call into it; it calls the store for what must be kept.
+// The coordinator's heart: jobs, fair-share leasing, and the leases held by
+// this coordinator's workers. Everything that must outlive the process goes
+// through the Store, so with JetStream several coordinators share one farm.
 import { randomBytes } from 'node:crypto';
-import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError, type Logger } from '@latentfarm/common';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
 import {
-  FinishReason, JobState, ImageFormat,
+  FinishReason, GenerationParams, JobState,
   type GetFarmStatusResponse, type Hello, type ImageInfo, type Job, type JobSpec, type ListJobsRequest,
   type PromptEntry, type Task, type TaskFailure, type TaskResult, type TaskStep,
 } from '@latentfarm/proto';
 import type { CoordinatorConfig } from '../config.js';
-import { imageCredits, type CostModel } from '../jobs/cost.js';
-import { ImageStatus, JobRecord } from '../jobs/job.js';
+import { describeCost, imageCredits, type CostModel } from '../jobs/cost.js';
 import { priorityWeight, resolveParams, validateEntry, validateSpec, type Defaults, type Limits } from '../jobs/params.js';
+import { EntryTaskSource } from '../jobs/task-source.js';
 import type { CoordinatorMetrics } from '../metrics.js';
-import { FairQueue } from '../scheduling/fair-queue.js';
-import type { FarmEvent, Store } from '../store/store.js';
+import { FairShare } from '../scheduling/fair-share.js';
+import type { JobRecord, Store, StoredLease, TaskSpec } from '../store/store.js';
 import { Throughput } from './throughput.js';
-import { WorkerSession, type Lease, type WorkerLink } from './worker-session.js';
+import { WorkerSession, type HeldLease, type WorkerLink } from './worker-session.js';
 
+/** A worker may be lost this many times while holding an image before the image fails. */
 const MAX_LEASE_LOSSES = 10;
-const MIME_BY_FORMAT: Record<number, string> = {
-  [ImageFormat.PNG]: 'image/png', [ImageFormat.WEBP]: 'image/webp', [ImageFormat.JPEG]: 'image/jpeg',
-};
+/** Most tasks taken from the store in one go. */
+const MAX_LEASE_BATCH = 64;
+/** How long a job that had nothing to lease is skipped (unless the store says otherwise). */
+const DRY_MS = 500;
+const TERMINAL = new Set<JobState>([JobState.SUCCEEDED, JobState.PARTIAL, JobState.FAILED, JobState.CANCELLED]);
+
+export const isFinished = (j: JobRecord): boolean => TERMINAL.has(j.state);
 
 export interface Progress {
   step: number;
@@ -28,27 +34,28 @@ export interface Progress {
 }
 
 export class Farm {
+  /** Jobs this coordinator knows of (all active ones, plus recently seen finished ones). */
   private readonly jobs = new Map<string, JobRecord>();
-  private readonly jobOrder: JobRecord[] = [];
-  private readonly queue = new FairQueue();
+  private readonly share = new FairShare();
   private readonly sessions = new Map<string, WorkerSession>();
-  private readonly leaseByTask = new Map<string, { session: WorkerSession; lease: Lease }>();
+  private readonly leases = new Map<string, HeldLease>();
   /** Latest step of running images, per job: what watchers show as progress. */
   readonly progress = new Map<string, Map<number, Progress>>();
-  /** When each waiting image entered the queue, for the queue-wait histogram (sampled per job). */
-  private readonly queuedAtMs = new Map<string, number>();
+  /** Images each job has committed through this coordinator, for the queue estimate. */
+  private readonly committedHere = new Map<string, number>();
   private readonly throughput = new Throughput();
-  private nextEpoch = 1;
   private imagesCompleted = 0;
-  private dispatchScheduled = false;
-  private readonly sweepTimer: NodeJS.Timeout;
+  private dispatching = false;
+  private dispatchAgain = false;
+  private readonly finishing = new Map<string, Promise<void>>();
+  private readonly timers: NodeJS.Timeout[] = [];
   readonly limits: Limits;
   readonly defaults: Defaults;
   readonly cost: CostModel;
 
   constructor(
     private readonly config: CoordinatorConfig,
-    private readonly store: Store,
+    readonly store: Store,
     private readonly metrics: CoordinatorMetrics,
     private readonly log: Logger,
   ) {
@@ -58,13 +65,41 @@ export class Farm {
     };
     this.defaults = { width: config.defaultWidth, height: config.defaultHeight, steps: config.defaultSteps, cfgScale: config.defaultCfgScale };
     this.cost = { basePixels: config.costBasePixels, baseSteps: config.costBaseSteps, minCredits: config.costMinCredits };
-    this.sweepTimer = setInterval(() => this.sweepLeases(), Math.max(50, Math.floor(config.leaseTtlMs / 4)));
-    this.sweepTimer.unref();
+    store.onJobChange((job) => this.onJobChange(job));
+    store.onTasksWaiting((id) => {
+      this.share.wake(id);
+      this.scheduleDispatch();
+    });
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(Math.max(50, Math.floor(config.leaseTtlMs / 4)), () => this.sweepWorkers());
+    every(Math.max(50, Math.floor(config.leaseTtlMs / 3)), () => { for (const l of this.leases.values()) this.store.extendLease(l.stored); });
+    // Dry jobs wake by time too: tasks another coordinator hands back do not notify us.
+    every(DRY_MS, () => this.scheduleDispatch());
+  }
+
+  /** Picks up the store's unfinished jobs (a restarted coordinator resumes them). */
+  async start(): Promise<void> {
+    for (const id of await this.store.listJobIds()) {
+      const job = await this.store.getJob(id);
+      if (job !== undefined && !isFinished(job)) {
+        this.onJobChange(job);
+        this.checkFinished(id);
+      }
+    }
+    this.scheduleDispatch();
   }
 
   close(): void {
-    clearInterval(this.sweepTimer);
+    for (const t of this.timers) clearInterval(t);
     for (const s of [...this.sessions.values()]) this.dropWorker(s, 'shutdown');
+  }
+
+  get healthy(): boolean {
+    return this.store.healthy();
   }
 
   // ---- jobs -------------------------------------------------------------
@@ -83,59 +118,97 @@ export class Farm {
   }
 
   async submit(specIn: JobSpec | undefined, entries: readonly PromptEntry[]): Promise<{ job: Job; created: boolean }> {
-    const spec = this.validate(specIn, entries);
+    const validated = this.validate(specIn, entries);
     if (entries.length === 0) throw new InvalidArgumentError('entries', 'empty: a job needs at least one prompt');
+    if (!this.store.healthy()) throw new UnavailableError('the job store is unreachable; the job was not accepted, retry later');
     let total = 0;
     for (const e of entries) total += e.images || 1;
     if (total > this.config.maxImagesPerJob) {
       throw new InvalidArgumentError('entries', `${total} images in one job, at most ${this.config.maxImagesPerJob} allowed: split it into several jobs`);
     }
     const id = newJobId();
-    if (spec.idempotencyKey !== '') {
-      const holder = await this.store.claimIdempotencyKey(spec.idempotencyKey, id);
-      if (holder !== id) {
-        const existing = this.jobs.get(holder);
-        if (existing === undefined) throw new UnavailableError(`the job for idempotency key "${spec.idempotencyKey}" is still being created; retry`);
-        return { job: existing.toProto(), created: false };
-      }
+    if (validated.idempotencyKey !== '') {
+      const holder = await this.store.claimIdempotencyKey(validated.idempotencyKey, id);
+      if (holder !== id) return { job: await this.existingJob(holder, validated.idempotencyKey), created: false };
     }
-    if (this.queue.size + total > this.config.maxQueuedImages) {
-      throw new ResourceExhaustedError(`the farm queue is full (${this.queue.size} images waiting, limit ${this.config.maxQueuedImages}); retry later or submit fewer images`);
+    const waiting = this.waitingImages();
+    if (waiting + total > this.config.maxQueuedImages) {
+      throw new ResourceExhaustedError(`the farm queue is full (${waiting} images waiting, limit ${this.config.maxQueuedImages}); retry later or submit fewer images`);
     }
-    const seed = spec.params?.seed ?? randomBytes(4).readUInt32LE(0);
+    const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
+    const spec: JobSpec = { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) };
     let credits = 0;
     for (const e of entries) {
       const p = resolveParams(spec.params, e.overrides, this.defaults, 0);
       credits += (e.images || 1) * imageCredits(this.cost, p.width, p.height, p.steps);
     }
-    const job = new JobRecord(id, spec, entries, seed, Date.now(), credits, this.defaults);
-    this.jobs.set(id, job);
-    this.jobOrder.push(job);
-    this.emitState(job, '');
-    const first = job.task(0).params;
-    this.queue.add(id, spec.model, priorityWeight(spec.priority), total, `${spec.model}:${first.width}x${first.height}`);
-    this.queuedAtMs.set(id, Date.now());
+    const record: JobRecord = {
+      id, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: credits,
+      state: JobState.QUEUED, startedUnixMs: 0, finishedUnixMs: 0, reason: '',
+    };
+    await this.store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.defaults));
+    this.onJobChange(record);
+    await this.store.appendState(id, { kind: 'state', state: JobState.QUEUED, counts: counts(total, 0, 0, 0), reason: '' }, 'queued');
     this.metrics.jobsSubmitted.inc();
     this.metrics.imagesSubmitted.inc({ model: spec.model }, total);
-    this.metrics.activeJobs.inc();
-    this.updateQueueGauges();
     this.log.info({ job: id, images: total, prompts: entries.length, model: spec.model, priority: spec.priority }, 'job accepted');
     this.scheduleDispatch();
-    return { job: job.toProto(), created: true };
+    return { job: await this.jobProto(id), created: true };
   }
 
-  job(id: string): JobRecord {
-    const job = this.jobs.get(id);
+  /** The job an idempotency key names; another coordinator may still be creating it. */
+  private async existingJob(id: string, key: string): Promise<Job> {
+    for (let i = 0; i < 50; i++) {
+      if (this.jobs.has(id) || (await this.store.getJob(id)) !== undefined) return this.jobProto(id);
+      await sleep(100);
+    }
+    throw new UnavailableError(`the job for idempotency key "${key}" is still being created; retry`);
+  }
+
+  /** Images not yet committed, per model (exact with one coordinator, an upper bound with several). */
+  private waitingByModel(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const j of this.jobs.values()) {
+      if (isFinished(j)) continue;
+      out.set(j.spec.model, (out.get(j.spec.model) ?? 0) + j.total - (this.committedHere.get(j.id) ?? 0));
+    }
+    return out;
+  }
+
+  private waitingImages(): number {
+    let n = 0;
+    for (const v of this.waitingByModel().values()) n += v;
+    return n;
+  }
+
+  async record(id: string): Promise<JobRecord> {
+    const job = this.jobs.get(id) ?? (await this.store.getJob(id));
     if (job === undefined) throw new NotFoundError(`job "${id}" does not exist`);
     return job;
   }
 
-  list(req: ListJobsRequest): { jobs: Job[]; nextPageToken: string } {
+  async jobProto(id: string): Promise<Job> {
+    const job = await this.record(id);
+    const [c, lastSequence] = await Promise.all([this.store.counts(id), this.store.lastSequence(id)]);
+    const cancelled = job.state === JobState.CANCELLED ? job.total - c.succeeded - c.failed : 0;
+    let running = 0;
+    if (!isFinished(job)) for (const l of this.leases.values()) if (l.stored.task.jobId === id) running++;
+    return {
+      id: job.id, spec: job.spec, state: job.state, images: counts(job.total, c.succeeded, c.failed, cancelled, running),
+      promptCount: job.promptCount, estimatedCredits: job.estimatedCredits,
+      // Credits are charged pro rata per rendered image.
+      spentCredits: job.total > 0 ? (job.estimatedCredits * c.succeeded) / job.total : 0,
+      createdUnixMs: job.createdUnixMs, startedUnixMs: job.startedUnixMs, finishedUnixMs: job.finishedUnixMs, lastSequence,
+    };
+  }
+
+  async list(req: ListJobsRequest): Promise<{ jobs: Job[]; nextPageToken: string }> {
     const size = req.pageSize === 0 ? 50 : Math.min(req.pageSize, 1000);
-    let start = this.jobOrder.length - 1;
+    const ids = await this.store.listJobIds();
+    let start = ids.length - 1;
     if (req.pageToken !== '') {
       start = Number(req.pageToken);
-      if (!Number.isInteger(start) || start < 0 || start >= this.jobOrder.length) {
+      if (!Number.isInteger(start) || start < 0 || start >= ids.length) {
         throw new InvalidArgumentError('page_token', `"${req.pageToken}" is not a token this server gave out`);
       }
     }
@@ -144,50 +217,65 @@ export class Farm {
     const out: Job[] = [];
     let i = start;
     for (; i >= 0 && out.length < size; i--) {
-      const j = this.jobOrder[i] as JobRecord;
+      const j = await this.store.getJob(ids[i] as string);
+      if (j === undefined) continue;
       if (states.size > 0 && !states.has(j.state)) continue;
       if (labels.some(([k, v]) => j.spec.labels[k] !== v)) continue;
-      out.push(j.toProto());
+      out.push(await this.jobProto(j.id));
     }
     return { jobs: out, nextPageToken: i >= 0 ? String(i) : '' };
   }
 
-  cancel(id: string): Job {
-    const job = this.job(id);
-    if (job.finished) return job.toProto();
-    this.queue.remove(id);
-    const bySession = new Map<WorkerSession, string[]>();
-    for (let i = 0; i < job.total; i++) {
-      const s = job.status[i];
-      if (s === ImageStatus.Leased) {
-        const held = this.leaseByTask.get(job.imageId(i));
-        if (held !== undefined) {
-          this.releaseLease(held.session, held.lease);
-          bySession.set(held.session, [...(bySession.get(held.session) ?? []), held.lease.taskId]);
-        }
-      }
-      if (s === ImageStatus.Pending || s === ImageStatus.Leased) job.setStatus(i, ImageStatus.Cancelled);
+  async cancel(id: string): Promise<Job> {
+    await this.record(id);
+    const changed = await this.store.updateJob(id, (j) => (isFinished(j) ? undefined : { ...j, state: JobState.CANCELLED, finishedUnixMs: Date.now(), reason: 'cancelled by request' }));
+    if (changed !== undefined) {
+      const dropped = await this.store.dropTasks(id);
+      this.onJobChange(changed);
+      const c = await this.store.counts(id);
+      const cancelled = changed.total - c.succeeded - c.failed;
+      this.metrics.imagesCancelled.inc(cancelled);
+      await this.store.appendState(id, { kind: 'state', state: JobState.CANCELLED, counts: counts(changed.total, c.succeeded, c.failed, cancelled), reason: 'cancelled by request' }, 'end');
+      this.log.info({ job: id, dropped }, 'job cancelled');
     }
-    for (const [session, taskIds] of bySession) session.link.send({ message: { $case: 'cancel', value: { taskIds } } });
-    this.metrics.imagesCancelled.inc(job.counts.cancelled);
-    this.finishJob(job, 'cancelled by request');
-    this.updateQueueGauges();
-    this.log.info({ job: id }, 'job cancelled');
-    return job.toProto();
+    return this.jobProto(id);
   }
 
-  imageInfo(job: JobRecord, index: number, event?: Extract<FarmEvent, { kind: 'image' }>): ImageInfo {
-    const t = job.task(index);
-    const status = job.status[index];
-    const reason = event?.reason ?? (status === ImageStatus.Succeeded ? FinishReason.SUCCESS
-      : status === ImageStatus.Failed ? FinishReason.ERROR
-        : status === ImageStatus.Cancelled ? FinishReason.CANCELLED : FinishReason.UNSPECIFIED);
-    return {
-      id: job.imageId(index), jobId: job.id, index, entryIndex: t.entryIndex, prompt: t.prompt,
-      negativePrompt: t.negativePrompt, model: job.spec.model, params: t.params, finishReason: reason,
-      error: event?.error ?? '', workerId: event?.workerId ?? '', sizeBytes: event?.sizeBytes ?? 0,
-      mimeType: event?.mimeType ?? MIME_BY_FORMAT[t.params.outputFormat] ?? 'image/png',
-    };
+  /** A job record changed, here or on another coordinator. */
+  private onJobChange(job: JobRecord): void {
+    const before = this.jobs.get(job.id);
+    this.jobs.set(job.id, job);
+    if (isFinished(job)) {
+      this.share.remove(job.id);
+      this.progress.delete(job.id);
+      this.committedHere.delete(job.id);
+      if (before !== undefined && !isFinished(before)) this.metrics.activeJobs.dec();
+      if (job.state === JobState.CANCELLED) this.dropJobLeases(job.id);
+      return;
+    }
+    if (before === undefined) this.metrics.activeJobs.inc();
+    if (!this.share.has(job.id)) {
+      const p = resolveParams(job.spec.params, undefined, this.defaults, 0);
+      this.share.add(job.id, job.spec.model, groupOf(job.spec.model, p.width, p.height), priorityWeight(job.spec.priority));
+      this.scheduleDispatch();
+    }
+  }
+
+  /** Tells workers to drop this coordinator's leases of a cancelled job. */
+  private dropJobLeases(jobId: string): void {
+    const bySession = new Map<WorkerSession, string[]>();
+    for (const l of [...this.leases.values()]) {
+      if (l.stored.task.jobId !== jobId) continue;
+      this.leases.delete(l.taskId);
+      l.session.leases.delete(l.taskId);
+      this.store.completeLease(l.stored).catch(() => undefined);
+      bySession.set(l.session, [...(bySession.get(l.session) ?? []), l.taskId]);
+    }
+    for (const [session, taskIds] of bySession) session.link.send({ message: { $case: 'cancel', value: { taskIds } } });
+  }
+
+  async imageInfo(jobId: string, index: number): Promise<ImageInfo | undefined> {
+    return this.store.imageInfo(jobId, index);
   }
 
   status(): GetFarmStatusResponse {
@@ -201,12 +289,16 @@ export class Farm {
         draining: s.draining,
       })),
       models: [...models].map(([name, workers]) => ({ name, workers })),
-      queuedImages: this.queue.size,
-      leasedImages: this.leaseByTask.size,
-      activeJobs: this.jobOrder.filter((j) => !j.finished).length,
+      queuedImages: this.queuedEstimate(),
+      leasedImages: this.leases.size,
+      activeJobs: [...this.jobs.values()].filter((j) => !isFinished(j)).length,
       imagesPerSecond: this.throughput.perSecond(),
       imagesCompleted: this.imagesCompleted,
     };
+  }
+
+  describeCost(): string {
+    return describeCost(this.cost);
   }
 
   // ---- workers ----------------------------------------------------------
@@ -222,15 +314,15 @@ export class Farm {
     return session;
   }
 
-  /** The worker is gone (stream ended, lease lapsed): its leases go back to the queue. */
+  /** The worker is gone (stream ended, silence): its leases go back to wait. */
   dropWorker(session: WorkerSession, reason: string): void {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
     this.metrics.workersConnected.set(this.sessions.size);
-    const leases = [...session.leases.values()];
-    for (const lease of leases) this.requeue(session, lease, reason, true);
+    const held = [...session.leases.values()];
+    for (const lease of held) this.requeue(lease, reason, true);
     session.link.close();
-    this.log.info({ worker: session.id, reason, requeued: leases.length }, 'worker disconnected');
+    this.log.info({ worker: session.id, reason, requeued: held.length }, 'worker disconnected');
     this.scheduleDispatch();
   }
 
@@ -250,7 +342,7 @@ export class Farm {
     session.lastSeenMs = Date.now();
     taskIds.forEach((taskId, i) => {
       const lease = this.currentLease(session, taskId, epochs[i] ?? -1);
-      if (lease !== undefined) this.requeue(session, lease, 'released', false);
+      if (lease !== undefined) this.requeue(lease, 'released', false);
     });
     this.scheduleDispatch();
   }
@@ -265,9 +357,10 @@ export class Farm {
     for (const s of steps) {
       const lease = this.currentLease(session, s.taskId, s.epoch);
       if (lease === undefined) continue;
-      let m = this.progress.get(lease.jobId);
-      if (m === undefined) this.progress.set(lease.jobId, (m = new Map()));
-      m.set(lease.index, { step: s.step, total: s.totalSteps });
+      const { jobId, index } = lease.stored.task;
+      let m = this.progress.get(jobId);
+      if (m === undefined) this.progress.set(jobId, (m = new Map()));
+      m.set(index, { step: s.step, total: s.totalSteps });
     }
   }
 
@@ -279,51 +372,55 @@ export class Farm {
       this.log.debug({ worker: session.id, task: r.taskId, epoch: r.epoch }, 'stale result dropped');
       return;
     }
-    const job = this.jobs.get(lease.jobId);
     // The lease leaves the table now, so a concurrent duplicate is dropped while we store.
-    this.releaseLease(session, lease);
-    if (job === undefined || job.status[lease.index] !== ImageStatus.Leased) return;
-    try {
-      await this.store.putImage(lease.taskId, { data: r.image, mimeType: r.mimeType });
-    } catch (err) {
-      this.log.error({ err, job: job.id, task: lease.taskId }, 'storing image failed; requeued');
-      this.putBack(job, lease.index, 'store_error');
+    this.forget(lease);
+    const task = lease.stored.task;
+    const job = this.jobs.get(task.jobId);
+    if (job === undefined || isFinished(job)) {
+      await this.store.completeLease(lease.stored);
       return;
     }
-    if (job.status[lease.index] !== ImageStatus.Leased) return; // cancelled while storing
-    job.setStatus(lease.index, ImageStatus.Succeeded);
-    this.progress.get(job.id)?.delete(lease.index);
-    const t = job.task(lease.index).params;
-    const credits = imageCredits(this.cost, t.width, t.height, t.steps);
-    job.spentCredits += credits;
+    try {
+      await this.store.putImage(lease.taskId, { data: r.image, mimeType: r.mimeType });
+      const info = imageInfo(job, task, FinishReason.SUCCESS, '', session.id, r.image.length, r.mimeType);
+      const event = await this.store.commitImage(task.jobId, task.index, info);
+      await this.store.completeLease(lease.stored);
+      if (event === undefined) {
+        this.metrics.resultsDropped.inc();
+        return;
+      }
+    } catch (err) {
+      this.log.error({ err, job: task.jobId, task: lease.taskId }, 'committing the result failed; the task waits again');
+      await this.store.returnLease(lease.stored, false).catch(() => undefined);
+      return;
+    }
+    this.progress.get(task.jobId)?.delete(task.index);
+    this.countCommitted(task.jobId);
     session.imagesCompleted++;
     this.imagesCompleted++;
     this.throughput.add();
     this.metrics.imagesCompleted.inc({ model: job.spec.model });
-    this.metrics.creditsSpent.inc({ model: job.spec.model }, credits);
+    this.metrics.creditsSpent.inc({ model: job.spec.model }, imageCredits(this.cost, task.params.width, task.params.height, task.params.steps));
     this.metrics.imageLatency.observe({ model: job.spec.model }, (Date.now() - job.createdUnixMs) / 1000);
-    this.emitImage(job, lease.index, FinishReason.SUCCESS, '', session.id, r.image.length, r.mimeType);
-    this.finishJobIfDone(job);
+    this.checkFinished(task.jobId);
   }
 
-  acceptFailure(session: WorkerSession, f: TaskFailure): void {
+  async acceptFailure(session: WorkerSession, f: TaskFailure): Promise<void> {
     session.lastSeenMs = Date.now();
     const lease = this.currentLease(session, f.taskId, f.epoch);
     if (lease === undefined) {
       this.metrics.resultsDropped.inc();
       return;
     }
-    const job = this.jobs.get(lease.jobId);
-    this.releaseLease(session, lease);
-    if (job === undefined || job.status[lease.index] !== ImageStatus.Leased) return;
-    const attempts = (job.attempts[lease.index] ?? 0) + 1;
-    job.attempts[lease.index] = attempts;
-    this.log.warn({ worker: session.id, job: job.id, task: lease.taskId, attempts, reason: f.reason }, 'task failed');
+    this.forget(lease);
+    const task = lease.stored.task;
+    const attempts = task.attempts + 1;
+    this.log.warn({ worker: session.id, job: task.jobId, task: lease.taskId, attempts, reason: f.reason }, 'task failed');
     if (f.retryable && attempts < this.config.maxAttempts) {
-      this.putBack(job, lease.index, 'failure');
+      this.metrics.requeues.inc({ reason: 'failure' });
+      await this.store.retryLease(lease.stored, attempts);
     } else {
-      const why = f.retryable ? `failed ${attempts} times; last error: ${f.reason}` : f.reason;
-      this.failImage(job, lease.index, why, session.id);
+      await this.failImage(lease.stored, f.retryable ? `failed ${attempts} times; last error: ${f.reason}` : f.reason, session.id, 'error');
     }
     this.scheduleDispatch();
   }
@@ -331,139 +428,175 @@ export class Farm {
   // ---- leasing ----------------------------------------------------------
 
   private scheduleDispatch(): void {
-    if (this.dispatchScheduled) return;
-    this.dispatchScheduled = true;
+    if (this.dispatching) {
+      this.dispatchAgain = true;
+      return;
+    }
+    this.dispatching = true;
     setImmediate(() => {
-      this.dispatchScheduled = false;
-      this.dispatch();
+      this.dispatch().catch((err: unknown) => this.log.error({ err }, 'dispatch failed')).finally(() => {
+        this.dispatching = false;
+        if (this.dispatchAgain) {
+          this.dispatchAgain = false;
+          this.scheduleDispatch();
+        }
+      });
     });
   }
 
-  /** Fills every worker's credit from the fair queue, keeping each lease message to one batch group. */
-  private dispatch(): void {
-    if (this.queue.size === 0) return;
-    for (const session of this.sessions.values()) {
-      if (session.draining || session.credit <= 0) continue;
-      const tasks: Task[] = [];
+  /** Fills every worker's credit, fair share across jobs, one batch group per lease message where possible. */
+  private async dispatch(): Promise<void> {
+    if (!this.store.healthy()) return;
+    for (const session of [...this.sessions.values()]) {
       let group: string | undefined;
-      while (session.credit > 0) {
+      while (session.credit > 0 && !session.draining && this.sessions.get(session.id) === session) {
+        const now = Date.now();
         const serves = (j: { model: string }) => session.models.has(j.model);
-        const next = (group !== undefined ? this.queue.take((j) => serves(j) && j.group === group) : undefined) ?? this.queue.take(serves);
-        if (next === undefined) break;
-        const job = this.jobs.get(next.jobId);
-        if (job === undefined || job.status[next.index] !== ImageStatus.Pending) continue;
-        group ??= `${job.spec.model}:${job.task(next.index).params.width}x${job.task(next.index).params.height}`;
-        tasks.push(this.lease(session, job, next.index));
+        const job = (group !== undefined ? this.share.pick((j) => serves(j) && j.group === group, now) : undefined) ?? this.share.pick(serves, now);
+        if (job === undefined) break;
+        const want = Math.min(session.credit, MAX_LEASE_BATCH);
+        const stored = await this.store.leaseTasks(job.id, want);
+        if (stored.length < want) this.share.markDry(job.id, Date.now() + DRY_MS);
+        if (stored.length === 0) continue;
+        this.share.charge(job.id, stored.length);
+        if (this.sessions.get(session.id) !== session) {
+          for (const s of stored) await this.store.returnLease(s, false);
+          break;
+        }
+        group = job.group;
+        await this.markRunning(job.id);
+        const tasks = stored.map((s) => this.lease(session, s));
+        session.link.send({ message: { $case: 'lease', value: { tasks } } });
       }
-      if (tasks.length > 0) session.link.send({ message: { $case: 'lease', value: { tasks } } });
-      if (this.queue.size === 0) break;
     }
     this.updateQueueGauges();
   }
 
-  private lease(session: WorkerSession, job: JobRecord, index: number): Task {
-    const t = job.task(index);
-    const lease: Lease = { taskId: job.imageId(index), jobId: job.id, index, epoch: this.nextEpoch++ };
+  private lease(session: WorkerSession, stored: StoredLease): Task {
+    const t = stored.task;
+    const taskId = `${t.jobId}/${t.index}`;
+    const held: HeldLease = { taskId, session, stored };
     session.credit--;
-    session.leases.set(lease.taskId, lease);
-    this.leaseByTask.set(lease.taskId, { session, lease });
-    job.setStatus(index, ImageStatus.Leased);
-    const queuedAt = this.queuedAtMs.get(job.id);
-    if (queuedAt !== undefined) this.metrics.queueWait.observe((Date.now() - queuedAt) / 1000);
-    if (job.state === JobState.QUEUED) {
-      job.state = JobState.RUNNING;
-      job.startedUnixMs = Date.now();
-      this.emitState(job, '');
-    }
+    session.leases.set(taskId, held);
+    this.leases.set(taskId, held);
+    const job = this.jobs.get(t.jobId);
+    if (job !== undefined) this.metrics.queueWait.observe((Date.now() - job.createdUnixMs) / 1000);
     return {
-      taskId: lease.taskId, epoch: lease.epoch, jobId: job.id, model: job.spec.model,
+      taskId, epoch: stored.epoch, jobId: t.jobId, model: job?.spec.model ?? '',
       prompt: t.prompt, negativePrompt: t.negativePrompt, params: t.params,
     };
   }
 
-  private currentLease(session: WorkerSession, taskId: string, epoch: number): Lease | undefined {
-    const held = this.leaseByTask.get(taskId);
-    return held !== undefined && held.session === session && held.lease.epoch === epoch ? held.lease : undefined;
+  private async markRunning(jobId: string): Promise<void> {
+    const job = this.jobs.get(jobId);
+    if (job === undefined || job.state !== JobState.QUEUED) return;
+    const changed = await this.store.updateJob(jobId, (j) => (j.state === JobState.QUEUED ? { ...j, state: JobState.RUNNING, startedUnixMs: Date.now() } : undefined));
+    if (changed === undefined) return;
+    this.onJobChange(changed);
+    await this.store.appendState(jobId, { kind: 'state', state: JobState.RUNNING, counts: counts(changed.total, 0, 0, 0), reason: '' }, 'running');
   }
 
-  private releaseLease(session: WorkerSession, lease: Lease): void {
-    session.leases.delete(lease.taskId);
-    this.leaseByTask.delete(lease.taskId);
+  private currentLease(session: WorkerSession, taskId: string, epoch: number): HeldLease | undefined {
+    const held = this.leases.get(taskId);
+    return held !== undefined && held.session === session && held.stored.epoch === epoch ? held : undefined;
   }
 
-  /** A lease ends without a result: the image waits again, unless the job is gone or it lost too many leases. */
-  private requeue(session: WorkerSession, lease: Lease, reason: string, lost: boolean): void {
-    this.releaseLease(session, lease);
-    const job = this.jobs.get(lease.jobId);
-    if (job === undefined || job.status[lease.index] !== ImageStatus.Leased) return;
-    this.progress.get(job.id)?.delete(lease.index);
-    if (lost) {
-      // A worker that dies holding an image is usually not the image's fault, so
-      // this has its own, larger budget than reported failures; a poison image
-      // that kills every worker still ends.
-      const losses = (job.losses[lease.index] ?? 0) + 1;
-      job.losses[lease.index] = losses;
-      if (losses >= MAX_LEASE_LOSSES) {
-        this.failImage(job, lease.index, `its worker was lost ${MAX_LEASE_LOSSES} times (last: ${reason})`, session.id);
-        return;
-      }
+  private forget(lease: HeldLease): void {
+    lease.session.leases.delete(lease.taskId);
+    this.leases.delete(lease.taskId);
+  }
+
+  /** A lease ends without a result: the image waits again, unless it lost too many workers. */
+  private requeue(lease: HeldLease, reason: string, lost: boolean): void {
+    this.forget(lease);
+    const task = lease.stored.task;
+    this.progress.get(task.jobId)?.delete(task.index);
+    const job = this.jobs.get(task.jobId);
+    if (job === undefined || isFinished(job)) {
+      this.store.completeLease(lease.stored).catch(() => undefined);
+      return;
     }
-    this.putBack(job, lease.index, reason);
-  }
-
-  private putBack(job: JobRecord, index: number, reason: string): void {
-    job.setStatus(index, ImageStatus.Pending);
-    const t = job.task(0).params;
-    this.queue.requeue(job.id, job.spec.model, priorityWeight(job.spec.priority), index, `${job.spec.model}:${t.width}x${t.height}`);
     this.metrics.requeues.inc({ reason });
-    this.scheduleDispatch();
+    if (lost && task.losses + 1 >= MAX_LEASE_LOSSES) {
+      // A worker dying with an image is usually not the image's fault, so this
+      // budget is larger than the failure budget; a poison image still ends.
+      this.failImage(lease.stored, `its worker was lost ${MAX_LEASE_LOSSES} times (last: ${reason})`, lease.session.id, 'worker_lost').catch((err: unknown) => this.log.error({ err }, 'failing image'));
+      return;
+    }
+    this.store.returnLease(lease.stored, lost).catch((err: unknown) => this.log.error({ err, task: lease.taskId }, 'returning a lease failed'));
   }
 
-  private sweepLeases(): void {
+  private sweepWorkers(): void {
     const deadline = Date.now() - this.config.leaseTtlMs;
     for (const s of [...this.sessions.values()]) if (s.lastSeenMs < deadline) this.dropWorker(s, 'lease_expired');
     this.updateQueueGauges();
   }
 
-  // ---- events -----------------------------------------------------------
-
-  private failImage(job: JobRecord, index: number, reason: string, workerId: string): void {
-    job.setStatus(index, ImageStatus.Failed);
-    this.progress.get(job.id)?.delete(index);
-    this.metrics.imagesFailed.inc({ model: job.spec.model, reason: reason.startsWith('its worker was lost') ? 'worker_lost' : 'error' });
-    this.emitImage(job, index, FinishReason.ERROR, reason, workerId, 0, '');
-    this.finishJobIfDone(job);
+  private async failImage(stored: StoredLease, reason: string, workerId: string, kind: string): Promise<void> {
+    const task = stored.task;
+    const job = this.jobs.get(task.jobId);
+    if (job === undefined) return;
+    const event = await this.store.commitImage(task.jobId, task.index, imageInfo(job, task, FinishReason.ERROR, reason, workerId, 0, ''));
+    await this.store.completeLease(stored);
+    if (event === undefined) return;
+    await this.store.deadLetter(task, reason);
+    this.countCommitted(task.jobId);
+    this.progress.get(task.jobId)?.delete(task.index);
+    this.metrics.imagesFailed.inc({ model: job.spec.model, reason: kind });
+    this.checkFinished(task.jobId);
   }
 
-  private emitImage(job: JobRecord, index: number, reason: FinishReason, error: string, workerId: string, sizeBytes: number, mimeType: string): void {
-    const e = this.store.appendEvent(job.id, { kind: 'image', index, reason, error, workerId, sizeBytes, mimeType });
-    job.lastSequence = e.seq;
+  /** Ends the job once every image is committed. Serialized per job; safe to call often and from any coordinator. */
+  private checkFinished(jobId: string): void {
+    if (this.finishing.has(jobId)) return;
+    const run = (async () => {
+      const job = this.jobs.get(jobId);
+      if (job === undefined || isFinished(job)) return;
+      const c = await this.store.counts(jobId);
+      if (c.succeeded + c.failed < job.total) return;
+      const state = c.failed === 0 ? JobState.SUCCEEDED : c.succeeded === 0 ? JobState.FAILED : JobState.PARTIAL;
+      await this.store.appendState(jobId, { kind: 'state', state, counts: counts(job.total, c.succeeded, c.failed, 0), reason: '' }, 'end');
+      const changed = await this.store.updateJob(jobId, (j) => (isFinished(j) ? undefined : { ...j, state, finishedUnixMs: Date.now() }));
+      if (changed !== undefined) {
+        this.onJobChange(changed);
+        this.log.info({ job: jobId, state: JobState[state], succeeded: c.succeeded, failed: c.failed }, 'job finished');
+      }
+    })().catch((err: unknown) => this.log.error({ err, job: jobId }, 'finishing check failed'));
+    this.finishing.set(jobId, run);
+    void run.finally(() => this.finishing.delete(jobId));
   }
 
-  private emitState(job: JobRecord, reason: string): void {
-    const e = this.store.appendEvent(job.id, { kind: 'state', state: job.state, counts: { ...job.counts }, reason });
-    job.lastSequence = e.seq;
-  }
-
-  private finishJobIfDone(job: JobRecord): void {
-    if (!job.finished && job.done === job.total) this.finishJob(job, '');
-  }
-
-  private finishJob(job: JobRecord, reason: string): void {
-    job.state = job.finalState();
-    job.finishedUnixMs = Date.now();
-    this.progress.delete(job.id);
-    this.queuedAtMs.delete(job.id);
-    this.metrics.activeJobs.dec();
-    this.emitState(job, reason);
-    this.log.info({ job: job.id, state: JobState[job.state], counts: job.counts }, 'job finished');
+  private queuedEstimate(): number {
+    return Math.max(0, this.waitingImages() - this.leases.size);
   }
 
   private updateQueueGauges(): void {
+    this.metrics.tasksLeased.set(this.leases.size);
+    const leasedByModel = new Map<string, number>();
+    for (const l of this.leases.values()) {
+      const m = this.jobs.get(l.stored.task.jobId)?.spec.model ?? '';
+      leasedByModel.set(m, (leasedByModel.get(m) ?? 0) + 1);
+    }
     this.metrics.tasksQueued.reset();
-    for (const [model, n] of this.queue.pendingByModel()) this.metrics.tasksQueued.set({ model }, n);
-    this.metrics.tasksLeased.set(this.leaseByTask.size);
+    for (const [model, n] of this.waitingByModel()) this.metrics.tasksQueued.set({ model }, Math.max(0, n - (leasedByModel.get(model) ?? 0)));
   }
+
+  private countCommitted(jobId: string): void {
+    this.committedHere.set(jobId, (this.committedHere.get(jobId) ?? 0) + 1);
+  }
+}
+
+const groupOf = (model: string, width: number, height: number): string => `${model}:${width}x${height}`;
+
+function counts(total: number, succeeded: number, failed: number, cancelled: number, running = 0) {
+  return { total, succeeded, failed, cancelled, running };
+}
+
+function imageInfo(job: JobRecord, t: TaskSpec, reason: FinishReason, error: string, workerId: string, sizeBytes: number, mimeType: string): ImageInfo {
+  return {
+    id: `${t.jobId}/${t.index}`, jobId: t.jobId, index: t.index, entryIndex: t.entryIndex, prompt: t.prompt,
+    negativePrompt: t.negativePrompt, model: job.spec.model, params: t.params, finishReason: reason, error, workerId, sizeBytes, mimeType,
+  };
 }
 
 function newJobId(): string {

@@ -1,22 +1,23 @@
 // One connected worker, as the coordinator sees it.
 import type { ConnectResponse, Hello } from '@latentfarm/proto';
+import type { StoredLease } from '../store/store.js';
 
 export interface WorkerLink {
   send(message: ConnectResponse): void;
   close(): void;
 }
 
-export interface Lease {
-  taskId: string;
-  jobId: string;
-  index: number;
-  epoch: number;
+/** A lease as this coordinator tracks it. */
+export interface HeldLease {
+  readonly taskId: string;
+  readonly session: WorkerSession;
+  readonly stored: StoredLease;
 }
 
 export class WorkerSession {
   /** Free slots the worker granted and we have not used yet. */
   credit = 0;
-  readonly leases = new Map<string, Lease>();
+  readonly leases = new Map<string, HeldLease>();
   readonly models: ReadonlySet<string>;
   lastSeenMs = Date.now();
   readonly connectedUnixMs = Date.now();

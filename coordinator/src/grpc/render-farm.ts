@@ -10,7 +10,7 @@ import {
   type GetImageRequest, type GetImageResponse, type SubmitJobStreamRequest, type SubmitJobStreamResponse, type ImageStep,
 } from '@latentfarm/proto';
 import type { Farm } from '../farm/farm.js';
-import { describeCost, imageCredits } from '../jobs/cost.js';
+import { imageCredits } from '../jobs/cost.js';
 import { resolveParams } from '../jobs/params.js';
 import type { FarmEvent, Store } from '../store/store.js';
 import { isInternal, toServiceError } from './status.js';
@@ -53,9 +53,9 @@ export function renderFarmHandlers(farm: Farm, store: Store, log: Logger): Rende
       watch(call, farm, store).catch((err: unknown) => fail(call, err));
     },
 
-    getJob: unary((req) => ({ job: farm.job(req.jobId).toProto() })),
+    getJob: unary(async (req) => ({ job: await farm.jobProto(req.jobId) })),
     listJobs: unary((req) => farm.list(req)),
-    cancelJob: unary((req) => ({ job: farm.cancel(req.jobId) })),
+    cancelJob: unary(async (req) => ({ job: await farm.cancel(req.jobId) })),
 
     getImage(call) {
       getImage(call, farm, store).catch((err: unknown) => fail(call, err));
@@ -77,7 +77,7 @@ export function renderFarmHandlers(farm: Farm, store: Store, log: Logger): Rende
         min = Math.min(min, c);
         max = Math.max(max, c);
       }
-      return { images, credits, creditsPerImageMin: min, creditsPerImageMax: max, formula: describeCost(farm.cost) };
+      return { images, credits, creditsPerImageMin: min, creditsPerImageMax: max, formula: farm.describeCost() };
     }),
 
     getFarmStatus: unary(() => farm.status()),
@@ -119,9 +119,10 @@ function chunks(data: Uint8Array): Buffer[] {
 
 async function watch(call: ServerWritableStream<WatchJobRequest, WatchJobResponse>, farm: Farm, store: Store): Promise<void> {
   const req = call.request;
-  const job = farm.job(req.jobId);
-  if (req.afterSequence > job.lastSequence) {
-    throw new InvalidArgumentError('after_sequence', `${req.afterSequence} is beyond the job's latest event ${job.lastSequence}`);
+  const job = await farm.record(req.jobId);
+  const last = await store.lastSequence(job.id);
+  if (req.afterSequence > last) {
+    throw new InvalidArgumentError('after_sequence', `${req.afterSequence} is beyond the job's latest event ${last}`);
   }
   const ac = new AbortController();
   const { signal } = ac;
@@ -136,9 +137,9 @@ async function watch(call: ServerWritableStream<WatchJobRequest, WatchJobRespons
       await write(call, { sequence: e.seq, unixMs: e.unixMs, event: { $case: 'state', value: { state: e.state, images: e.counts, reason: e.reason } } }, signal);
       return TERMINAL.has(e.state);
     }
-    sentSteps.delete(e.index);
-    const info = farm.imageInfo(job, e.index, e);
-    const stored = e.reason === FinishReason.SUCCESS && !req.referencesOnly ? await store.getImage(info.id) : undefined;
+    const info = e.info;
+    sentSteps.delete(info.index);
+    const stored = info.finishReason === FinishReason.SUCCESS && !req.referencesOnly ? await store.getImage(info.id) : undefined;
     const parts = stored === undefined ? [Buffer.alloc(0)] : chunks(stored.data);
     for (let i = 0; i < parts.length; i++) {
       await write(call, {
@@ -150,7 +151,7 @@ async function watch(call: ServerWritableStream<WatchJobRequest, WatchJobRespons
   };
 
   while (!signal.aborted) {
-    const events = store.readEvents(job.id, after, 64);
+    const events = await store.readEvents(job.id, after, 64);
     for (const e of events) {
       if (signal.aborted) return;
       const end = await send(e);
@@ -169,7 +170,7 @@ async function watch(call: ServerWritableStream<WatchJobRequest, WatchJobRespons
       for (const [index, p] of farm.progress.get(job.id) ?? []) {
         if (sentSteps.get(index) === p.step) continue;
         sentSteps.set(index, p.step);
-        steps.push({ imageId: job.imageId(index), step: p.step, totalSteps: p.total });
+        steps.push({ imageId: `${job.id}/${index}`, step: p.step, totalSteps: p.total });
       }
       if (steps.length > 0) await write(call, { sequence: after, unixMs: Date.now(), event: { $case: 'progress', value: { images: steps } } }, signal);
     }
@@ -181,20 +182,18 @@ const IMAGE_ID = /^([a-z0-9]+)\/(\d+)$/;
 async function getImage(call: ServerWritableStream<GetImageRequest, GetImageResponse>, farm: Farm, store: Store): Promise<void> {
   const m = IMAGE_ID.exec(call.request.imageId);
   if (m === null) throw new InvalidArgumentError('image_id', `"${call.request.imageId}" is not an image id (<job_id>/<index>)`);
-  const job = farm.job(m[1] as string);
+  const job = await farm.record(m[1] as string);
   const index = Number(m[2]);
   if (index >= job.total) throw new NotFoundError(`image ${call.request.imageId} does not exist: job ${job.id} has ${job.total} images`);
-  const info = farm.imageInfo(job, index);
-  if (info.finishReason !== FinishReason.SUCCESS) {
-    throw new FailedPreconditionError(`image ${info.id} is not rendered (${FinishReason[info.finishReason]})`);
+  const info = await farm.imageInfo(job.id, index);
+  if (info === undefined || info.finishReason !== FinishReason.SUCCESS) {
+    throw new FailedPreconditionError(`image ${call.request.imageId} is not rendered (${info === undefined ? 'not finished yet' : `failed: ${info.error}`})`);
   }
   const stored = await store.getImage(info.id);
   if (stored === undefined) throw new NotFoundError(`image ${info.id} is missing from the store`);
-  info.sizeBytes = stored.data.length;
-  info.mimeType = stored.mimeType;
   const ac = new AbortController();
   call.on('cancelled', () => ac.abort());
   const parts = chunks(stored.data);
-  for (let i = 0; i < parts.length; i++) await write(call, { info: i === 0 ? info : undefined, data: parts[i] as Buffer }, ac.signal);
+  for (let i = 0; i < parts.length; i++) await write(call, { info: i === 0 ? { ...info, sizeBytes: stored.data.length, mimeType: stored.mimeType } : undefined, data: parts[i] as Buffer }, ac.signal);
   call.end();
 }

@@ -39,7 +39,9 @@ export function workerGatewayHandlers(farm: Farm, log: Logger): WorkerGatewaySer
           case 'result':
             farm.acceptResult(s, m.value).catch((err: unknown) => log.error({ err, worker: s.id }, 'result handling failed'));
             break;
-          case 'failure': farm.acceptFailure(s, m.value); break;
+          case 'failure':
+            farm.acceptFailure(s, m.value).catch((err: unknown) => log.error({ err, worker: s.id }, 'failure handling failed'));
+            break;
           case 'release': farm.release(s, m.value.taskIds, m.value.epochs); break;
           case 'hello': log.warn({ worker: s.id }, 'second hello ignored'); break;
         }

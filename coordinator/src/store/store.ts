@@ -1,13 +1,56 @@
-// Where the coordinator keeps what must outlive a request: job events (the
-// sequence WatchJob replays), images, and idempotency keys. One interface; the
-// embedded implementation is the default, JetStream comes in its own module.
-import type { FinishReason, ImageCounts, JobState } from '@latentfarm/proto';
+// Where the coordinator keeps everything that must outlive a request: jobs,
+// their waiting tasks, the event log WatchJob replays, images, idempotency
+// keys and dead letters. One interface, two implementations (embedded and
+// JetStream), one contract test suite (store.contract.ts) for both.
+import type { ImageCounts, ImageInfo, JobSpec, JobState, ResolvedParams } from '@latentfarm/proto';
+
+export interface JobRecord {
+  id: string;
+  /** The spec as accepted; params.seed is always set. */
+  spec: JobSpec;
+  total: number;
+  promptCount: number;
+  createdUnixMs: number;
+  estimatedCredits: number;
+  state: JobState;
+  startedUnixMs: number;
+  finishedUnixMs: number;
+  reason: string;
+}
+
+/** Everything a worker needs to render one image, plus its retry history. */
+export interface TaskSpec {
+  jobId: string;
+  index: number;
+  entryIndex: number;
+  prompt: string;
+  negativePrompt: string;
+  params: ResolvedParams;
+  /** Failures reported by workers so far. */
+  attempts: number;
+  /** Leases lost with their worker (disconnect, silence) so far. */
+  losses: number;
+}
+
+/** The tasks of a job, made on demand so a million-image job is not a million objects at once. */
+export interface TaskSource {
+  readonly total: number;
+  task(index: number): TaskSpec;
+}
+
+/** A task taken from the store. `epoch` grows with every lease of the same task. */
+export interface StoredLease {
+  readonly task: TaskSpec;
+  readonly epoch: number;
+}
 
 export type FarmEvent =
   | { seq: number; unixMs: number; kind: 'state'; state: JobState; counts: ImageCounts; reason: string }
-  | { seq: number; unixMs: number; kind: 'image'; index: number; reason: FinishReason; error: string; workerId: string; sizeBytes: number; mimeType: string };
+  | { seq: number; unixMs: number; kind: 'image'; info: ImageInfo };
 
-export type NewEvent = FarmEvent extends infer E ? (E extends FarmEvent ? Omit<E, 'seq' | 'unixMs'> : never) : never;
+export type NewEvent =
+  | { kind: 'state'; state: JobState; counts: ImageCounts; reason: string }
+  | { kind: 'image'; info: ImageInfo };
 
 export interface StoredImage {
   data: Uint8Array;
@@ -15,15 +58,60 @@ export interface StoredImage {
 }
 
 export interface Store {
-  /** Records `key` for `jobId` unless it is taken; returns the job that holds it. */
+  readonly kind: 'embedded' | 'jetstream';
+
+  // ---- jobs
+  /** Records `key` for `jobId` unless taken (atomically); returns the job id that holds it. */
   claimIdempotencyKey(key: string, jobId: string): Promise<string>;
-  /** Appends an event to a job's log and returns it with its sequence number. */
-  appendEvent(jobId: string, event: NewEvent): FarmEvent;
-  /** Events with seq > after, at most `limit`. */
-  readEvents(jobId: string, after: number, limit: number): FarmEvent[];
-  /** Resolves when the log of `jobId` grows past `after` (or at once if it has). */
+  /** Stores the job and makes all its tasks leasable. */
+  createJob(job: JobRecord, tasks: TaskSource): Promise<void>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  /** Job ids, oldest first. */
+  listJobIds(): Promise<string[]>;
+  /** Compare-and-set update: `change` returns the new record, or undefined to leave it. Retries on conflict. */
+  updateJob(id: string, change: (job: JobRecord) => JobRecord | undefined): Promise<JobRecord | undefined>;
+  /** Calls `listener` whenever any job record changes (also changes made by other coordinators). */
+  onJobChange(listener: (job: JobRecord) => void): void;
+
+  // ---- tasks
+  /** Leases up to `max` waiting tasks of one job. */
+  leaseTasks(jobId: string, max: number): Promise<StoredLease[]>;
+  /** Keeps a lease alive while its worker is alive. */
+  extendLease(lease: StoredLease): void;
+  /** The task is finished (its image committed or failed for good). */
+  completeLease(lease: StoredLease): Promise<void>;
+  /** The task goes back to wait; `lost` counts against its loss budget. */
+  returnLease(lease: StoredLease, lost: boolean): Promise<void>;
+  /** The task failed and waits again with `attempts` recorded. */
+  retryLease(lease: StoredLease, attempts: number): Promise<void>;
+  /** Drops every waiting task of a job (cancel); returns how many. */
+  dropTasks(jobId: string): Promise<number>;
+  /** Calls `listener` when tasks of a job become leasable again (created, returned, retried). */
+  onTasksWaiting(listener: (jobId: string) => void): void;
+
+  // ---- events
+  /** Commits an image's final event exactly once; undefined if it was already committed. */
+  commitImage(jobId: string, index: number, info: ImageInfo): Promise<FarmEvent | undefined>;
+  /** Appends a state event; with a `fence`, at most once per job and fence name. */
+  appendState(jobId: string, event: Extract<NewEvent, { kind: 'state' }>, fence?: string): Promise<FarmEvent | undefined>;
+  /** Events with seq > after, in order, at most `limit`. */
+  readEvents(jobId: string, after: number, limit: number): Promise<FarmEvent[]>;
+  /** Resolves when events past `after` may exist, or when `signal` aborts. */
   waitForEvents(jobId: string, after: number, signal: AbortSignal): Promise<void>;
+  lastSequence(jobId: string): Promise<number>;
+  /** Images committed per outcome. */
+  counts(jobId: string): Promise<{ succeeded: number; failed: number }>;
+  /** The committed info of one image. */
+  imageInfo(jobId: string, index: number): Promise<ImageInfo | undefined>;
+  /** Records why a task was given up. */
+  deadLetter(task: TaskSpec, reason: string): Promise<void>;
+
+  // ---- images
   putImage(imageId: string, image: StoredImage): Promise<void>;
   getImage(imageId: string): Promise<StoredImage | undefined>;
+
+  /** Resolves true while the backing service is reachable. */
+  healthy(): boolean;
+  onHealthChange(listener: (healthy: boolean) => void): void;
   close(): Promise<void>;
 }

@@ -1,7 +1,8 @@
 // `latentfarm worker`: the only place that creates the worker's logger and registry.
-import { ConfigError, createLogger, createRegistry, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
+import { createLogger, createRegistry, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
 import { parseWorkerConfig, workerHelp, type WorkerConfig } from './config.js';
 import type { Engine } from './engine/engine.js';
+import { OnnxEngine } from './engine/onnx.js';
 import { SimEngine } from './engine/sim.js';
 import { workerMetrics, type WorkerMetrics } from './metrics.js';
 import { Worker } from './worker.js';
@@ -21,7 +22,7 @@ export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics)
       stepPerImageMs: config.simStepPerImageMs, failMarker: config.simFailMarker,
     }, observer);
   }
-  return Promise.reject(new ConfigError('--engine onnx: the onnx engine is not built yet; use --engine sim'));
+  return OnnxEngine.create({ modelDirs: config.modelDir, provider: config.provider, maxBatch: config.maxBatch, threads: config.threads }, observer);
 }
 
 /** Starts a worker from a compiled config (used by `worker` and by `up`). */

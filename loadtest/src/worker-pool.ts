@@ -9,7 +9,7 @@ const log = createLogger('pool', 'warn');
 const workers: Worker[] = [];
 for (let i = 0; i < Number(count); i++) {
   workers.push(await startWorker(defaultWorkerConfig({
-    coordinator, id: `${prefix}-${i}`, engine: 'sim', maxBatch: Number(maxBatch),
+    coordinator: coordinator.split(','), id: `${prefix}-${i}`, engine: 'sim', maxBatch: Number(maxBatch),
     simStepBaseMs: Number(base), simStepPerImageMs: Number(per), metricsPort: -1, heartbeatMs: 1000,
   }), { log, registry: new Registry() }));
 }

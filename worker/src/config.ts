@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { formatHelp, opt, parseOptions, type OptionValues } from '@latentfarm/common';
 
 export const workerOptions = {
-  coordinator: opt.string('Coordinator address (host:port)', '127.0.0.1:7400'),
+  coordinator: opt.list('Coordinator addresses (host:port, comma separated); reconnects rotate through them', ['127.0.0.1:7400']),
   id: opt.string('Worker id (default: hostname and a random suffix)', ''),
   engine: opt.oneOf('Engine: sim (no model, GPU-like timing) or onnx', 'sim', ['sim', 'onnx'] as const),
   models: opt.list('Models served (sim engine); the onnx engine serves its model folders', ['sim']),

@@ -17,7 +17,9 @@ interface Held {
 }
 
 export class Worker {
-  private readonly client: WorkerGatewayClient;
+  private readonly clients: WorkerGatewayClient[];
+  private client: WorkerGatewayClient;
+  private address: string;
   private readonly held = new Map<string, Held>();
   private readonly pendingSteps = new Map<string, TaskStep>();
   private call: ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
@@ -37,12 +39,14 @@ export class Worker {
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
   ) {
-    this.client = new WorkerGatewayClient(config.coordinator, credentials.createInsecure(), {
+    this.clients = config.coordinator.map((address) => new WorkerGatewayClient(address, credentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       'grpc.keepalive_time_ms': 20_000,
       'grpc.keepalive_timeout_ms': 10_000,
-    });
+    }));
+    this.client = this.clients[0] as WorkerGatewayClient;
+    this.address = config.coordinator[0] ?? '';
     this.heartbeatMs = config.heartbeatMs;
     this.progressTimer = setInterval(() => this.flushProgress(), config.progressMs);
     this.progressTimer.unref();
@@ -60,19 +64,24 @@ export class Worker {
 
   private async connectLoop(): Promise<void> {
     let attempt = 0;
+    let turn = 0;
     while (!this.stopped) {
+      // With several coordinators, each reconnect tries the next one.
+      this.client = this.clients[turn % this.clients.length] as WorkerGatewayClient;
+      this.address = this.config.coordinator[turn % this.clients.length] ?? '';
+      turn++;
       const welcomed = await this.session();
       this.abortAll();
       if (this.stopped || this.draining) break;
       if (welcomed) attempt = 0;
       else this.metrics.reconnects.inc();
       const delay = backoffMs(attempt++, this.config.reconnectBaseMs, this.config.reconnectMaxMs);
-      this.log.warn({ coordinator: this.config.coordinator, retryInMs: delay }, 'connection to coordinator lost; reconnecting');
+      this.log.warn({ coordinator: this.address, retryInMs: delay }, 'connection to coordinator lost; reconnecting');
       await sleep(delay);
     }
     this.stopped = true;
     clearInterval(this.progressTimer);
-    this.client.close();
+    for (const c of this.clients) c.close();
   }
 
   /** One Connect stream, until it ends. True if the coordinator welcomed us. */
@@ -97,7 +106,7 @@ export class Worker {
           this.heartbeatMs = m.message.value.heartbeatIntervalMs || this.heartbeatMs;
           this.metrics.connected.set(1);
           this.startHeartbeats();
-          this.log.info({ coordinator: this.config.coordinator, worker: this.config.id }, 'connected');
+          this.log.info({ coordinator: this.address, worker: this.config.id }, 'connected');
           if (!this.draining) this.send({ message: { $case: 'credit', value: { slots: this.config.maxBatch + this.config.prefetch } } });
         } else {
           this.onMessage(m, generation);

@@ -48,7 +48,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   const workers: Worker[] = [];
   for (let i = 0; i < v.workers; i++) {
     const config = defaultWorkerConfig({
-      coordinator: coordinator.address, id: `local-${i}`, engine: v.engine, models: served, maxBatch: v.maxBatch,
+      coordinator: [coordinator.address], id: `local-${i}`, engine: v.engine, models: served, maxBatch: v.maxBatch,
       modelDir: v.modelDir, provider: v.provider, threads: v.threads,
       simStepBaseMs: v.simStepBaseMs, simStepPerImageMs: v.simStepPerImageMs, metricsPort: -1,
     });

@@ -375,7 +375,7 @@ export class Farm {
     // The lease leaves the table now, so a concurrent duplicate is dropped while we store.
     this.forget(lease);
     const task = lease.stored.task;
-    const job = this.jobs.get(task.jobId);
+    const job = this.jobs.get(task.jobId) ?? (await this.store.getJob(task.jobId));
     if (job === undefined || isFinished(job)) {
       await this.store.completeLease(lease.stored);
       return;
@@ -459,12 +459,13 @@ export class Farm {
         if (stored.length < want) this.share.markDry(job.id, Date.now() + DRY_MS);
         if (stored.length === 0) continue;
         this.share.charge(job.id, stored.length);
+        await this.markRunning(job.id);
         if (this.sessions.get(session.id) !== session) {
+          // The worker left while we were taking its tasks: they wait again.
           for (const s of stored) await this.store.returnLease(s, false);
           break;
         }
         group = job.group;
-        await this.markRunning(job.id);
         const tasks = stored.map((s) => this.lease(session, s));
         session.link.send({ message: { $case: 'lease', value: { tasks } } });
       }
@@ -512,7 +513,7 @@ export class Farm {
     const task = lease.stored.task;
     this.progress.get(task.jobId)?.delete(task.index);
     const job = this.jobs.get(task.jobId);
-    if (job === undefined || isFinished(job)) {
+    if (job !== undefined && isFinished(job)) {
       this.store.completeLease(lease.stored).catch(() => undefined);
       return;
     }
@@ -534,7 +535,7 @@ export class Farm {
 
   private async failImage(stored: StoredLease, reason: string, workerId: string, kind: string): Promise<void> {
     const task = stored.task;
-    const job = this.jobs.get(task.jobId);
+    const job = this.jobs.get(task.jobId) ?? (await this.store.getJob(task.jobId));
     if (job === undefined) return;
     const event = await this.store.commitImage(task.jobId, task.index, imageInfo(job, task, FinishReason.ERROR, reason, workerId, 0, ''));
     await this.store.completeLease(stored);

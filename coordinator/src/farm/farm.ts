@@ -480,6 +480,7 @@ export class Farm {
     session.credit--;
     session.leases.set(taskId, held);
     this.leases.set(taskId, held);
+    this.metrics.tasksLeased.set(this.leases.size);
     const job = this.jobs.get(t.jobId);
     if (job !== undefined) this.metrics.queueWait.observe((Date.now() - job.createdUnixMs) / 1000);
     return {
@@ -505,6 +506,7 @@ export class Farm {
   private forget(lease: HeldLease): void {
     lease.session.leases.delete(lease.taskId);
     this.leases.delete(lease.taskId);
+    this.metrics.tasksLeased.set(this.leases.size);
   }
 
   /** A lease ends without a result: the image waits again, unless it lost too many workers. */
@@ -578,8 +580,11 @@ export class Farm {
       const m = this.jobs.get(l.stored.task.jobId)?.spec.model ?? '';
       leasedByModel.set(m, (leasedByModel.get(m) ?? 0) + 1);
     }
-    this.metrics.tasksQueued.reset();
-    for (const [model, n] of this.waitingByModel()) this.metrics.tasksQueued.set({ model }, Math.max(0, n - (leasedByModel.get(model) ?? 0)));
+    // Every known model gets a series, 0 when idle, so dashboards and autoscalers see zeros, not gaps.
+    const waiting = this.waitingByModel();
+    const models = new Set([...this.config.models, ...waiting.keys()]);
+    for (const s of this.sessions.values()) for (const m of s.models) models.add(m);
+    for (const model of models) this.metrics.tasksQueued.set({ model }, Math.max(0, (waiting.get(model) ?? 0) - (leasedByModel.get(model) ?? 0)));
   }
 
   private countCommitted(jobId: string): void {

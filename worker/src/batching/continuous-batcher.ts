@@ -19,6 +19,13 @@ export interface StepRunner<T extends BatchItem> {
   leave(item: T, outcome: { error?: unknown; aborted?: boolean }): void;
 }
 
+/**
+ * `continuous`: items join the running batch at any step boundary.
+ * `static`: a batch is formed only when the previous one has finished (the
+ * classic one-batch-at-a-time policy, kept for comparison in benchmarks).
+ */
+export type BatchPolicy = 'continuous' | 'static';
+
 export interface BatchObserver {
   onStep?(group: string, batchSize: number, seconds: number): void;
 }
@@ -34,6 +41,7 @@ export class ContinuousBatcher<T extends BatchItem> {
     private readonly maxBatch: number,
     private readonly runner: StepRunner<T>,
     private readonly observer: BatchObserver = {},
+    private readonly policy: BatchPolicy = 'continuous',
   ) {}
 
   get size(): number {
@@ -95,7 +103,8 @@ export class ContinuousBatcher<T extends BatchItem> {
   private fill(group: string): T[] {
     const batch = (this.running.get(group) ?? []).filter((item) => this.keep(item));
     const q = this.waiting.get(group) ?? [];
-    while (batch.length < this.maxBatch && q.length > 0) {
+    const admit = this.policy === 'continuous' || batch.length === 0;
+    while (admit && batch.length < this.maxBatch && q.length > 0) {
       const item = q.shift() as T;
       if (this.keep(item)) batch.push(item);
     }

@@ -3,7 +3,7 @@
 // batcher runs only UNet steps; VAE decoding and image encoding happen as
 // each image leaves, off the UNet's path.
 import { ImageFormat, Scheduler, type ResolvedParams } from '@latentfarm/proto';
-import { ContinuousBatcher, type BatchObserver } from '../batching/continuous-batcher.js';
+import { ContinuousBatcher, type BatchObserver, type BatchPolicy } from '../batching/continuous-batcher.js';
 import { encodeImage } from '../image/encode.js';
 import { loadModelFolder, type ModelFolder } from '../pipeline/model-folder.js';
 import { createSession, type Provider } from '../pipeline/onnx-session.js';
@@ -24,6 +24,7 @@ export interface OnnxOptions {
   maxBatch: number;
   /** onnxruntime intra-op threads; 0 lets onnxruntime choose. */
   threads: number;
+  batchPolicy?: BatchPolicy;
 }
 
 interface LoadedModel {
@@ -78,7 +79,7 @@ export class OnnxEngine implements Engine {
         else if (outcome.error !== undefined) item.reject(new TaskError(`UNet call failed: ${(outcome.error as Error).message}`, true, { cause: outcome.error }));
         else this.finish(item).then(item.resolve, item.reject);
       },
-    }, observer);
+    }, observer, options.batchPolicy);
   }
 
   /** Loads and checks every model folder; throws ModelFolderError or ConfigError with one clear line. */

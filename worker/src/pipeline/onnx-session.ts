@@ -84,3 +84,18 @@ export function readFloats(t: Tensor): Float32Array {
   if (t.type === 'float16') return f16ToF32(t.data as Uint16Array);
   throw new Error(`expected a float output, got ${t.type}`);
 }
+
+/**
+ * Wall time during which at least one onnxruntime call was running, for the
+ * "time outside onnxruntime" benchmark figure. Overlapping calls count once.
+ */
+export const onnxBusy = { seconds: 0, inFlight: 0, since: 0 };
+
+export async function timedRun(session: InferenceSession, feeds: InferenceSession.FeedsType): Promise<InferenceSession.ReturnType> {
+  if (onnxBusy.inFlight++ === 0) onnxBusy.since = performance.now();
+  try {
+    return await session.run(feeds);
+  } finally {
+    if (--onnxBusy.inFlight === 0) onnxBusy.seconds += (performance.now() - onnxBusy.since) / 1000;
+  }
+}

@@ -1,7 +1,7 @@
 // Prompt → CLIP hidden states, with a cache: bulk jobs repeat prompts (and
 // every image with guidance needs the empty negative prompt).
 import type { ClipTokenizer } from './tokenizer.js';
-import { inputSpec, numberTensor, outputName, readFloats, type InferenceSession, type InputSpec } from './onnx-session.js';
+import { inputSpec, numberTensor, outputName, readFloats, type InferenceSession, type InputSpec, timedRun } from './onnx-session.js';
 
 const CACHE_ENTRIES = 2048;
 
@@ -28,7 +28,7 @@ export class TextEncoder {
       const L = this.tokenizer.maxLength;
       const ids = new Int32Array(missing.length * L);
       missing.forEach((t, i) => ids.set(this.tokenizer.encode(t), i * L));
-      const out = await this.session.run({ [this.ids.name]: numberTensor(this.ids, ids, [missing.length, L], this.file) });
+      const out = await timedRun(this.session, { [this.ids.name]: numberTensor(this.ids, ids, [missing.length, L], this.file) });
       const hidden = readFloats(out[this.output] as Parameters<typeof readFloats>[0]);
       const per = hidden.length / missing.length;
       this.embeddingSize = per;

@@ -1,7 +1,7 @@
 // One batched UNet call. Rows may sit at different timesteps when the model
 // takes a timestep per sample; otherwise rows are grouped by timestep and
 // each group gets its own call (the fallback for single-timestep exports).
-import { floatTensor, inputSpec, numberTensor, outputName, readFloats, type InferenceSession, type InputSpec } from './onnx-session.js';
+import { floatTensor, inputSpec, numberTensor, outputName, readFloats, type InferenceSession, type InputSpec, timedRun } from './onnx-session.js';
 
 export interface UnetRows {
   /** [rows, 4, h, w] scaled model inputs. */
@@ -63,7 +63,7 @@ export class Unet {
       [this.timestep.name]: numberTensor(this.timestep, timesteps, tDims, this.file),
       [this.hidden.name]: floatTensor(this.hidden, rows.hidden, [n, rows.seqLen, rows.hidden.length / n / rows.seqLen], this.file),
     };
-    const out = await this.session.run(feeds);
+    const out = await timedRun(this.session, feeds);
     return readFloats(out[this.output] as Parameters<typeof readFloats>[0]);
   }
 }

@@ -1,5 +1,5 @@
 // Latents → pixels: divide by the VAE scaling factor, decode, map [-1, 1] to bytes.
-import { floatTensor, inputSpec, outputName, readFloats, type InferenceSession, type InputSpec } from './onnx-session.js';
+import { floatTensor, inputSpec, outputName, readFloats, type InferenceSession, type InputSpec, timedRun } from './onnx-session.js';
 
 export class VaeDecoder {
   private readonly latent: InputSpec;
@@ -14,7 +14,7 @@ export class VaeDecoder {
   async decode(latent: Float32Array, shape: readonly [number, number, number]): Promise<{ rgb: Uint8Array; width: number; height: number }> {
     const scaled = new Float32Array(latent.length);
     for (let i = 0; i < latent.length; i++) scaled[i] = (latent[i] as number) / this.scalingFactor;
-    const out = await this.session.run({ [this.latent.name]: floatTensor(this.latent, scaled, [1, ...shape], this.file) });
+    const out = await timedRun(this.session, { [this.latent.name]: floatTensor(this.latent, scaled, [1, ...shape], this.file) });
     const t = out[this.output] as Parameters<typeof readFloats>[0] & { dims: readonly number[] };
     const px = readFloats(t);
     const height = t.dims[2] as number;

@@ -1,4 +1,4 @@
-import { opt, parseOptions, formatHelp, type OptionValues } from '@latentfarm/common';
+import { ConfigError, opt, parseOptions, formatHelp, type OptionValues } from '@latentfarm/common';
 
 export const coordinatorOptions = {
   host: opt.string('Address the gRPC server listens on', '127.0.0.1'),
@@ -6,6 +6,10 @@ export const coordinatorOptions = {
   metricsHost: opt.string('Address of the /metrics HTTP server', '127.0.0.1'),
   metricsPort: opt.int('Port of the /metrics HTTP server (0 picks a free one, -1 disables)', 9400, { min: -1, max: 65535 }),
   dataDir: opt.string('Directory of the embedded store (images, job state)', 'data'),
+  natsUrl: opt.string('NATS server(s), comma-separated; when set, jobs, tasks, events and images live in JetStream instead of in this process', ''),
+  natsPrefix: opt.string('Prefix of the JetStream streams and buckets (lets several farms share one NATS)', 'latentfarm'),
+  natsReplicas: opt.int('Replicas of each JetStream stream and bucket (3 in production, on a 3-node cluster)', 1, { min: 1, max: 5 }),
+  natsTimeoutMs: opt.int('Timeout of one NATS request; while NATS is unreachable calls fail after at most this long', 5_000, { min: 100 }),
   models: opt.list('Models accepted in jobs besides those connected workers announce', ['sim']),
   logLevel: opt.oneOf('Log level', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
   leaseTtlMs: opt.int('A worker that is silent this long loses its leases', 15_000, { min: 100 }),
@@ -30,7 +34,11 @@ export const coordinatorOptions = {
 export type CoordinatorConfig = OptionValues<typeof coordinatorOptions>;
 
 export function parseCoordinatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env) {
-  return parseOptions(coordinatorOptions, argv, env);
+  const parsed = parseOptions(coordinatorOptions, argv, env);
+  if (!/^[A-Za-z0-9_-]+$/.test(parsed.values.natsPrefix)) {
+    throw new ConfigError(`--nats-prefix: "${parsed.values.natsPrefix}" may only contain letters, digits, "_" and "-" (it names streams and subjects)`);
+  }
+  return parsed;
 }
 
 export const coordinatorHelp = (): string =>

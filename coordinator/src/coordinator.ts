@@ -5,6 +5,8 @@ import { Farm } from './farm/farm.js';
 import { startGrpcServer } from './grpc/server.js';
 import { coordinatorMetrics } from './metrics.js';
 import { EmbeddedStore } from './store/embedded.js';
+import { JetStreamStore } from './store/jetstream.js';
+import type { Store } from './store/store.js';
 
 export interface Coordinator {
   readonly port: number;
@@ -15,7 +17,13 @@ export interface Coordinator {
 
 export async function startCoordinator(config: CoordinatorConfig, deps: { log: Logger; registry: Registry }): Promise<Coordinator> {
   const { log, registry } = deps;
-  const store = new EmbeddedStore(config.dataDir);
+  // JetStream when a NATS URL is set (durable, shared by several coordinators), else in this process.
+  const store: Store = config.natsUrl !== ''
+    ? await JetStreamStore.connect({
+      url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, leaseTtlMs: config.leaseTtlMs,
+      timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'store' }),
+    })
+    : new EmbeddedStore(config.dataDir);
   const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }));
   await farm.start();
   const grpc = await startGrpcServer(farm, store, log, config.host, config.port);
@@ -24,7 +32,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     log.warn({ healthy: ok }, ok ? 'store reachable again' : 'store unreachable: refusing new jobs');
   });
   const metrics = config.metricsPort >= 0 ? await serveMetrics(registry, config.metricsHost, config.metricsPort) : undefined;
-  log.info({ port: grpc.port, metricsPort: metrics?.port, dataDir: config.dataDir }, 'coordinator listening');
+  log.info({ port: grpc.port, metricsPort: metrics?.port, store: store.kind, dataDir: store.kind === 'embedded' ? config.dataDir : undefined }, 'coordinator listening');
   return {
     port: grpc.port,
     metricsPort: metrics?.port,

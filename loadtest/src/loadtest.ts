@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { formatHelp, opt, parseOptions, type OptionValues } from '@latentfarm/common';
 import { FarmClient } from '@latentfarm/client';
 import { ImageFormat, Scheduler, type JobSpec, type PromptEntry } from '@latentfarm/proto';
-import { eventually, freePort, repoRoot, spawnCli, tempDir, type Proc } from '@latentfarm/testkit';
+import { eventually, freePort, repoRoot, spawnCli, startNatsServer, tempDir, type NatsServer, type Proc } from '@latentfarm/testkit';
 import { cpuSeconds, memoryBytes } from './proc-stats.js';
-import { histogramQuantile, scrape } from './prom-text.js';
+import { histogramCount, histogramQuantile, scrape } from './prom-text.js';
 import { renderChart } from './chart.js';
 
 export const loadtestOptions = {
@@ -27,6 +27,7 @@ export const loadtestOptions = {
   jobRate: opt.number('poisson: jobs per second', 4, { min: 0.01 }),
   jobImagesMax: opt.int('poisson: largest job, in images (sizes are uniform 1..max)', 100, { min: 1 }),
   timeoutS: opt.number('Give up after this many seconds', 600, { min: 1 }),
+  store: opt.oneOf('Store of the coordinator: embedded (in its process) or jetstream (starts its own nats-server and passes --nats-url)', 'embedded', ['embedded', 'jetstream'] as const),
   out: opt.string('Folder for reports', 'loadtest/results'),
 };
 
@@ -42,6 +43,8 @@ export interface Report {
   seconds: number;
   imagesPerSecond: number;
   steadyImagesPerSecond: number;
+  /** Leases handed to workers per second (re-leases included), over the same span as imagesPerSecond. */
+  leasesPerSecond: number;
   idealImagesPerSecond: number;
   efficiency: number;
   latencySeconds: { p50: number; p95: number; p99: number };
@@ -70,8 +73,9 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
   const dir = await tempDir();
   const port = await freePort();
   const metricsPort = await freePort();
+  const nats: NatsServer | undefined = c.store === 'jetstream' ? await startNatsServer() : undefined;
   const coordinator = spawnCli(['serve', '--port', String(port), '--metrics-port', String(metricsPort), '--data-dir', dir.path,
-    '--log-level', 'warn', '--max-images-per-job', '2000000', '--lease-ttl-ms', '20000']);
+    '--log-level', 'warn', '--max-images-per-job', '2000000', '--lease-ttl-ms', '20000', ...(nats !== undefined ? ['--nats-url', nats.url] : [])]);
   const address = `127.0.0.1:${port}`;
   const client = new FarmClient(address);
   const pools: ChildProcess[] = [];
@@ -89,7 +93,7 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
         String(c.stepBaseMs), String(c.stepPerImageMs), `pool${p}`], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] }));
     }
     await eventually(async () => (await client.getFarmStatus()).workers.length >= c.workers, 60_000, `${c.workers} workers`);
-    progress(`farm up: coordinator ${address}, ${c.workers} workers in ${pools.length} processes`);
+    progress(`farm up: coordinator ${address} (${c.store} store${nats !== undefined ? `, ${nats.url}` : ''}), ${c.workers} workers in ${pools.length} processes`);
 
     const t0 = Date.now();
     const cpu0 = await cpuSeconds(pid);
@@ -164,6 +168,7 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
       name: c.name, mode: c.mode, config: c, images: completed, seconds,
       imagesPerSecond: busySeconds > 0 ? completed / busySeconds : 0,
       steadyImagesPerSecond: steady,
+      leasesPerSecond: busySeconds > 0 ? histogramCount(metrics, 'latentfarm_queue_wait_seconds') / busySeconds : 0,
       idealImagesPerSecond: ideal,
       efficiency: c.mode === 'one-job' && ideal > 0 ? steady / ideal : 0,
       latencySeconds: { p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99) },
@@ -182,16 +187,19 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
     for (const p of pools) p.kill('SIGKILL');
     coordinator.kill('SIGKILL');
     await coordinator.exited();
+    await nats?.stop();
     await dir.remove();
   }
 }
 
 export function formatReport(r: Report): string {
   const rows: [string, string][] = [
+    ['store', r.config.store],
     ['mode', `${r.mode} (${r.config.workers} sim workers × batch ${r.config.maxBatch}, ${r.config.steps} steps, step ${r.config.stepBaseMs} + ${r.config.stepPerImageMs}×batch ms, ${r.config.size}px)`],
     ['images', String(r.images)],
     ['images/s (whole run)', r.imagesPerSecond.toFixed(1)],
     ['images/s (steady state)', r.steadyImagesPerSecond.toFixed(1)],
+    ['leases/s (dispatch)', r.leasesPerSecond.toFixed(1)],
     ['ideal capacity images/s', r.idealImagesPerSecond.toFixed(1)],
     ['farm efficiency', r.efficiency > 0 ? `${(r.efficiency * 100).toFixed(1)} %` : 'n/a'],
     ['latency p50 / p95 / p99 s', `${r.latencySeconds.p50.toFixed(2)} / ${r.latencySeconds.p95.toFixed(2)} / ${r.latencySeconds.p99.toFixed(2)}`],

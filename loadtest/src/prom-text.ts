@@ -44,3 +44,10 @@ export function histogramQuantile(series: Series, name: string, q: number): numb
   }
   return prevLe;
 }
+
+/** Observations of a histogram, summed over its label sets. */
+export function histogramCount(series: Series, name: string): number {
+  let n = 0;
+  for (const s of series) if (s.name === `${name}_count`) n += s.value;
+  return n;
+}

@@ -1,2 +1,3 @@
 export * from './processes.js';
 export * from './prometheus.js';
+export * from './nats.js';

@@ -24,6 +24,8 @@ const MAX_LEASE_LOSSES = 10;
 const MAX_LEASE_BATCH = 64;
 /** How long a job that had nothing to lease is skipped (unless the store says otherwise). */
 const DRY_MS = 500;
+/** How often unfinished jobs are checked for completion besides after each commit. */
+const FINISH_SWEEP_MS = 5_000;
 const TERMINAL = new Set<JobState>([JobState.SUCCEEDED, JobState.PARTIAL, JobState.FAILED, JobState.CANCELLED]);
 
 export const isFinished = (j: JobRecord): boolean => TERMINAL.has(j.state);
@@ -48,6 +50,8 @@ export class Farm {
   private dispatching = false;
   private dispatchAgain = false;
   private readonly finishing = new Map<string, Promise<void>>();
+  /** Jobs whose finishing check was asked for while one ran: it runs again, so no last commit goes unseen. */
+  private readonly finishAgain = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   readonly limits: Limits;
   readonly defaults: Defaults;
@@ -79,6 +83,8 @@ export class Farm {
     every(Math.max(50, Math.floor(config.leaseTtlMs / 3)), () => { for (const l of this.leases.values()) this.store.extendLease(l.stored); });
     // Dry jobs wake by time too: tasks another coordinator hands back do not notify us.
     every(DRY_MS, () => this.scheduleDispatch());
+    // A job whose last image was committed by a coordinator that died right after is finished by whoever looks next.
+    every(FINISH_SWEEP_MS, () => { for (const j of this.jobs.values()) if (!isFinished(j)) this.checkFinished(j.id); });
   }
 
   /** Picks up the store's unfinished jobs (a restarted coordinator resumes them). */
@@ -337,19 +343,15 @@ export class Farm {
     session.busyRatio = busyRatio;
   }
 
-  /** Worker hands tasks back without a failure (drain). */
+  /** Worker hands tasks back without a failure: it is draining, so it gets no more leases. */
   release(session: WorkerSession, taskIds: readonly string[], epochs: readonly number[]): void {
     session.lastSeenMs = Date.now();
+    session.draining = true;
     taskIds.forEach((taskId, i) => {
       const lease = this.currentLease(session, taskId, epochs[i] ?? -1);
       if (lease !== undefined) this.requeue(lease, 'released', false);
     });
     this.scheduleDispatch();
-  }
-
-  drain(session: WorkerSession): void {
-    session.draining = true;
-    session.link.send({ message: { $case: 'drain', value: {} } });
   }
 
   recordProgress(session: WorkerSession, steps: readonly TaskStep[]): void {
@@ -387,6 +389,8 @@ export class Farm {
       await this.store.completeLease(lease.stored);
       if (event === undefined) {
         this.metrics.resultsDropped.inc();
+        // Committed before (an earlier attempt whose answer was lost, or another coordinator): the job may be complete.
+        this.checkFinished(task.jobId);
         return;
       }
     } catch (err) {
@@ -505,7 +509,8 @@ export class Farm {
 
   private forget(lease: HeldLease): void {
     lease.session.leases.delete(lease.taskId);
-    this.leases.delete(lease.taskId);
+    // The store may have leased the task again meanwhile (JetStream redelivers an expired lease): keep that one.
+    if (this.leases.get(lease.taskId) === lease) this.leases.delete(lease.taskId);
     this.metrics.tasksLeased.set(this.leases.size);
   }
 
@@ -551,7 +556,10 @@ export class Farm {
 
   /** Ends the job once every image is committed. Serialized per job; safe to call often and from any coordinator. */
   private checkFinished(jobId: string): void {
-    if (this.finishing.has(jobId)) return;
+    if (this.finishing.has(jobId)) {
+      this.finishAgain.add(jobId);
+      return;
+    }
     const run = (async () => {
       const job = this.jobs.get(jobId);
       if (job === undefined || isFinished(job)) return;
@@ -566,7 +574,10 @@ export class Farm {
       }
     })().catch((err: unknown) => this.log.error({ err, job: jobId }, 'finishing check failed'));
     this.finishing.set(jobId, run);
-    void run.finally(() => this.finishing.delete(jobId));
+    void run.finally(() => {
+      this.finishing.delete(jobId);
+      if (this.finishAgain.delete(jobId)) this.checkFinished(jobId);
+    });
   }
 
   private queuedEstimate(): number {

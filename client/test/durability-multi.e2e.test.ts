@@ -1,0 +1,83 @@
+// Several coordinators on one NATS serve one farm: any of them takes
+// submissions, watches, cancels and workers, and an idempotency key makes one
+// job however many coordinators it reaches at once.
+import { afterEach, describe, expect, it } from 'vitest';
+import { JobState } from '@latentfarm/proto';
+import { eventually } from '@latentfarm/testkit';
+import { prompts } from './farm.js';
+import { allSucceeded, connectedWorkers, imagesSeen, jobSpec, startDurableFarm, watchJob, type DurableFarm } from './durability.js';
+
+const IMAGES = 2000;
+
+describe('two coordinators on one JetStream (2,000 images, 4 sim workers)', () => {
+  let farm: DurableFarm | undefined;
+  afterEach(async () => {
+    await farm?.stop();
+    farm = undefined;
+  });
+
+  /** Two coordinators, two workers on each, with known worker ids. */
+  async function twoCoordinators(): Promise<DurableFarm> {
+    farm = await startDurableFarm({ coordinators: 2 });
+    const [c1, c2] = farm.coordinators as [typeof farm.coordinators[0], typeof farm.coordinators[0]];
+    for (const [c, name] of [[c1, 'a'], [c2, 'b']] as const) {
+      for (let i = 0; i < 2; i++) farm.addWorker(c, { maxBatch: 8, stepBaseMs: 8, stepPerImageMs: 0.5, id: `w-${name}${i}` });
+    }
+    await eventually(async () => (await connectedWorkers(c1)) >= 2 && (await connectedWorkers(c2)) >= 2, 60_000, '2 workers on each coordinator');
+    return farm;
+  }
+
+  it('makes one job of the same idempotency key submitted 50 times at once, through both coordinators', async () => {
+    const f = await twoCoordinators();
+    const key = `durability-${f.prefix}`;
+    const submits = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+      f.coordinators[i % 2]!.client.submitJob(jobSpec({ idempotencyKey: key, labels: { run: f.prefix } }), prompts(IMAGES))));
+    const ids = new Set(submits.map((s) => s.job?.id));
+    expect(ids.size).toBe(1);
+    expect(submits.filter((s) => s.created)).toHaveLength(1);
+    const jobId = [...ids][0]!;
+    for (const c of f.coordinators) {
+      const listed = await c.client.listJobs({ labels: { run: f.prefix } });
+      expect(listed.jobs.map((j) => j.id)).toEqual([jobId]);
+    }
+    const seen = await watchJob(f.coordinators[1]!.client, jobId).done;
+    expect(seen.duplicates).toEqual([]);
+    expect(seen.images.size).toBe(IMAGES);
+    expect(allSucceeded(seen)).toBe(true);
+    expect(seen.states.at(-1)).toBe(JobState.SUCCEEDED);
+  }, 120_000);
+
+  it('serves one job from both coordinators: submitted through one, watched through the other; cancel works across them', async () => {
+    const f = await twoCoordinators();
+    const [c1, c2] = [f.coordinators[0]!, f.coordinators[1]!];
+    const { job } = await c2.client.submitJob(jobSpec(), prompts(IMAGES));
+    const seen = await watchJob(c1.client, job!.id).done;
+    expect(seen.duplicates).toEqual([]);
+    expect(seen.images.size).toBe(IMAGES);
+    expect(allSucceeded(seen)).toBe(true);
+    expect(seen.states.at(-1)).toBe(JobState.SUCCEEDED);
+    // Workers on both coordinators rendered it.
+    const by = new Set([...seen.images.values()].map((e) => e.info.workerId.slice(0, 3)));
+    expect([...by].sort()).toEqual(['w-a', 'w-b']);
+    for (const c of [c1, c2]) expect((await c.client.getJob(job!.id)).images).toMatchObject({ total: IMAGES, succeeded: IMAGES, failed: 0 });
+
+    // Cancel: submitted through the first, cancelled through the second, watched through the first.
+    const slow = jobSpec({ params: { ...jobSpec().params!, steps: 40 } });
+    const big = (await c1.client.submitJob(slow, prompts(IMAGES))).job!;
+    const w = watchJob(c1.client, big.id);
+    await imagesSeen(w, 100);
+    const res = await c2.client.cancelJob(big.id);
+    expect(res.job?.state).toBe(JobState.CANCELLED);
+    const ended = await w.done;
+    expect(ended.states.at(-1)).toBe(JobState.CANCELLED);
+    expect(ended.duplicates).toEqual([]);
+    // Both coordinators stop leasing it and their workers let go of it.
+    for (const c of [c1, c2]) await eventually(async () => (await c.client.getFarmStatus()).leasedImages === 0, 15_000, `leases to end on ${c.address}`);
+    const after = await c1.client.getJob(big.id);
+    expect(after.state).toBe(JobState.CANCELLED);
+    expect(after.images!.cancelled).toBeGreaterThan(0);
+    expect(after.images!.succeeded + after.images!.cancelled + after.images!.failed).toBe(IMAGES);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await c2.client.getJob(big.id)).images).toEqual(after.images);
+  }, 120_000);
+});

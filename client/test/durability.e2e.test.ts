@@ -1,0 +1,105 @@
+// Fault tests on the JetStream store: a 2,000-image job on 4 sim workers
+// survives coordinators, nats-server and workers being killed or stalled
+// mid-job, and the watching client sees every image exactly once.
+import { afterEach, describe, expect, it } from 'vitest';
+import { status } from '@grpc/grpc-js';
+import { JobState } from '@latentfarm/proto';
+import { eventually, type Proc } from '@latentfarm/testkit';
+import type { ServiceError } from '../src/index.js';
+import { prompts } from './farm.js';
+import { allSucceeded, connectedWorkers, healthStatus, imagesSeen, jobSpec, startDurableFarm, watchJob, type DurableFarm } from './durability.js';
+
+const IMAGES = 2000;
+
+describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
+  let farm: DurableFarm | undefined;
+  afterEach(async () => {
+    await farm?.stop();
+    farm = undefined;
+  });
+
+  async function farmWithWorkers(): Promise<DurableFarm> {
+    farm = await startDurableFarm();
+    const c = farm.coordinators[0]!;
+    for (let i = 0; i < 4; i++) farm.addWorker(c);
+    await eventually(async () => (await connectedWorkers(c)) >= 4, 60_000, '4 workers');
+    return farm;
+  }
+
+  function expectExactlyOnce(c: Awaited<ReturnType<typeof watchJob>['done']>): void {
+    expect(c.duplicates).toEqual([]);
+    expect(c.images.size).toBe(IMAGES);
+    expect(allSucceeded(c)).toBe(true);
+    expect(c.states.at(-1)).toBe(JobState.SUCCEEDED);
+  }
+
+  it('loses and duplicates nothing when the coordinator is SIGKILLed 5 times', async () => {
+    const f = await farmWithWorkers();
+    const c = f.coordinators[0]!;
+    const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
+    const w = watchJob(c.client, job!.id);
+    for (let k = 1; k <= 5; k++) {
+      await imagesSeen(w, k * 300);
+      await c.restart();
+    }
+    const seen = await w.done;
+    expectExactlyOnce(seen);
+    expect((await c.client.getJob(job!.id)).images).toMatchObject({ total: IMAGES, succeeded: IMAGES, failed: 0 });
+  }, 120_000);
+
+  it('loses and duplicates nothing when nats-server is SIGKILLed and restarted twice', async () => {
+    const f = await farmWithWorkers();
+    const c = f.coordinators[0]!;
+    const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
+    const w = watchJob(c.client, job!.id);
+    for (const at of [500, 1200]) {
+      await imagesSeen(w, at);
+      await f.nats.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 1_000));
+      await f.nats.restart();
+    }
+    expectExactlyOnce(await w.done);
+    expect((await c.client.getJob(job!.id)).images).toMatchObject({ total: IMAGES, succeeded: IMAGES, failed: 0 });
+  }, 120_000);
+
+  it('reports NOT_SERVING and refuses jobs while NATS is unreachable for 30 s, then recovers by itself', async () => {
+    const f = await farmWithWorkers();
+    const c = f.coordinators[0]!;
+    const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
+    const w = watchJob(c.client, job!.id);
+    await imagesSeen(w, 400);
+    expect(await healthStatus(c.address)).toBe('SERVING');
+    const stalledAt = Date.now();
+    f.nats.pause();
+    await eventually(async () => (await healthStatus(c.address)) === 'NOT_SERVING', 15_000, 'NOT_SERVING');
+    const refused = await c.client.submitJob(jobSpec(), prompts(10)).then(() => undefined, (err: ServiceError) => err);
+    expect(refused?.code).toBe(status.UNAVAILABLE);
+    const during = w.images();
+    await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - stalledAt))));
+    // Nothing was committed while the store was away.
+    expect(w.images()).toBe(during);
+    f.nats.resume();
+    await eventually(async () => (await healthStatus(c.address)) === 'SERVING', 30_000, 'SERVING again');
+    const after = await c.client.submitJob(jobSpec(), prompts(4));
+    expect(after.created).toBe(true);
+    expectExactlyOnce(await w.done);
+  }, 120_000);
+
+  it('loses and duplicates nothing when workers are SIGKILLed 10 times', async () => {
+    const f = await farmWithWorkers();
+    const c = f.coordinators[0]!;
+    const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
+    const w = watchJob(c.client, job!.id);
+    for (let k = 1; k <= 10; k++) {
+      await imagesSeen(w, k * 150);
+      const live = f.workers.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+      const victim = live[k % live.length] as Proc;
+      victim.kill('SIGKILL');
+      await victim.exited();
+      f.addWorker(c);
+    }
+    expectExactlyOnce(await w.done);
+    const done = await c.client.getJob(job!.id);
+    expect(done.images).toMatchObject({ total: IMAGES, succeeded: IMAGES, failed: 0 });
+  }, 120_000);
+});

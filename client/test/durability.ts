@@ -1,0 +1,139 @@
+// A farm on JetStream for the durability tests: a nats-server the test can
+// kill, pause and restart, coordinators as separate processes the test can
+// SIGKILL and bring back on the same port, and sim worker processes.
+import { randomBytes } from 'node:crypto';
+import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
+import { FinishReason } from '@latentfarm/proto';
+import { eventually, freePort, spawnCli, spawnSimWorker, startNatsServer, tempDir, type NatsServer, type Proc, type WorkerOptions } from '@latentfarm/testkit';
+import { FarmClient } from '../src/index.js';
+import { spec, type Collected } from './farm.js';
+
+export const LEASE_TTL_MS = 3_000;
+
+/** One coordinator process on a fixed port, restartable there. */
+export class CoordinatorProcess {
+  proc: Proc | undefined;
+  readonly client: FarmClient;
+
+  constructor(readonly port: number, private readonly args: string[]) {
+    this.client = new FarmClient(this.address, { deadlineMs: 10_000, retries: 1 });
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the process and waits until it answers. */
+  async start(): Promise<void> {
+    this.proc = spawnCli(['serve', '--port', String(this.port), ...this.args]);
+    const p = this.proc;
+    await eventually(async () => {
+      if (p.child.exitCode !== null) throw new Error(`coordinator exited at start:\n${p.output()}`);
+      return this.client.getFarmStatus().then(() => true, () => false);
+    }, 60_000, `coordinator on ${this.address}`);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.proc;
+    if (p === undefined || p.child.exitCode !== null || p.child.signalCode !== null) return;
+    p.kill(signal);
+    await p.exited();
+  }
+
+  async restart(): Promise<void> {
+    await this.kill('SIGKILL');
+    await this.start();
+  }
+
+  output(): string {
+    return this.proc?.output() ?? '';
+  }
+}
+
+export interface DurableFarm {
+  nats: NatsServer;
+  prefix: string;
+  coordinators: CoordinatorProcess[];
+  workers: Proc[];
+  addWorker(coordinator: CoordinatorProcess | string, o?: WorkerOptions): Proc;
+  stop(): Promise<void>;
+}
+
+/** Sim workers this fast finish a 2,000-image job in well under a minute, slow enough that faults land mid-job. */
+export const WORKER: WorkerOptions = { maxBatch: 8, stepBaseMs: 8, stepPerImageMs: 0.5 };
+export const jobSpec = (o: Parameters<typeof spec>[0] = {}) => spec({ params: { ...spec().params!, steps: 10 }, ...o });
+
+export async function startDurableFarm(o: { coordinators?: number; extraArgs?: string[] } = {}): Promise<DurableFarm> {
+  const nats = await startNatsServer();
+  const dir = await tempDir();
+  const prefix = `lf${randomBytes(3).toString('hex')}`;
+  const args = [
+    '--metrics-port', '-1', '--nats-url', nats.url, '--nats-prefix', prefix, '--nats-timeout-ms', '2000',
+    '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--log-level', 'warn', '--data-dir', dir.path, ...(o.extraArgs ?? []),
+  ];
+  const coordinators: CoordinatorProcess[] = [];
+  for (let i = 0; i < (o.coordinators ?? 1); i++) coordinators.push(new CoordinatorProcess(await freePort(), args));
+  await Promise.all(coordinators.map((c) => c.start()));
+  const farm: DurableFarm = {
+    nats, prefix, coordinators, workers: [],
+    addWorker(coordinator, wo = WORKER) {
+      const p = spawnSimWorker(typeof coordinator === 'string' ? coordinator : coordinator.address, wo);
+      farm.workers.push(p);
+      return p;
+    },
+    async stop() {
+      for (const w of farm.workers) w.kill('SIGKILL');
+      await Promise.all(farm.workers.map((w) => w.exited()));
+      for (const c of coordinators) c.client.close();
+      await Promise.all(coordinators.map((c) => c.kill('SIGKILL')));
+      await nats.stop();
+      await dir.remove();
+    },
+  };
+  return farm;
+}
+
+export async function connectedWorkers(c: CoordinatorProcess): Promise<number> {
+  return (await c.client.getFarmStatus()).workers.length;
+}
+
+/** Watches a job to its end like `collect`, with a live count of distinct images (to time faults by progress). */
+export function watchJob(client: FarmClient, jobId: string): { done: Promise<Collected>; images: () => number } {
+  const c: Collected = { images: new Map(), duplicates: [], states: [], lastSequence: 0 };
+  const done = (async () => {
+    for await (const ev of client.watch(jobId, { referencesOnly: true, noProgress: true })) {
+      if (ev.type === 'progress') continue;
+      c.lastSequence = ev.sequence;
+      if (ev.type === 'state') c.states.push(ev.state);
+      else {
+        if (c.images.has(ev.info.id)) c.duplicates.push(ev.info.id);
+        c.images.set(ev.info.id, ev);
+      }
+    }
+    return c;
+  })();
+  return { done, images: () => c.images.size };
+}
+
+export const allSucceeded = (c: Collected): boolean => [...c.images.values()].every((e) => e.info.finishReason === FinishReason.SUCCESS);
+
+/** Waits until the watcher has seen `n` images. */
+export function imagesSeen(w: { images: () => number }, n: number, timeoutMs = 90_000): Promise<true> {
+  return eventually(() => w.images() >= n, timeoutMs, `${n} images`);
+}
+
+export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN' | 'UNREACHABLE';
+const HEALTH = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const;
+
+/** grpc.health.v1.Health/Check for the whole server, encoded by hand (one enum field). */
+export function healthStatus(address: string, timeoutMs = 3_000): Promise<HealthStatus> {
+  const c = new Client(address, credentials.createInsecure());
+  return new Promise<HealthStatus>((resolve) => {
+    c.makeUnaryRequest('/grpc.health.v1.Health/Check', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), { deadline: new Date(Date.now() + timeoutMs) },
+      (err: ServiceError | null, res?: Buffer) => {
+        if (err !== null || res === undefined) resolve('UNREACHABLE');
+        // HealthCheckResponse { status = 1 (enum) }: tag 0x08, then the value; absent means 0.
+        else resolve(HEALTH[res.length >= 2 && res[0] === 0x08 ? res[1] ?? 0 : 0] ?? 'UNKNOWN');
+      });
+  }).finally(() => c.close());
+}

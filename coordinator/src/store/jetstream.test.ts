@@ -1,0 +1,136 @@
+// The Store contract against the JetStream store on a real nats-server, plus
+// what only JetStream promises: leases that expire in the server, several
+// coordinators on one NATS, and riding out a NATS restart or stall.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UnavailableError, createLogger } from '@latentfarm/common';
+import { JobState } from '@latentfarm/proto';
+import { eventually, startNatsServer, type NatsServer } from '@latentfarm/testkit';
+import { JetStreamStore, type JetStreamStoreOptions } from './jetstream.js';
+import { describeStoreContract, info, leaseAll, newJob } from './store.contract.js';
+
+let nats: NatsServer;
+beforeAll(async () => { nats = await startNatsServer(); });
+afterAll(async () => nats?.stop());
+
+const options = (o: Partial<JetStreamStoreOptions> = {}): JetStreamStoreOptions => ({
+  url: nats.url, prefix: `t${randomBytes(4).toString('hex')}`, replicas: 1, leaseTtlMs: 30_000, timeoutMs: 2_000,
+  log: createLogger('test', 'silent'), ...o,
+});
+
+describeStoreContract('jetstream', async () => {
+  const store = await JetStreamStore.connect(options());
+  return { store, close: () => store.close() };
+});
+
+describe('JetStream store: what only a shared, durable store can do', () => {
+  it('gives a lease that is not extended back to the queue after the lease TTL, with a new epoch', async () => {
+    const store = await JetStreamStore.connect(options({ leaseTtlMs: 800 }));
+    try {
+      const id = await newJob(store, 2);
+      const [kept, forgotten] = await leaseAll(store, id, 2);
+      const keep = setInterval(() => store.extendLease(kept!), 200);
+      try {
+        const again = await leaseAll(store, id, 1, 5_000);
+        expect(again.map((l) => l.task.index)).toEqual([forgotten!.task.index]);
+        expect(again[0]!.epoch).not.toBe(forgotten!.epoch);
+        await store.completeLease(again[0]!);
+        // The extended lease outlives its TTL.
+        await new Promise((r) => setTimeout(r, 1_200));
+        expect(await store.leaseTasks(id, 2)).toEqual([]);
+      } finally {
+        clearInterval(keep);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('shares one farm between two coordinators: jobs, leases, events and counts', async () => {
+    const o = options();
+    const a = await JetStreamStore.connect(o);
+    const b = await JetStreamStore.connect({ ...o });
+    try {
+      const seenByB: string[] = [];
+      b.onJobChange((j) => seenByB.push(`${j.id}:${j.state}`));
+      const id = await newJob(a, 40);
+      await eventually(() => seenByB.includes(`${id}:${JobState.QUEUED}`), 5_000, 'B to see the job');
+      expect(await b.getJob(id)).toMatchObject({ id, total: 40 });
+      // Both lease at once: every task goes to exactly one of them.
+      const leased = await Promise.all([leaseAll(a, id, 20, 3_000), leaseAll(b, id, 20, 3_000)]);
+      const indexes = leased.flat().map((l) => l.task.index).sort((x, y) => x - y);
+      expect(indexes).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      // A commit through either is final for both.
+      const e = await a.commitImage(id, 7, info(id, 7));
+      expect(await b.commitImage(id, 7, info(id, 7))).toBeUndefined();
+      expect(await b.readEvents(id, 0, 10)).toEqual([e]);
+      expect(await b.counts(id)).toEqual({ succeeded: 1, failed: 0 });
+      await a.updateJob(id, (j) => ({ ...j, state: JobState.CANCELLED }));
+      await eventually(() => seenByB.includes(`${id}:${JobState.CANCELLED}`), 5_000, 'B to see the cancel');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('goes unhealthy while NATS is stalled, fails fast instead of hanging, and recovers by itself', async () => {
+    const own = await startNatsServer();
+    const store = await JetStreamStore.connect(options({ url: own.url }));
+    const changes: boolean[] = [];
+    store.onHealthChange((ok) => changes.push(ok));
+    try {
+      const id = await newJob(store, 3);
+      own.pause();
+      await eventually(() => !store.healthy(), 15_000, 'the store to notice');
+      const t0 = Date.now();
+      await expect(store.getJob(id)).rejects.toBeInstanceOf(UnavailableError);
+      await expect(store.commitImage(id, 0, info(id, 0))).rejects.toBeInstanceOf(UnavailableError);
+      expect(Date.now() - t0).toBeLessThan(500);
+      own.resume();
+      await eventually(() => store.healthy(), 20_000, 'the store to recover');
+      expect(changes).toEqual([false, true]);
+      expect(await store.getJob(id)).toMatchObject({ id });
+      expect(await store.commitImage(id, 0, info(id, 0))).toBeDefined();
+    } finally {
+      await store.close();
+      await own.stop();
+    }
+  });
+
+  it('keeps jobs, tasks and events across a NATS restart', async () => {
+    const own = await startNatsServer();
+    const o = options({ url: own.url });
+    const store = await JetStreamStore.connect(o);
+    const other = await JetStreamStore.connect({ ...o });
+    const seenByOther: string[] = [];
+    other.onJobChange((j) => seenByOther.push(`${j.id}:${j.state}`));
+    try {
+      const id = await newJob(store, 5);
+      const e = await store.commitImage(id, 0, info(id, 0));
+      const held = await leaseAll(store, id, 2);
+      await own.restart();
+      await eventually(() => store.healthy(), 20_000, 'the store to reconnect');
+      // Leases survive the restart: completing them works, and the rest is still queued.
+      await Promise.all(held.map((l) => store.completeLease(l)));
+      const rest = await eventually(async () => {
+        try {
+          const got = await leaseAll(store, id, 3, 2_000);
+          return got.length === 3 ? got : undefined;
+        } catch {
+          return undefined;
+        }
+      }, 20_000, 'the remaining tasks');
+      const heldIdx = held.map((l) => l.task.index);
+      expect(rest.map((l) => l.task.index).sort()).toEqual([0, 1, 2, 3, 4].filter((i) => !heldIdx.includes(i)));
+      expect(await store.readEvents(id, 0, 10)).toEqual([e]);
+      expect(await store.commitImage(id, 0, info(id, 0))).toBeUndefined();
+      expect((await store.getJob(id))?.total).toBe(5);
+      // The other coordinator's job watcher picked up where it was.
+      await eventually(() => other.healthy(), 20_000, 'the other store to reconnect');
+      await store.updateJob(id, (j) => ({ ...j, state: JobState.RUNNING }));
+      await eventually(() => seenByOther.includes(`${id}:${JobState.RUNNING}`), 15_000, 'the change to reach the other coordinator');
+    } finally {
+      await Promise.all([store.close(), other.close()]);
+      await own.stop();
+    }
+  });
+});

@@ -1,0 +1,818 @@
+// The JetStream store: tasks, job state, events, images, idempotency keys and
+// dead letters live in NATS, so any number of coordinators share one farm and
+// a coordinator that dies loses nothing. The layout and the reasons for it are
+// in coordinator/README.md ("JetStream store"); in short:
+//
+//   <P>_TASKS   work-queue stream, <p>.task.<job>, one message per waiting image;
+//               one durable pull consumer per job (task_<job>), ack_wait = lease TTL
+//   <P>_EVENTS  stream, <p>.ev.<job>.i.<index> (committed image, exactly once per
+//               index) and <p>.ev.<job>.s.<fence> (state changes)
+//   <P>_JOBS    KV, job id → JobRecord (compare-and-set on revision)
+//   <P>_KEYS    KV, sha256(idempotency key) → job id (KV create)
+//   <P>_DEAD    KV, <job>.<index> → why the image was given up
+//   <P>_IMAGES  Object Store, image id → bytes
+import { createHash, randomBytes } from 'node:crypto';
+import { LatentfarmError, UnavailableError, backoffMs, sleep, type Logger } from '@latentfarm/common';
+import { FinishReason, JobState, type ImageInfo } from '@latentfarm/proto';
+import {
+  AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, jetstream, jetstreamManager,
+  type JetStreamClient, type JetStreamManager, type PubAck,
+} from '@nats-io/jetstream';
+import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { ackInfo, pullNow } from './nats-pull.js';
+import type { FarmEvent, JobRecord, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
+
+export interface JetStreamStoreOptions {
+  /** NATS server URL(s), comma-separated. */
+  url: string;
+  /** Names every stream, bucket and subject, so farms (and tests) can share a server. */
+  prefix: string;
+  /** Replicas of every stream and bucket. */
+  replicas: number;
+  /** ack_wait of task consumers: a lease not extended for this long goes back to the queue. */
+  leaseTtlMs: number;
+  /** Timeout of one NATS request. */
+  timeoutMs: number;
+  log: Logger;
+}
+
+/** Expected-last-sequence and KV-create conflicts both answer with this API code. */
+const WRONG_LAST_SEQUENCE = 10071;
+const CONSUMER_NOT_FOUND = 10014;
+const NS_PER_MS = 1_000_000;
+/** Task messages published at once when a job is created. */
+const PUBLISH_WINDOW = 256;
+/** A claimed idempotency key whose job never appeared is taken over after this long (its coordinator died mid-submit). */
+const STALE_CLAIM_MS = 30_000;
+/** Cached event cursors: idle ones are deleted after this long (the server drops them after twice that). */
+const CURSOR_IDLE_MS = 30_000;
+const MAX_CURSORS_PER_JOB = 8;
+const PULL_TIMEOUT_MS = 1_000;
+/** How long waitForEvents waits without a sign of new events before it lets the caller look again. */
+const WAIT_POLL_MS = 2_000;
+const TRANSIENT = new Set(['TimeoutError', 'ClosedConnectionError', 'ConnectionError', 'DrainingConnectionError', 'RequestError', 'NoRespondersError', 'JetStreamNotEnabled']);
+
+const isApiError = (err: unknown, code: number): boolean => err instanceof JetStreamApiError && err.code === code;
+const isTransient = (err: unknown): boolean => err instanceof Error && TRANSIENT.has(err.name);
+const VALID_ID = /^[A-Za-z0-9_-]{1,200}$/;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
+
+/** A lease is one delivery of one task message. */
+class JetStreamLease implements StoredLease {
+  constructor(readonly task: TaskSpec, readonly epoch: number, readonly reply: string) {}
+}
+
+interface EventCursor {
+  readonly jobId: string;
+  readonly consumer: string;
+  /** Sequence of the last event handed out through this cursor. */
+  position: number;
+  lastUsedMs: number;
+}
+
+type EventBody =
+  | { kind: 'state'; unixMs: number; state: JobState; counts: { total: number; succeeded: number; failed: number; cancelled: number; running: number }; reason: string }
+  | { kind: 'image'; unixMs: number; info: ImageInfo };
+
+interface Counts { succeeded: number; failed: number }
+
+export class JetStreamStore implements Store {
+  readonly kind = 'jetstream';
+  private readonly n: Names;
+  private isHealthy = true;
+  private closed = false;
+  private readonly jobListeners: ((job: JobRecord) => void)[] = [];
+  private readonly taskListeners: ((jobId: string) => void)[] = [];
+  private readonly healthListeners: ((healthy: boolean) => void)[] = [];
+  /** Newest job revision handed to listeners, so a slow watcher never rolls a job back. */
+  private readonly seenRevision = new Map<string, number>();
+  /** Jobs whose tasks were dropped or that ended: nothing of theirs is queued again. */
+  private readonly ended = new Set<string>();
+  /** Jobs whose task consumer is gone (the job ended): leasing from them returns nothing at once. */
+  private readonly noConsumer = new Set<string>();
+  private readonly totals = new Map<string, number>();
+  /** Counts that can no longer change (every image committed, or the job ended). */
+  private readonly finalCounts = new Map<string, Counts>();
+  private readonly cursors = new Map<string, EventCursor[]>();
+  private readonly eventSubs = new Map<string, { sub: Subscription; wake: Set<() => void> }>();
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly jobsKv: KV,
+    private readonly keysKv: KV,
+    private readonly deadKv: KV,
+    private readonly images: ObjectStore,
+    private readonly o: JetStreamStoreOptions,
+  ) {
+    this.n = new Names(o.prefix);
+  }
+
+  /** Connects (waiting for NATS if it is not up yet), makes the streams and buckets, and starts watching jobs. */
+  static async connect(o: JetStreamStoreOptions): Promise<JetStreamStore> {
+    let attempt = 0;
+    const nc = await connect({
+      servers: o.url.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+      name: 'latentfarm-coordinator',
+      maxReconnectAttempts: -1,
+      waitOnFirstConnect: true,
+      // Exponential backoff with jitter between reconnect attempts; the attempt count resets on success.
+      reconnectDelayHandler: () => backoffMs(attempt++, 100, 2_000),
+      timeout: Math.min(o.timeoutMs, 5_000),
+      // A server that stops answering (paused, partitioned) is noticed within about three pings.
+      pingInterval: 1_000,
+      maxPingOut: 3,
+    });
+    const js = jetstream(nc, { timeout: o.timeoutMs });
+    const n = new Names(o.prefix);
+    const replicas = o.replicas;
+    // JetStream may still be starting (a restarted server recovers its streams first): keep trying.
+    const setup = async () => {
+      const jsm = await jetstreamManager(nc, { timeout: o.timeoutMs });
+      await ensureStream(jsm, {
+        name: n.tasksStream, subjects: [`${n.p}.task.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File,
+        num_replicas: replicas, duplicate_window: 120_000 * NS_PER_MS,
+      });
+      await ensureStream(jsm, {
+        name: n.eventsStream, subjects: [`${n.p}.ev.>`], retention: RetentionPolicy.Limits, storage: StorageType.File,
+        num_replicas: replicas, discard: DiscardPolicy.Old, duplicate_window: 120_000 * NS_PER_MS,
+      });
+      const kvm = new Kvm(js);
+      const kvOpts = { history: 1, replicas, storage: StorageType.File, timeout: o.timeoutMs };
+      return {
+        jsm,
+        jobsKv: await kvm.create(n.jobsBucket, kvOpts),
+        keysKv: await kvm.create(n.keysBucket, kvOpts),
+        deadKv: await kvm.create(n.deadBucket, kvOpts),
+        images: await new Objm(js).create(n.imagesBucket, { replicas, storage: StorageType.File }),
+      };
+    };
+    let made: Awaited<ReturnType<typeof setup>> | undefined;
+    for (let i = 0; made === undefined; i++) {
+      try {
+        made = await setup();
+      } catch (err) {
+        if (!isTransient(err)) throw err;
+        o.log.warn({ err: (err as Error).message }, 'JetStream not ready yet; retrying');
+        await sleep(backoffMs(i, 200, 2_000));
+      }
+    }
+    const { jsm, jobsKv, keysKv, deadKv, images } = made;
+    const store = new JetStreamStore(nc, js, jsm, jobsKv, keysKv, deadKv, images, o);
+    store.watchStatus(() => { attempt = 0; });
+    await store.watchJobs();
+    const sweep = setInterval(() => store.sweepCursors(), CURSOR_IDLE_MS / 2);
+    sweep.unref();
+    store.timers.push(sweep);
+    o.log.info({ nats: nc.getServer(), prefix: o.prefix }, 'JetStream store ready');
+    return store;
+  }
+
+  // ---- health
+
+  private watchStatus(onReconnect: () => void): void {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'staleConnection') this.setHealthy(false);
+        else if (s.type === 'reconnect') {
+          onReconnect();
+          void this.probeUntilReady();
+        }
+      }
+    })().catch((err: unknown) => this.o.log.error({ err }, 'NATS status watch ended'));
+  }
+
+  /** After a reconnect JetStream may need a moment (a restarted server recovers its streams first). */
+  private async probeUntilReady(): Promise<void> {
+    for (let attempt = 0; !this.closed && !this.nc.isClosed(); attempt++) {
+      try {
+        await this.jsm.getAccountInfo();
+        if (!this.nc.isClosed()) this.setHealthy(true);
+        return;
+      } catch {
+        await sleep(backoffMs(attempt, 100, 1_000));
+      }
+    }
+  }
+
+  private setHealthy(ok: boolean): void {
+    if (this.isHealthy === ok) return;
+    this.isHealthy = ok;
+    this.o.log.warn({ healthy: ok }, ok ? 'NATS reachable again' : 'NATS unreachable');
+    for (const l of this.healthListeners) l(ok);
+  }
+
+  healthy(): boolean {
+    return this.isHealthy;
+  }
+
+  onHealthChange(listener: (healthy: boolean) => void): void {
+    this.healthListeners.push(listener);
+  }
+
+  /** Runs one store operation: fails fast while NATS is unreachable, and maps NATS failures to UnavailableError. */
+  private async op<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (!this.isHealthy) throw new UnavailableError(`the job store (NATS) is unreachable; ${what} failed, retry later`);
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof LatentfarmError || !isTransient(err)) throw err;
+      throw new UnavailableError(`the job store (NATS) did not answer; ${what} failed, retry later`, { cause: err });
+    }
+  }
+
+  /** Publishes with a message id, retrying transient failures: the id makes a retry of a stored message a no-op. */
+  private async publish(subject: string, data: Uint8Array, msgID: string, lastSubjectSequence?: number): Promise<PubAck> {
+    const deadline = Date.now() + this.o.timeoutMs * 2;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.js.publish(subject, data, lastSubjectSequence === undefined ? { msgID } : { msgID, expect: { lastSubjectSequence } });
+      } catch (err) {
+        if (!isTransient(err) || Date.now() > deadline || this.closed) throw err;
+        await sleep(backoffMs(attempt, 50, 1_000));
+      }
+    }
+  }
+
+  // ---- jobs
+
+  claimIdempotencyKey(key: string, jobId: string): Promise<string> {
+    const k = createHash('sha256').update(key).digest('hex');
+    return this.op('claiming the idempotency key', async () => {
+      for (let round = 0; ; round++) {
+        if (round >= 20) throw new UnavailableError('the idempotency key is contended; retry');
+        try {
+          await this.keysKv.create(k, json({ jobId, unixMs: Date.now() }));
+          return jobId;
+        } catch (err) {
+          if (!isApiError(err, WRONG_LAST_SEQUENCE)) throw err;
+        }
+        const e = await this.keysKv.get(k);
+        if (e === null || e.operation !== 'PUT') continue;
+        const held = e.json<{ jobId: string; unixMs: number }>();
+        if (held.jobId === jobId || Date.now() - held.unixMs < STALE_CLAIM_MS || (await this.jobsKv.get(held.jobId)) !== null) return held.jobId;
+        // The coordinator that claimed the key died before creating its job: take the key over.
+        try {
+          await this.keysKv.update(k, json({ jobId, unixMs: Date.now() }), e.revision);
+          this.o.log.warn({ job: jobId, stale: held.jobId }, 'took over an idempotency key whose job was never created');
+          await this.jsm.streams.purge(this.n.tasksStream, { filter: this.n.task(held.jobId) }).catch(() => undefined);
+          return jobId;
+        } catch (err) {
+          if (!isApiError(err, WRONG_LAST_SEQUENCE)) throw err;
+        }
+      }
+    });
+  }
+
+  createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
+    return this.op('creating the job', async () => {
+      remember(this.totals, job.id, job.total);
+      await this.addTaskConsumer(job.id);
+      await this.addTallyConsumer(job.id);
+      // Tasks first, the record last: a job is visible only once all of its tasks are queued.
+      for (let start = 0; start < tasks.total; start += PUBLISH_WINDOW) {
+        const end = Math.min(tasks.total, start + PUBLISH_WINDOW);
+        const window: Promise<PubAck>[] = [];
+        for (let i = start; i < end; i++) window.push(this.publishTask(tasks.task(i)));
+        await Promise.all(window);
+      }
+      const rev = await this.jobsKv.create(job.id, json(job));
+      this.emitJob(job, rev);
+      for (const l of this.taskListeners) l(job.id);
+    });
+  }
+
+  private async addTaskConsumer(jobId: string): Promise<void> {
+    await this.jsm.consumers.add(this.n.tasksStream, {
+      durable_name: this.n.taskConsumer(jobId), filter_subject: this.n.task(jobId), ack_policy: AckPolicy.Explicit,
+      ack_wait: this.o.leaseTtlMs * NS_PER_MS, max_deliver: -1, max_ack_pending: 1_000_000, num_replicas: this.o.replicas,
+      deliver_policy: DeliverPolicy.All,
+    });
+  }
+
+  private async addTallyConsumer(jobId: string): Promise<void> {
+    await this.jsm.consumers.add(this.n.eventsStream, {
+      durable_name: this.n.tallyConsumer(jobId), filter_subject: this.n.images(jobId), ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.All, num_replicas: this.o.replicas,
+    });
+  }
+
+  private publishTask(t: TaskSpec): Promise<PubAck> {
+    return this.publish(this.n.task(t.jobId), json(t), `${t.jobId}/${t.index}/${t.attempts}/${t.losses}`);
+  }
+
+  getJob(id: string): Promise<JobRecord | undefined> {
+    if (!VALID_ID.test(id)) return Promise.resolve(undefined);
+    return this.op('reading the job', async () => {
+      const e = await this.jobsKv.get(id);
+      return e === null || e.operation !== 'PUT' ? undefined : e.json<JobRecord>();
+    });
+  }
+
+  listJobIds(): Promise<string[]> {
+    return this.op('listing jobs', async () => {
+      const ids: string[] = [];
+      for await (const k of await this.jobsKv.keys()) ids.push(k);
+      // Job ids start with their creation time, so sorting them sorts by age.
+      return ids.sort();
+    });
+  }
+
+  updateJob(id: string, change: (job: JobRecord) => JobRecord | undefined): Promise<JobRecord | undefined> {
+    return this.op('updating the job', async () => {
+      for (let round = 0; ; round++) {
+        if (round >= 100) throw new UnavailableError(`job ${id} is changing too fast to update; retry`);
+        const e = await this.jobsKv.get(id);
+        if (e === null || e.operation !== 'PUT') return undefined;
+        const next = change(e.json<JobRecord>());
+        if (next === undefined) return undefined;
+        try {
+          const rev = await this.jobsKv.update(id, json(next), e.revision);
+          this.emitJob(next, rev);
+          return next;
+        } catch (err) {
+          if (!isApiError(err, WRONG_LAST_SEQUENCE)) throw err;
+          // Another coordinator changed it first: apply the change to the newer record.
+        }
+      }
+    });
+  }
+
+  onJobChange(listener: (job: JobRecord) => void): void {
+    this.jobListeners.push(listener);
+  }
+
+  private emitJob(job: JobRecord, revision: number): void {
+    if ((this.seenRevision.get(job.id) ?? 0) >= revision) return;
+    this.seenRevision.set(job.id, revision);
+    if (TERMINAL.has(job.state)) this.ended.add(job.id);
+    for (const l of this.jobListeners) l({ ...job });
+  }
+
+  /** Every job change, from every coordinator: the KV watcher resumes by itself after reconnects. */
+  private async watchJobs(): Promise<void> {
+    const w = await this.jobsKv.watch({ include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const e of w) {
+        if (e.operation !== 'PUT') continue;
+        try {
+          this.emitJob(e.json<JobRecord>(), e.revision);
+        } catch (err) {
+          this.o.log.error({ err, job: e.key }, 'bad job record in the store');
+        }
+      }
+    })().catch((err: unknown) => { if (!this.closed) this.o.log.error({ err }, 'job watcher ended'); });
+  }
+
+  // ---- tasks
+
+  leaseTasks(jobId: string, max: number): Promise<StoredLease[]> {
+    if (this.noConsumer.has(jobId) || this.ended.has(jobId) || max <= 0) return Promise.resolve([]);
+    return this.op('leasing tasks', async () => {
+      const pulled = await pullNow(this.nc, this.n.tasksStream, this.n.taskConsumer(jobId), max, PULL_TIMEOUT_MS);
+      if (pulled.messages.length === 0 && (pulled.timedOut || pulled.status !== undefined)) {
+        // No answer at all usually means the consumer is gone (a pull to a missing consumer is silently dropped).
+        const missing = await this.jsm.consumers.info(this.n.tasksStream, this.n.taskConsumer(jobId)).then(() => false, (err: unknown) => isApiError(err, CONSUMER_NOT_FOUND));
+        if (missing) {
+          const job = await this.getJob(jobId);
+          if (job === undefined || TERMINAL.has(job.state)) this.noConsumer.add(jobId);
+          else {
+            // Never expected while the job runs; remake it rather than let the job stall.
+            this.o.log.warn({ job: jobId }, 'task consumer of a running job was missing; recreating it');
+            await this.addTaskConsumer(jobId);
+          }
+        }
+      }
+      const out: StoredLease[] = [];
+      for (const m of pulled.messages) {
+        const { streamSeq, delivered } = ackInfo(m.reply);
+        // Unique per (task message, delivery): a redelivered or requeued task never repeats an epoch.
+        out.push(new JetStreamLease(m.json<TaskSpec>(), streamSeq * 1000 + Math.min(delivered, 999), m.reply ?? ''));
+      }
+      return out;
+    });
+  }
+
+  private ackSubject(lease: StoredLease): string | undefined {
+    return lease instanceof JetStreamLease ? lease.reply : undefined;
+  }
+
+  extendLease(lease: StoredLease): void {
+    if (this.isHealthy) this.ack(lease, '+WPI');
+  }
+
+  completeLease(lease: StoredLease): Promise<void> {
+    // A lost ack only means the task is delivered again; its commit is fenced, so nothing is duplicated.
+    this.ack(lease, '+ACK');
+    return Promise.resolve();
+  }
+
+  /** Fire and forget: while reconnecting the client buffers it; on a closed connection it is moot. */
+  private ack(lease: StoredLease, what: '+WPI' | '+ACK' | '-NAK'): void {
+    const reply = this.ackSubject(lease);
+    if (reply === undefined || this.nc.isClosed()) return;
+    try {
+      this.nc.publish(reply, what);
+    } catch (err) {
+      this.o.log.debug({ err, task: `${lease.task.jobId}/${lease.task.index}` }, 'ack not sent');
+    }
+  }
+
+  returnLease(lease: StoredLease, lost: boolean): Promise<void> {
+    const reply = this.ackSubject(lease);
+    if (reply === undefined) return Promise.resolve();
+    const { jobId } = lease.task;
+    if (this.ended.has(jobId)) return this.completeLease(lease);
+    if (!lost) {
+      // Same task, next delivery: a nak makes it leasable again at once.
+      return this.op('returning a lease', async () => {
+        this.ack(lease, '-NAK');
+        for (const l of this.taskListeners) l(jobId);
+        await Promise.resolve();
+      });
+    }
+    return this.requeue(lease, { ...lease.task, losses: lease.task.losses + 1 });
+  }
+
+  retryLease(lease: StoredLease, attempts: number): Promise<void> {
+    if (this.ended.has(lease.task.jobId)) return this.completeLease(lease);
+    return this.requeue(lease, { ...lease.task, attempts });
+  }
+
+  /** Queues the task again with its new history, then acks the old message. */
+  private requeue(lease: StoredLease, task: TaskSpec): Promise<void> {
+    return this.op('returning a lease', async () => {
+      // If we die between the two steps the old message is delivered again as well: the commit fence drops the second render.
+      await this.publishTask(task);
+      await this.completeLease(lease);
+      for (const l of this.taskListeners) l(task.jobId);
+    });
+  }
+
+  dropTasks(jobId: string): Promise<number> {
+    this.ended.add(jobId);
+    return this.op('dropping tasks', async () => {
+      const held = await this.jsm.consumers.info(this.n.tasksStream, this.n.taskConsumer(jobId)).then((ci) => ci.num_ack_pending, () => 0);
+      const { purged } = await this.jsm.streams.purge(this.n.tasksStream, { filter: this.n.task(jobId) });
+      this.noConsumer.add(jobId);
+      this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(() => undefined);
+      // Leased tasks are purged too, but they were not waiting.
+      return Math.max(0, purged - held);
+    });
+  }
+
+  onTasksWaiting(listener: (jobId: string) => void): void {
+    this.taskListeners.push(listener);
+  }
+
+  // ---- events
+
+  commitImage(jobId: string, index: number, info: ImageInfo): Promise<FarmEvent | undefined> {
+    return this.op('committing the image', async () => {
+      const body: EventBody = { kind: 'image', unixMs: Date.now(), info };
+      let ack: PubAck;
+      try {
+        // Expected last subject sequence 0: only the first commit of this image anywhere succeeds. The random
+        // message id lets this call retry a publish whose ack was lost without losing its own commit.
+        ack = await this.publish(this.n.image(jobId, index), json(body), `${jobId}/i/${index}/${randomBytes(6).toString('hex')}`, 0);
+      } catch (err) {
+        if (isApiError(err, WRONG_LAST_SEQUENCE)) return undefined;
+        throw err;
+      }
+      if (info.finishReason !== FinishReason.SUCCESS) {
+        // Written at once, so failure counts hold even if we die before the farm's deadLetter() call.
+        await this.deadKv.create(this.n.deadKey(jobId, index), json({ reason: info.error })).catch((err: unknown) => {
+          if (!isApiError(err, WRONG_LAST_SEQUENCE)) throw err;
+        });
+      }
+      return { seq: ack.seq, unixMs: body.unixMs, kind: 'image', info };
+    });
+  }
+
+  appendState(jobId: string, event: Extract<NewEvent, { kind: 'state' }>, fence?: string): Promise<FarmEvent | undefined> {
+    return this.op('appending a job event', async () => {
+      const body: EventBody = { kind: 'state', unixMs: Date.now(), state: event.state, counts: { ...event.counts }, reason: event.reason };
+      const token = fence === undefined ? 'x' : `f_${fence.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+      let ack: PubAck;
+      try {
+        ack = await this.publish(this.n.state(jobId, token), json(body), `${jobId}/s/${token}/${randomBytes(6).toString('hex')}`, fence === undefined ? undefined : 0);
+      } catch (err) {
+        if (isApiError(err, WRONG_LAST_SEQUENCE)) return undefined;
+        throw err;
+      }
+      if (fence === 'end') this.jobEnded(jobId, body);
+      return { seq: ack.seq, unixMs: body.unixMs, kind: 'state', state: body.state, counts: body.counts, reason: body.reason };
+    });
+  }
+
+  /** The job's end event is written: its counts are final, and its consumers can go. */
+  private jobEnded(jobId: string, body: Extract<EventBody, { kind: 'state' }>): void {
+    this.ended.add(jobId);
+    this.noConsumer.add(jobId);
+    remember(this.finalCounts, jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
+    const quiet = () => undefined;
+    this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(quiet);
+    this.jsm.consumers.delete(this.n.eventsStream, this.n.tallyConsumer(jobId)).catch(quiet);
+    // Stragglers (a task requeued while the job ended) would otherwise wait forever.
+    this.jsm.streams.purge(this.n.tasksStream, { filter: this.n.task(jobId) }).catch(quiet);
+  }
+
+  readEvents(jobId: string, after: number, limit: number): Promise<FarmEvent[]> {
+    return this.op('reading job events', async () => {
+      for (let attempt = 0; ; attempt++) {
+        const cursor = await this.cursorAt(jobId, after);
+        const pulled = await pullNow(this.nc, this.n.eventsStream, cursor.consumer, limit, PULL_TIMEOUT_MS);
+        const events = pulled.messages.map((m) => decodeEvent(ackInfo(m.reply).streamSeq, m.data));
+        // A cursor that timed out or failed may have sent more than we saw: never reuse it.
+        const usable = !pulled.timedOut && pulled.status === undefined;
+        if (usable) {
+          cursor.position = events.at(-1)?.seq ?? after;
+          this.parkCursor(cursor);
+        } else {
+          this.dropCursor(cursor);
+        }
+        if (events.length > 0 || usable || attempt >= 1) return events;
+      }
+    });
+  }
+
+  /** A cursor (ephemeral consumer) positioned just after `after`: a watcher reading on reuses the one it left off with. */
+  private async cursorAt(jobId: string, after: number): Promise<EventCursor> {
+    const pool = this.cursors.get(jobId) ?? [];
+    const i = pool.findIndex((c) => c.position === after);
+    if (i >= 0) return pool.splice(i, 1)[0] as EventCursor;
+    const ci = await this.jsm.consumers.add(this.n.eventsStream, {
+      filter_subject: this.n.events(jobId), ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: after + 1, inactive_threshold: 2 * CURSOR_IDLE_MS * NS_PER_MS, mem_storage: true, num_replicas: 1,
+    });
+    return { jobId, consumer: ci.name, position: after, lastUsedMs: Date.now() };
+  }
+
+  private parkCursor(c: EventCursor): void {
+    c.lastUsedMs = Date.now();
+    const pool = this.cursors.get(c.jobId) ?? [];
+    pool.push(c);
+    while (pool.length > MAX_CURSORS_PER_JOB) this.deleteConsumer(pool.shift() as EventCursor);
+    this.cursors.set(c.jobId, pool);
+  }
+
+  private dropCursor(c: EventCursor): void {
+    this.deleteConsumer(c);
+  }
+
+  private deleteConsumer(c: EventCursor): void {
+    if (this.isHealthy) this.jsm.consumers.delete(this.n.eventsStream, c.consumer).catch(() => undefined);
+  }
+
+  private sweepCursors(): void {
+    const old = Date.now() - CURSOR_IDLE_MS;
+    for (const [jobId, pool] of this.cursors) {
+      const keep = pool.filter((c) => c.lastUsedMs >= old);
+      for (const c of pool) if (c.lastUsedMs < old) this.deleteConsumer(c);
+      if (keep.length === 0) this.cursors.delete(jobId);
+      else this.cursors.set(jobId, keep);
+    }
+  }
+
+  async waitForEvents(jobId: string, after: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted || this.closed) return;
+    let entry = this.eventSubs.get(jobId);
+    if (entry === undefined) {
+      // Core NATS sees every event the stream stores: a message on the job's subjects means "look again".
+      const wake = new Set<() => void>();
+      const sub = this.nc.subscribe(this.n.events(jobId), { callback: () => { for (const w of [...wake]) w(); } });
+      entry = { sub, wake };
+      this.eventSubs.set(jobId, entry);
+      await this.nc.flush().catch(() => undefined);
+    }
+    const e = entry;
+    let done: () => void = () => undefined;
+    const woken = new Promise<void>((resolve) => { done = resolve; });
+    e.wake.add(done);
+    signal.addEventListener('abort', done, { once: true });
+    const timer = setTimeout(done, WAIT_POLL_MS);
+    try {
+      // Subscribed first, then checked: an event stored in between is seen one way or the other.
+      const last = await this.lastSequence(jobId).catch(() => Number.POSITIVE_INFINITY);
+      if (last > after) return;
+      await woken;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      e.wake.delete(done);
+      if (e.wake.size === 0 && this.eventSubs.get(jobId) === e) {
+        this.eventSubs.delete(jobId);
+        e.sub.unsubscribe();
+      }
+    }
+  }
+
+  lastSequence(jobId: string): Promise<number> {
+    return this.op('reading the job\'s last event', async () => {
+      const m = await this.jsm.streams.getMessage(this.n.eventsStream, { last_by_subj: this.n.events(jobId) });
+      return m?.seq ?? 0;
+    });
+  }
+
+  counts(jobId: string): Promise<Counts> {
+    const final = this.finalCounts.get(jobId);
+    if (final !== undefined) return Promise.resolve({ ...final });
+    return this.op('counting images', async () => {
+      // Once a job has ended, every coordinator reports the counts its end event recorded.
+      if (this.ended.has(jobId)) {
+        const end = await this.endCounts(jobId);
+        if (end !== undefined) return end;
+      }
+      const [tallied, failed] = await Promise.all([this.committedCount(jobId), this.deadLetterCount(jobId)]);
+      let committed = tallied;
+      if (committed === undefined) {
+        // The tally is deleted when the job ends; a running job without one gets it back (it counts from the stream).
+        const end = await this.endCounts(jobId);
+        if (end !== undefined) return end;
+        const job = await this.getJob(jobId);
+        if (job === undefined || TERMINAL.has(job.state)) return { succeeded: 0, failed: 0 };
+        await this.addTallyConsumer(jobId);
+        committed = (await this.committedCount(jobId)) ?? 0;
+      }
+      const total = await this.totalOf(jobId);
+      if (total !== undefined && committed >= total) return this.recount(jobId);
+      return { succeeded: Math.max(0, committed - failed), failed };
+    });
+  }
+
+  /** The counts in the job's end event, cached; undefined while it has none. */
+  private async endCounts(jobId: string): Promise<Counts | undefined> {
+    const end = await this.jsm.streams.getMessage(this.n.eventsStream, { last_by_subj: this.n.state(jobId, 'f_end') });
+    if (end === null) return undefined;
+    const e = decodeEvent(end.seq, end.data);
+    if (e.kind !== 'state') return undefined;
+    const c = { succeeded: e.counts.succeeded, failed: e.counts.failed };
+    remember(this.finalCounts, jobId, c);
+    return { ...c };
+  }
+
+  /** Images committed: the job's tally consumer is never read, so its pending count is exactly that. */
+  private async committedCount(jobId: string): Promise<number | undefined> {
+    try {
+      return (await this.jsm.consumers.info(this.n.eventsStream, this.n.tallyConsumer(jobId))).num_pending;
+    } catch (err) {
+      if (isApiError(err, CONSUMER_NOT_FOUND)) return undefined;
+      throw err;
+    }
+  }
+
+  private async deadLetterCount(jobId: string): Promise<number> {
+    const si = await this.jsm.streams.info(this.n.deadStream, { subjects_filter: this.n.deadSubjects(jobId) });
+    return Object.keys(si.state.subjects ?? {}).length;
+  }
+
+  private async totalOf(jobId: string): Promise<number | undefined> {
+    let total = this.totals.get(jobId);
+    if (total === undefined) {
+      total = (await this.getJob(jobId))?.total;
+      if (total !== undefined) remember(this.totals, jobId, total);
+    }
+    return total;
+  }
+
+  /**
+   * Every image is committed, so the counts are final: count the failures from the image events themselves
+   * (exact even if a coordinator died between committing a failure and writing its dead letter) and cache them.
+   */
+  private async recount(jobId: string): Promise<Counts> {
+    let succeeded = 0;
+    let failed = 0;
+    const ci = await this.jsm.consumers.add(this.n.eventsStream, {
+      filter_subject: this.n.images(jobId), ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All,
+      inactive_threshold: 60_000 * NS_PER_MS, mem_storage: true, num_replicas: 1,
+    });
+    try {
+      for (;;) {
+        const pulled = await pullNow(this.nc, this.n.eventsStream, ci.name, 1024, this.o.timeoutMs);
+        if (pulled.timedOut || pulled.status !== undefined) throw new UnavailableError('recounting a job\'s images was cut short; retry');
+        for (const m of pulled.messages) {
+          const e = decodeEvent(ackInfo(m.reply).streamSeq, m.data);
+          if (e.kind !== 'image') continue;
+          if (e.info.finishReason === FinishReason.SUCCESS) {
+            succeeded++;
+          } else {
+            failed++;
+            await this.deadKv.create(this.n.deadKey(jobId, e.info.index), json({ reason: e.info.error })).catch(() => undefined);
+          }
+        }
+        if (pulled.messages.length === 0) break;
+      }
+    } finally {
+      this.jsm.consumers.delete(this.n.eventsStream, ci.name).catch(() => undefined);
+    }
+    const c = { succeeded, failed };
+    remember(this.finalCounts, jobId, c);
+    return { ...c };
+  }
+
+  imageInfo(jobId: string, index: number): Promise<ImageInfo | undefined> {
+    return this.op('reading the image info', async () => {
+      const m = await this.jsm.streams.getMessage(this.n.eventsStream, { last_by_subj: this.n.image(jobId, index) });
+      if (m === null) return undefined;
+      const e = decodeEvent(m.seq, m.data);
+      return e.kind === 'image' ? e.info : undefined;
+    });
+  }
+
+  deadLetter(task: TaskSpec, reason: string): Promise<void> {
+    return this.op('recording a dead letter', async () => {
+      await this.deadKv.put(this.n.deadKey(task.jobId, task.index), json({ reason, attempts: task.attempts, losses: task.losses, unixMs: Date.now() }));
+    });
+  }
+
+  // ---- images
+
+  putImage(imageId: string, image: StoredImage): Promise<void> {
+    return this.op('storing the image', async () => {
+      await this.images.putBlob({ name: imageId, metadata: { mime: image.mimeType } }, image.data);
+    });
+  }
+
+  getImage(imageId: string): Promise<StoredImage | undefined> {
+    return this.op('reading the image', async () => {
+      const r = await this.images.get(imageId);
+      if (r === null) return undefined;
+      const parts: Uint8Array[] = [];
+      for await (const chunk of r.data) parts.push(chunk);
+      if (await r.error) return undefined;
+      return { data: Buffer.concat(parts), mimeType: r.info.metadata?.['mime'] ?? 'application/octet-stream' };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const { sub } of this.eventSubs.values()) sub.unsubscribe();
+    this.eventSubs.clear();
+    if (this.isHealthy) {
+      await Promise.all([...this.cursors.values()].flat().map((c) => this.jsm.consumers.delete(this.n.eventsStream, c.consumer).catch(() => undefined)));
+    }
+    this.cursors.clear();
+    await this.nc.close();
+  }
+}
+
+const TERMINAL = new Set<JobState>([JobState.SUCCEEDED, JobState.PARTIAL, JobState.FAILED, JobState.CANCELLED]);
+
+/** Per-job caches keep the newest entries only. */
+const CACHE_ENTRIES = 10_000;
+function remember<V>(m: Map<string, V>, key: string, value: V): void {
+  m.delete(key);
+  m.set(key, value);
+  if (m.size > CACHE_ENTRIES) m.delete(m.keys().next().value as string);
+}
+
+function decodeEvent(seq: number, data: Uint8Array): FarmEvent {
+  const body = JSON.parse(dec.decode(data)) as EventBody;
+  return { ...body, seq } as FarmEvent;
+}
+
+/** Every name the store uses, from one prefix. */
+class Names {
+  readonly tasksStream: string;
+  readonly eventsStream: string;
+  readonly jobsBucket: string;
+  readonly keysBucket: string;
+  readonly deadBucket: string;
+  readonly deadStream: string;
+  readonly imagesBucket: string;
+
+  constructor(readonly p: string) {
+    this.tasksStream = `${p}_TASKS`;
+    this.eventsStream = `${p}_EVENTS`;
+    this.jobsBucket = `${p}_JOBS`;
+    this.keysBucket = `${p}_KEYS`;
+    this.deadBucket = `${p}_DEAD`;
+    this.deadStream = `KV_${p}_DEAD`;
+    this.imagesBucket = `${p}_IMAGES`;
+  }
+
+  task = (jobId: string): string => `${this.p}.task.${jobId}`;
+  taskConsumer = (jobId: string): string => `task_${jobId}`;
+  tallyConsumer = (jobId: string): string => `tally_${jobId}`;
+  events = (jobId: string): string => `${this.p}.ev.${jobId}.>`;
+  images = (jobId: string): string => `${this.p}.ev.${jobId}.i.*`;
+  image = (jobId: string, index: number): string => `${this.p}.ev.${jobId}.i.${index}`;
+  state = (jobId: string, token: string): string => `${this.p}.ev.${jobId}.s.${token}`;
+  deadKey = (jobId: string, index: number): string => `${jobId}.${index}`;
+  deadSubjects = (jobId: string): string => `$KV.${this.deadBucket}.${jobId}.*`;
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {
+  try {
+    await jsm.streams.info(cfg.name ?? '');
+  } catch {
+    await jsm.streams.add(cfg);
+  }
+}

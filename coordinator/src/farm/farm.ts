@@ -123,8 +123,9 @@ export class Farm {
     return s;
   }
 
-  async submit(specIn: JobSpec | undefined, entries: readonly PromptEntry[]): Promise<{ job: Job; created: boolean }> {
-    const validated = this.validate(specIn, entries);
+  /** `entriesChecked`: the stream path validated each chunk as it arrived; no need to walk a million entries twice. */
+  async submit(specIn: JobSpec | undefined, entries: readonly PromptEntry[], entriesChecked = false): Promise<{ job: Job; created: boolean }> {
+    const validated = this.validate(specIn, entriesChecked ? [] : entries);
     if (entries.length === 0) throw new InvalidArgumentError('entries', 'empty: a job needs at least one prompt');
     if (!this.store.healthy()) throw new UnavailableError('the job store is unreachable; the job was not accepted, retry later');
     let total = 0;

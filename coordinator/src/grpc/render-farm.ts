@@ -42,7 +42,7 @@ export function renderFarmHandlers(farm: Farm, store: Store, log: Logger): Rende
 
     submitJobStream(call: ServerReadableStream<SubmitJobStreamRequest, SubmitJobStreamResponse>, callback) {
       collectStream(call, farm).then(
-        ({ spec, entries }) => farm.submit(spec, entries),
+        ({ spec, entries }) => farm.submit(spec, entries, true),
       ).then((res) => callback(null, res), (err: unknown) => {
         if (isInternal(err)) log.error({ err }, 'stream submit failed');
         callback(toServiceError(err));

@@ -1,0 +1,224 @@
+"""One-command recipe: render the dataset, train the autoencoder, then the
+text encoder + UNet jointly on scaled latents.  Fixed seeds throughout.
+
+  /usr/bin/python3 models/shapes-ldm/recipe/train.py            # full run (~45-50 min on 2 cores)
+  /usr/bin/python3 models/shapes-ldm/recipe/train.py --smoke    # 1-minute pipeline check
+
+Checkpoints go to recipe/checkpoints/ (gitignored); the loss log to recipe/loss.csv.
+"""
+import argparse
+import copy
+import csv
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import dataset as D  # noqa: E402
+import model as M  # noqa: E402
+from tokenizer import build_tokenizer  # noqa: E402
+
+SEED = 0
+PER_COMBO = 128          # pre-rendered images per (colour, shape, background) combo
+AE_STEPS, AE_BATCH = 1200, 32
+DIFF_STEPS = 3500
+PROMPTS_PER_BATCH, IMAGES_PER_PROMPT = 32, 4   # batch 128; text encoder runs once per prompt
+P_EMPTY = 0.1            # empty-prompt rate for classifier-free guidance
+EMA_DECAY = 0.999
+
+
+def log_row(path, row, header):
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(header)
+        w.writerow(row)
+
+
+def lr_at(step, total, base, warmup=200, floor=0.1):
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def train_ae(imgs, steps, ckdir, loss_csv, t_start):
+    torch.manual_seed(SEED + 1)
+    enc, dec = M.Encoder(), M.Decoder()
+    opt = torch.optim.AdamW(list(enc.parameters()) + list(dec.parameters()), lr=1e-3, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(SEED + 2)
+    run = 0.0
+    for step in range(steps):
+        for pg in opt.param_groups:
+            pg["lr"] = lr_at(step, steps, 1e-3, warmup=100)
+        idx = torch.randint(0, len(imgs), (AE_BATCH,), generator=g)
+        x = imgs[idx].permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        z = enc(x)
+        # Latent noise makes the decoder robust to small latent errors from the
+        # diffusion sampler; the L2 term keeps the latent scale bounded.
+        zn = z + 0.1 * torch.randn_like(z)
+        y = dec(zn)
+        rec = (y - x).abs().mean() + (y - x).pow(2).mean()
+        loss = rec + 1e-3 * z.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        run += rec.item()
+        if (step + 1) % 50 == 0:
+            log_row(loss_csv, ["ae", step + 1, round(time.time() - t_start, 1), round(run / 50, 5), round(opt.param_groups[0]["lr"], 6)],
+                    ["stage", "step", "seconds", "loss", "lr"])
+            print(f"ae step {step + 1} rec {run / 50:.4f} z.std {z.std().item():.3f} t {time.time() - t_start:.0f}s", flush=True)
+            run = 0.0
+    torch.save({"enc": enc.state_dict(), "dec": dec.state_dict()}, os.path.join(ckdir, "ae.pt"))
+    return enc, dec
+
+
+@torch.no_grad()
+def encode_all(enc, imgs, bs=256):
+    zs = []
+    for i in range(0, len(imgs), bs):
+        zs.append(enc(imgs[i:i + bs].permute(0, 3, 1, 2).float() / 127.5 - 1.0))
+    return torch.cat(zs)
+
+
+def train_diffusion(lat, labels, n_combos, tok, steps, ckdir, loss_csv, t_start, max_seconds, resume=None):
+    """resume: a diffusion.pt dict to continue from (stage 2: a fresh, lower
+    cosine schedule on top of stage 1's weights; its own data seed)."""
+    torch.manual_seed(SEED + 3)
+    te, unet = M.TextEncoder(tok.vocab_size), M.UNet()
+    base_lr, step0 = 5e-4, 0
+    if resume is not None:
+        te.load_state_dict(resume["te_raw"])
+        unet.load_state_dict(resume["unet_raw"])
+        base_lr, step0 = 3e-4, resume["step"]
+    params = list(te.parameters()) + list(unet.parameters())
+    opt = torch.optim.AdamW(params, lr=base_lr, weight_decay=0.01)
+    ema_te, ema_unet = copy.deepcopy(te), copy.deepcopy(unet)
+    if resume is not None:
+        ema_te.load_state_dict(resume["te"])
+        ema_unet.load_state_dict(resume["unet"])
+    ema_params = list(ema_te.parameters()) + list(ema_unet.parameters())
+    for p in ema_params:
+        p.requires_grad_(False)
+    ac = M.scaled_linear_alphas_cumprod()
+    # token ids for every (training combo, training template); row -1 = empty prompt
+    ids = torch.tensor([[tok(D.prompt(t, *D.TRAIN_COMBOS[c])) for t in D.TRAIN_TEMPLATES] for c in range(n_combos)], dtype=torch.int32)
+    empty = torch.tensor(tok(""), dtype=torch.int32)
+    by_combo = [torch.nonzero(labels == c).flatten() for c in range(n_combos)]
+    g = torch.Generator().manual_seed(SEED + 4 + step0)
+    P, K = PROMPTS_PER_BATCH, IMAGES_PER_PROMPT
+    run, t0 = 0.0, time.time()
+    for step in range(steps):
+        lr = lr_at(step, steps, base_lr, warmup=200 if resume is None else 100)
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        combos = torch.randint(0, n_combos, (P,), generator=g)
+        tmpl = torch.randint(0, len(D.TRAIN_TEMPLATES), (P,), generator=g)
+        batch_ids = ids[combos, tmpl]
+        drop = torch.rand(P, generator=g) < P_EMPTY
+        batch_ids[drop] = empty
+        img_idx = torch.stack([by_combo[c][torch.randint(0, len(by_combo[c]), (K,), generator=g)] for c in combos.tolist()]).flatten()
+        z0 = lat[img_idx]
+        t = torch.randint(0, 1000, (P * K,), generator=g)
+        noise = torch.randn(z0.shape, generator=g)
+        a = ac[t][:, None, None, None]
+        zt = a.sqrt() * z0 + (1 - a).sqrt() * noise
+        h, _ = te(batch_ids)
+        h = h.repeat_interleave(K, 0)
+        loss = F.mse_loss(unet(zt, t, h), noise)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        d = EMA_DECAY if resume is not None else min(EMA_DECAY, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, p in zip(ema_params, params):
+                pe.mul_(d).add_(p.detach(), alpha=1 - d)
+        run += loss.item()
+        if (step + 1) % 50 == 0:
+            el = time.time() - t0
+            log_row(loss_csv, ["diffusion", step0 + step + 1, round(time.time() - t_start, 1), round(run / 50, 5), round(lr, 6)],
+                    ["stage", "step", "seconds", "loss", "lr"])
+            print(f"diff step {step0 + step + 1} loss {run / 50:.4f} lr {lr:.2e} {el / (step + 1):.3f}s/step t {time.time() - t_start:.0f}s", flush=True)
+            run = 0.0
+        last = step + 1 == steps or time.time() - t0 > max_seconds
+        if (step + 1) % 500 == 0 or last:
+            torch.save({"te": ema_te.state_dict(), "unet": ema_unet.state_dict(), "te_raw": te.state_dict(),
+                        "unet_raw": unet.state_dict(), "step": step0 + step + 1, "vocab_size": tok.vocab_size},
+                       os.path.join(ckdir, "diffusion.pt"))
+        if last:
+            if step + 1 < steps:
+                print(f"time budget reached: stopping at step {step + 1}/{steps}", flush=True)
+            break
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="tiny run to check the pipeline end to end")
+    ap.add_argument("--skip-ae", action="store_true", help="reuse checkpoints/ae.pt")
+    ap.add_argument("--ckdir", default=os.path.join(HERE, "checkpoints"))
+    ap.add_argument("--diff-steps", type=int, default=DIFF_STEPS)
+    ap.add_argument("--resume", action="store_true",
+                    help="stage 2: continue the diffusion model in checkpoints/ for --diff-steps more steps (implies --skip-ae)")
+    ap.add_argument("--max-minutes", type=float, default=42.0, help="safety stop for the diffusion stage")
+    args = ap.parse_args()
+    args.skip_ae = args.skip_ae or args.resume
+    torch.set_num_threads(2)
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+    os.makedirs(args.ckdir, exist_ok=True)
+    t_start = time.time()
+    per_combo, ae_steps, diff_steps = PER_COMBO, AE_STEPS, args.diff_steps
+    loss_csv = os.path.join(HERE, "loss.csv")
+    if args.smoke:
+        per_combo, ae_steps, diff_steps = 4, 50, 50
+        loss_csv = os.path.join(args.ckdir, "loss_smoke.csv")
+    if os.path.exists(loss_csv) and not args.skip_ae:
+        os.remove(loss_csv)
+    if os.path.exists(loss_csv) and args.skip_ae:
+        # keep the autoencoder rows (and, when resuming, the stage-1 diffusion
+        # rows), drop anything else, and continue the time axis
+        rows = list(csv.reader(open(loss_csv)))
+        keep = [rows[0]] + [r for r in rows[1:] if r[0] == "ae" or (args.resume and r[0] == "diffusion")]
+        with open(loss_csv, "w", newline="") as f:
+            csv.writer(f).writerows(keep)
+        if len(keep) > 1:
+            t_start -= float(keep[-1][2])
+
+    tok = build_tokenizer()
+    t_render = time.time()
+    imgs, labels = D.make_images(D.TRAIN_COMBOS, per_combo, SEED)
+    imgs, labels = torch.from_numpy(imgs), torch.from_numpy(labels)
+    print(f"rendered {len(imgs)} images of {len(D.TRAIN_COMBOS)} combos in {time.time() - t_render:.1f}s; vocab {tok.vocab_size}", flush=True)
+
+    if args.skip_ae:
+        ck = torch.load(os.path.join(args.ckdir, "ae.pt"))
+        enc = M.Encoder()
+        enc.load_state_dict(ck["enc"])
+    else:
+        enc, _ = train_ae(imgs, ae_steps, args.ckdir, loss_csv, t_start)
+    enc.eval()
+    lat = encode_all(enc, imgs)
+    scaling_factor = float(1.0 / lat.std())
+    print(f"latents {tuple(lat.shape)} mean {lat.mean():.3f} std {lat.std():.3f} -> scaling_factor {scaling_factor:.5f}", flush=True)
+    torch.save({"scaling_factor": scaling_factor}, os.path.join(args.ckdir, "scaling.pt"))
+    del imgs
+    resume = torch.load(os.path.join(args.ckdir, "diffusion.pt")) if args.resume else None
+    if resume is not None:
+        torch.save(resume, os.path.join(args.ckdir, f"diffusion_step{resume['step']}.pt"))
+    train_diffusion(lat * scaling_factor, labels, len(D.TRAIN_COMBOS), tok, diff_steps, args.ckdir, loss_csv, t_start,
+                    args.max_minutes * 60, resume)
+    print(f"done in {(time.time() - t_start) / 60:.1f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,6 +23,9 @@ export async function createSession(file: string, provider: Provider, threads: n
   const options: InferenceSession.SessionOptions = {
     executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     graphOptimizationLevel: 'all',
+    // Three sessions (text encoder, UNet, VAE) run side by side; spinning
+    // idle threads would steal the cores the UNet call needs.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
     ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
   };
   try {

@@ -131,7 +131,7 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
       const s0 = performance.now();
       const { job } = await client.submitJobStream(jobSpec(c), entries(c.images), 5000);
       submitSeconds = (performance.now() - s0) / 1000;
-      progress(`submitted ${c.images} prompts by stream in ${submitSeconds.toFixed(1)} s`);
+      progress(`submitted ${c.images} prompts by stream in ${submitSeconds.toFixed(1)} s: job ${job!.id} holds ${job!.images?.total ?? 0} images`);
       if (c.workers > 0) await new Promise((r) => setTimeout(r, 5000));
       await client.cancelJob(job!.id);
     } else {

@@ -155,3 +155,30 @@ describe('rendering with the bundled model', () => {
     expect(out.timings.unetSeconds).toBeGreaterThan(0);
   });
 });
+
+describe('an export with another tensor interface (fp16, int64 ids, one float timestep)', () => {
+  // Made from the bundled model by models/shapes-ldm/recipe/make_variants.py.
+  const VARIANT = new URL('./fixtures/shapes-ldm-variant/', import.meta.url).pathname;
+
+  it('renders through the same code: fp16 tensors, int64 input_ids, timesteps grouped per call', async () => {
+    const variant = await Engine.create({ modelDirs: [VARIANT], provider: 'cpu', maxBatch: 8, threads: 1 });
+    const reference = await engine(8);
+    const args = { prompt: 'a red circle on a blue background', seed: 5, cfg: 6, steps: 15 };
+    const one = (e: OnnxEngine, a: typeof args & { model?: string }) => e.render({
+      taskId: `v/${a.seed}`, model: a.model ?? 'shapes-ldm', prompt: a.prompt, negativePrompt: '',
+      params: { width: 64, height: 64, steps: a.steps, cfgScale: a.cfg, scheduler: Scheduler.DDIM, seed: a.seed, outputFormat: 1 },
+      signal: new AbortController().signal, onStep: () => undefined,
+    });
+    // Staggered starts put images on different steps in one batch: the single-timestep UNet needs one call per step.
+    const first = one(variant, { ...args, model: 'shapes-ldm-variant', seed: 8 });
+    await new Promise((r) => setTimeout(r, 20));
+    const [v] = await Promise.all([one(variant, { ...args, model: 'shapes-ldm-variant' }), first]);
+    const r = await one(reference, args);
+    const a = pixels(v.image);
+    const b = pixels(r.image);
+    let sum = 0;
+    for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+    expect(sum / a.length).toBeLessThan(3); // fp16 rounding of the tensors, not a different image
+    expect(classify(a, 64)).toEqual(classify(b, 64));
+  });
+});

@@ -6,7 +6,7 @@ import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import { FinishReason } from '@latentfarm/proto';
 import { eventually, freePort, spawnCli, spawnSimWorker, startNatsServer, tempDir, type NatsServer, type Proc, type WorkerOptions } from '@latentfarm/testkit';
 import { FarmClient } from '../src/index.js';
-import { spec, type Collected } from './farm.js';
+import { collect, spec, type Collected } from './farm.js';
 
 export const LEASE_TTL_MS = 3_000;
 
@@ -100,19 +100,7 @@ export async function connectedWorkers(c: CoordinatorProcess): Promise<number> {
 /** Watches a job to its end like `collect`, with a live count of distinct images (to time faults by progress). */
 export function watchJob(client: FarmClient, jobId: string): { done: Promise<Collected>; images: () => number } {
   const c: Collected = { images: new Map(), duplicates: [], states: [], lastSequence: 0 };
-  const done = (async () => {
-    for await (const ev of client.watch(jobId, { referencesOnly: true, noProgress: true })) {
-      if (ev.type === 'progress') continue;
-      c.lastSequence = ev.sequence;
-      if (ev.type === 'state') c.states.push(ev.state);
-      else {
-        if (c.images.has(ev.info.id)) c.duplicates.push(ev.info.id);
-        c.images.set(ev.info.id, ev);
-      }
-    }
-    return c;
-  })();
-  return { done, images: () => c.images.size };
+  return { done: collect(client, jobId, { noProgress: true, into: c }), images: () => c.images.size };
 }
 
 export const allSucceeded = (c: Collected): boolean => [...c.images.values()].every((e) => e.info.finishReason === FinishReason.SUCCESS);

@@ -64,10 +64,13 @@ export interface Collected {
 }
 
 /** Watches a job to its end (or until `stopAfter` images), counting every image event. */
-export async function collect(client: FarmClient, jobId: string, o: { afterSequence?: number; stopAfter?: number; referencesOnly?: boolean } = {}): Promise<Collected> {
-  const c: Collected = { images: new Map(), duplicates: [], states: [], lastSequence: o.afterSequence ?? 0 };
+export async function collect(
+  client: FarmClient, jobId: string,
+  o: { afterSequence?: number; stopAfter?: number; referencesOnly?: boolean; noProgress?: boolean; into?: Collected } = {},
+): Promise<Collected> {
+  const c: Collected = o.into ?? { images: new Map(), duplicates: [], states: [], lastSequence: o.afterSequence ?? 0 };
   const ac = new AbortController();
-  for await (const ev of client.watch(jobId, { afterSequence: o.afterSequence ?? 0, referencesOnly: o.referencesOnly ?? true, signal: ac.signal })) {
+  for await (const ev of client.watch(jobId, { afterSequence: o.afterSequence ?? 0, referencesOnly: o.referencesOnly ?? true, noProgress: o.noProgress ?? false, signal: ac.signal })) {
     if (ev.type === 'progress') continue;
     c.lastSequence = ev.sequence;
     if (ev.type === 'state') c.states.push(ev.state);

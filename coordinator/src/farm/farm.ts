@@ -80,6 +80,8 @@ export class Farm {
       this.timers.push(t);
     };
     every(Math.max(50, Math.floor(config.leaseTtlMs / 4)), () => this.sweepWorkers());
+    // Gauges are read every scrape, not every lease: once a second is plenty and keeps them off the hot path.
+    every(1000, () => this.updateQueueGauges());
     every(Math.max(50, Math.floor(config.leaseTtlMs / 3)), () => { for (const l of this.leases.values()) this.store.extendLease(l.stored); });
     // Dry jobs wake by time too: tasks another coordinator hands back do not notify us.
     every(DRY_MS, () => this.scheduleDispatch());
@@ -475,7 +477,6 @@ export class Farm {
         session.link.send({ message: { $case: 'lease', value: { tasks } } });
       }
     }
-    this.updateQueueGauges();
   }
 
   private lease(session: WorkerSession, stored: StoredLease): Task {
@@ -538,7 +539,6 @@ export class Farm {
   private sweepWorkers(): void {
     const deadline = Date.now() - this.config.leaseTtlMs;
     for (const s of [...this.sessions.values()]) if (s.lastSeenMs < deadline) this.dropWorker(s, 'lease_expired');
-    this.updateQueueGauges();
   }
 
   private async failImage(stored: StoredLease, reason: string, workerId: string, kind: string): Promise<void> {

@@ -341,9 +341,9 @@ export class Farm {
     this.scheduleDispatch();
   }
 
-  heartbeat(session: WorkerSession, busyRatio: number): void {
+  /** A heartbeat keeps the worker's leases alive (its busy ratio is the worker's own metric). */
+  heartbeat(session: WorkerSession): void {
     session.lastSeenMs = Date.now();
-    session.busyRatio = busyRatio;
   }
 
   /** Worker hands tasks back without a failure: it is draining, so it gets no more leases. */

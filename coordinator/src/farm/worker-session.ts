@@ -23,7 +23,6 @@ export class WorkerSession {
   readonly connectedUnixMs = Date.now();
   draining = false;
   imagesCompleted = 0;
-  busyRatio = 0;
 
   constructor(readonly hello: Hello, readonly link: WorkerLink) {
     this.models = new Set(hello.models);

@@ -34,7 +34,7 @@ export function workerGatewayHandlers(farm: Farm, log: Logger): WorkerGatewaySer
         const s = session;
         switch (m.$case) {
           case 'credit': farm.grantCredit(s, m.value.slots); break;
-          case 'heartbeat': farm.heartbeat(s, m.value.busyRatio); break;
+          case 'heartbeat': farm.heartbeat(s); break;
           case 'progress': farm.recordProgress(s, m.value.steps); break;
           case 'result':
             farm.acceptResult(s, m.value).catch((err: unknown) => log.error({ err, worker: s.id }, 'result handling failed'));

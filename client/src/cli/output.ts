@@ -12,10 +12,14 @@ export class ProgressBar {
 
   constructor(private readonly label: string, private total: number) {}
 
+  private lastDone = -1;
+
   update(done: number, failed: number, stepInfo = ''): void {
     const now = Date.now();
     if (now - this.lastPrint < (this.tty ? 100 : 2000) && done < this.total) return;
+    if (done === this.lastDone && done >= this.total) return; // the final line once
     this.lastPrint = now;
+    this.lastDone = done;
     const width = 30;
     const frac = this.total > 0 ? done / this.total : 1;
     const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░');

@@ -92,6 +92,12 @@ describe('bad input', () => {
     expect(r.output).toMatch(/INVALID_ARGUMENT: spec\.params\.width: 100 is not a positive multiple of 8/);
   });
 
+  it('a coordinator default that no job could use fails at start with one clear line', async () => {
+    const r = await runCli(['serve', '--port', '0', '--default-width', '100']);
+    expect(r.code).toBe(2);
+    expect(r.output.trim()).toBe('latentfarm serve: --default-width: 100 is not a multiple of 8');
+  });
+
   it('a bad flag fails at start with one clear line', async () => {
     const r = await runCli(['worker', '--max-batch', 'lots']);
     expect(r.code).toBe(2);

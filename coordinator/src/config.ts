@@ -38,6 +38,13 @@ export function parseCoordinatorConfig(argv: readonly string[], env: NodeJS.Proc
   if (!/^[A-Za-z0-9_-]+$/.test(parsed.values.natsPrefix)) {
     throw new ConfigError(`--nats-prefix: "${parsed.values.natsPrefix}" may only contain letters, digits, "_" and "-" (it names streams and subjects)`);
   }
+  const v = parsed.values;
+  for (const [flag, value, max] of [['--default-width', v.defaultWidth, v.maxWidth], ['--default-height', v.defaultHeight, v.maxHeight]] as const) {
+    if (value % 8 !== 0) throw new ConfigError(`${flag}: ${value} is not a multiple of 8`);
+    if (value > max) throw new ConfigError(`${flag}: ${value} is above the maximum ${max}`);
+  }
+  if (v.defaultSteps > v.maxSteps) throw new ConfigError(`--default-steps: ${v.defaultSteps} is above --max-steps ${v.maxSteps}`);
+  if (v.defaultCfgScale > v.maxCfgScale) throw new ConfigError(`--default-cfg-scale: ${v.defaultCfgScale} is above --max-cfg-scale ${v.maxCfgScale}`);
   return parsed;
 }
 

@@ -1,7 +1,7 @@
 // `latentfarm up`: a coordinator and N workers in one process — the embedded
 // default. With a prompt file it renders the job into a folder and exits.
 import { basename, resolve } from 'node:path';
-import { createLogger, createRegistry, formatHelp, opt, parseOptions } from '@latentfarm/common';
+import { createLogger, createRegistry, formatHelp, opt, parseOptions, Registry } from '@latentfarm/common';
 import { defaultCoordinatorConfig, startCoordinator } from '@latentfarm/coordinator';
 import { JobState } from '@latentfarm/proto';
 import { defaultWorkerConfig, startWorker, type Worker } from '@latentfarm/worker';
@@ -52,8 +52,9 @@ export async function runUp(argv: readonly string[]): Promise<number> {
       modelDir: v.modelDir, provider: v.provider, threads: v.threads,
       simStepBaseMs: v.simStepBaseMs, simStepPerImageMs: v.simStepPerImageMs, metricsPort: -1,
     });
-    // Workers share the process registry; their metrics are summed per name.
-    workers.push(await startWorker(config, { log, registry: i === 0 ? registry : createRegistry('up-worker') }));
+    // One /metrics per process: the first worker's metrics are served with the coordinator's;
+    // the others record into registries nobody scrapes (no second set of process metrics).
+    workers.push(await startWorker(config, { log, registry: i === 0 ? registry : new Registry() }));
   }
   const shutdown = async () => {
     await Promise.all(workers.map((w) => w.close()));

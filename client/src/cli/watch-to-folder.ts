@@ -19,9 +19,10 @@ export async function watchToFolder(client: FarmClient, jobId: string, out: stri
   if (out !== undefined) await mkdir(out, { recursive: true });
   const job = await client.getJob(jobId);
   const bar = new ProgressBar(jobId, job.images?.total ?? 0);
-  let done = (job.images?.succeeded ?? 0) + (job.images?.failed ?? 0);
-  let failed = job.images?.failed ?? 0;
-  if (opts.afterSequence === undefined || opts.afterSequence === 0) { done = 0; failed = 0; }
+  // From the start every image arrives as an event; when resuming, those before the sequence were counted already.
+  const resuming = (opts.afterSequence ?? 0) > 0;
+  let done = resuming ? (job.images?.succeeded ?? 0) + (job.images?.failed ?? 0) : 0;
+  let failed = resuming ? job.images?.failed ?? 0 : 0;
   let state = job.state;
   let counts = job.images;
   let written = 0;

@@ -17,6 +17,8 @@ class EmbeddedJob {
   /** Event position of each committed image, +1 (0: not committed). */
   readonly imageEvent: Uint32Array;
   readonly fences = new Set<string>();
+  /** Cancelled: its waiting tasks were dropped, and none may come back. */
+  dropped = false;
   succeeded = 0;
   failed = 0;
   private waiters: (() => void)[] = [];
@@ -133,7 +135,7 @@ export class EmbeddedStore implements Store {
 
   private putBack(task: TaskSpec): Promise<void> {
     const j = this.jobs.get(task.jobId);
-    if (j !== undefined && j.imageEvent[task.index] === 0 && !j.fences.has('dropped')) {
+    if (j !== undefined && j.imageEvent[task.index] === 0 && !j.dropped) {
       j.retries.push(task);
       for (const l of this.taskListeners) l(task.jobId);
     }
@@ -146,7 +148,7 @@ export class EmbeddedStore implements Store {
     const n = j.source.total - j.next + j.retries.length;
     j.next = j.source.total;
     j.retries.length = 0;
-    j.fences.add('dropped');
+    j.dropped = true;
     return Promise.resolve(n);
   }
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the services the tests start (Debian/Ubuntu): nats-server for the
+# JetStream tests, prometheus (with promtool) for the dashboard and alert tests.
+# Uses sudo when not run as root. Does nothing when both are already there.
+set -euo pipefail
+need=()
+command -v nats-server >/dev/null || need+=(nats-server)
+command -v prometheus >/dev/null || need+=(prometheus)
+[ ${#need[@]} -eq 0 ] && exit 0
+as_root=()
+[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

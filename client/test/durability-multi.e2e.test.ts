@@ -5,14 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { JobState } from '@latentfarm/proto';
 import { eventually } from '@latentfarm/testkit';
 import { prompts } from './farm.js';
-import { allSucceeded, connectedWorkers, imagesSeen, jobSpec, startDurableFarm, watchJob, type DurableFarm } from './durability.js';
+import { allSucceeded, connectedWorkers, imagesSeen, jobSpec, startDurableFarm, stopAfterTest, watchJob, type DurableFarm } from './durability.js';
 
 const IMAGES = 2000;
 
 describe('two coordinators on one JetStream (2,000 images, 4 sim workers)', () => {
   let farm: DurableFarm | undefined;
-  afterEach(async () => {
-    await farm?.stop();
+  afterEach(async (ctx) => {
+    await stopAfterTest(farm, ctx);
     farm = undefined;
   });
 

@@ -7,14 +7,14 @@ import { JobState } from '@latentfarm/proto';
 import { eventually, type Proc } from '@latentfarm/testkit';
 import type { ServiceError } from '../src/index.js';
 import { prompts } from './farm.js';
-import { allSucceeded, connectedWorkers, healthStatus, imagesSeen, jobSpec, startDurableFarm, watchJob, type DurableFarm } from './durability.js';
+import { allSucceeded, connectedWorkers, healthStatus, imagesSeen, jobSpec, startDurableFarm, stopAfterTest, watchJob, type DurableFarm } from './durability.js';
 
 const IMAGES = 2000;
 
 describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
   let farm: DurableFarm | undefined;
-  afterEach(async () => {
-    await farm?.stop();
+  afterEach(async (ctx) => {
+    await stopAfterTest(farm, ctx);
     farm = undefined;
   });
 

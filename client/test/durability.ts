@@ -56,8 +56,12 @@ export interface DurableFarm {
   coordinators: CoordinatorProcess[];
   workers: Proc[];
   addWorker(coordinator: CoordinatorProcess | string, o?: WorkerOptions): Proc;
+  /** The last lines each process wrote, for a failed test's report. */
+  diagnostics(): Promise<string>;
   stop(): Promise<void>;
 }
+
+const tail = (name: string, text: string, lines = 40): string => `--- ${name} (last ${lines} lines)\n${text.trimEnd().split('\n').slice(-lines).join('\n')}\n`;
 
 /** Sim workers this fast finish a 2,000-image job in well under a minute, slow enough that faults land mid-job. */
 export const WORKER: WorkerOptions = { maxBatch: 8, stepBaseMs: 8, stepPerImageMs: 0.5 };
@@ -69,7 +73,7 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
   const prefix = `lf${randomBytes(3).toString('hex')}`;
   const args = [
     '--metrics-port', '-1', '--nats-url', nats.url, '--nats-prefix', prefix, '--nats-timeout-ms', '2000',
-    '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--log-level', 'warn', '--data-dir', dir.path, ...(o.extraArgs ?? []),
+    '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--log-level', process.env['LATENTFARM_TEST_LOG_LEVEL'] ?? 'warn', '--data-dir', dir.path, ...(o.extraArgs ?? []),
   ];
   const coordinators: CoordinatorProcess[] = [];
   for (let i = 0; i < (o.coordinators ?? 1); i++) coordinators.push(new CoordinatorProcess(await freePort(), args));
@@ -81,6 +85,14 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
       farm.workers.push(p);
       return p;
     },
+    async diagnostics() {
+      return [
+        ...coordinators.map((c, i) => tail(`coordinator ${i} on ${c.address}`, c.output())),
+        ...farm.workers.map((w, i) => tail(`worker ${i}`, w.output(), 8)),
+        tail('nats-server', nats.output()),
+        tail('JetStream state', await nats.jetstreamState(), 60),
+      ].join('');
+    },
     async stop() {
       for (const w of farm.workers) w.kill('SIGKILL');
       await Promise.all(farm.workers.map((w) => w.exited()));
@@ -91,6 +103,13 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
     },
   };
   return farm;
+}
+
+/** Stops the farm after a test; a failed test first gets every process's last lines on stderr. */
+export async function stopAfterTest(farm: DurableFarm | undefined, ctx: { task: { result?: { state?: string } } }): Promise<void> {
+  if (farm === undefined) return;
+  if (ctx.task.result?.state === 'fail') process.stderr.write(await farm.diagnostics());
+  await farm.stop();
 }
 
 export async function connectedWorkers(c: CoordinatorProcess): Promise<number> {

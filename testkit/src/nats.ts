@@ -14,6 +14,8 @@ export interface NatsServer {
   readonly storeDir: string;
   /** Output of the current process (for failure messages). */
   output(): string;
+  /** Every stream and consumer with its counters, from the monitoring endpoint (for failure messages). */
+  jetstreamState(): Promise<string>;
   /** Sends `signal` (default SIGKILL) and waits for the process to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port with the same store dir. */
@@ -31,13 +33,14 @@ process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
 
 export async function startNatsServer(o: { port?: number; storeDir?: string } = {}): Promise<NatsServer> {
   const port = o.port ?? (await freePort());
+  const monitorPort = await freePort();
   const storeDir = o.storeDir ?? (await mkdtemp(join(tmpdir(), 'latentfarm-nats-')));
   let child: ChildProcess | undefined;
   let out = '';
 
   const launch = async (): Promise<void> => {
     out = '';
-    const c = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js', '-sd', storeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     live.add(c);
     c.once('exit', () => live.delete(c));
@@ -75,6 +78,7 @@ export async function startNatsServer(o: { port?: number; storeDir?: string } = 
     port,
     storeDir,
     output: () => out,
+    jetstreamState: () => jetstreamState(monitorPort),
     kill,
     async restart() {
       await kill('SIGKILL');
@@ -87,4 +91,31 @@ export async function startNatsServer(o: { port?: number; storeDir?: string } = 
       if (o.storeDir === undefined) await rm(storeDir, { recursive: true, force: true });
     },
   };
+}
+
+interface Jsz {
+  account_details?: { stream_detail?: {
+    name: string;
+    state: { messages: number; first_seq: number; last_seq: number; num_deleted?: number };
+    consumer_detail?: { name: string; num_pending: number; num_ack_pending: number; num_redelivered: number; num_waiting: number;
+      delivered: { stream_seq: number }; ack_floor: { stream_seq: number } }[];
+  }[] }[];
+}
+
+async function jetstreamState(monitorPort: number): Promise<string> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${monitorPort}/jsz?accounts=true&streams=true&consumers=true`, { signal: AbortSignal.timeout(3_000) });
+    const jsz = (await res.json()) as Jsz;
+    const lines: string[] = [];
+    for (const s of (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? [])) {
+      lines.push(`stream ${s.name}: ${s.state.messages} msgs, seq ${s.state.first_seq}..${s.state.last_seq}, ${s.state.num_deleted ?? 0} deleted`);
+      for (const c of s.consumer_detail ?? []) {
+        lines.push(`  consumer ${c.name}: pending ${c.num_pending}, ack pending ${c.num_ack_pending}, redelivered ${c.num_redelivered}, `
+          + `waiting ${c.num_waiting}, delivered ${c.delivered.stream_seq}, ack floor ${c.ack_floor.stream_seq}`);
+      }
+    }
+    return lines.join('\n');
+  } catch (err) {
+    return `(no JetStream state: ${(err as Error).message})`;
+  }
 }

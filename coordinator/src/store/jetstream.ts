@@ -50,6 +50,8 @@ const STALE_CLAIM_MS = 30_000;
 const CURSOR_IDLE_MS = 30_000;
 const MAX_CURSORS_PER_JOB = 8;
 const PULL_TIMEOUT_MS = 1_000;
+/** Unanswered no_wait pulls in a row, with messages waiting, after which a task consumer counts as stuck. */
+const STUCK_AFTER_PULLS = 2;
 /** How long waitForEvents waits without a sign of new events before it lets the caller look again. */
 const WAIT_POLL_MS = 2_000;
 const TRANSIENT = new Set(['TimeoutError', 'ClosedConnectionError', 'ConnectionError', 'DrainingConnectionError', 'RequestError', 'NoRespondersError', 'JetStreamNotEnabled']);
@@ -94,6 +96,8 @@ export class JetStreamStore implements Store {
   private readonly ended = new Set<string>();
   /** Jobs whose task consumer is gone (the job ended): leasing from them returns nothing at once. */
   private readonly noConsumer = new Set<string>();
+  /** Unanswered pulls in a row per job, while its consumer says messages wait (see leaseTasks). */
+  private readonly unansweredPulls = new Map<string, number>();
   private readonly totals = new Map<string, number>();
   /** Counts that can no longer change (every image committed, or the job ended). */
   private readonly finalCounts = new Map<string, Counts>();
@@ -376,19 +380,8 @@ export class JetStreamStore implements Store {
     if (this.noConsumer.has(jobId) || this.ended.has(jobId) || max <= 0) return Promise.resolve([]);
     return this.op('leasing tasks', async () => {
       const pulled = await pullNow(this.nc, this.n.tasksStream, this.n.taskConsumer(jobId), max, PULL_TIMEOUT_MS);
-      if (pulled.messages.length === 0 && (pulled.timedOut || pulled.status !== undefined)) {
-        // No answer at all usually means the consumer is gone (a pull to a missing consumer is silently dropped).
-        const missing = await this.jsm.consumers.info(this.n.tasksStream, this.n.taskConsumer(jobId)).then(() => false, (err: unknown) => isApiError(err, CONSUMER_NOT_FOUND));
-        if (missing) {
-          const job = await this.getJob(jobId);
-          if (job === undefined || TERMINAL.has(job.state)) this.noConsumer.add(jobId);
-          else {
-            // Never expected while the job runs; remake it rather than let the job stall.
-            this.o.log.warn({ job: jobId }, 'task consumer of a running job was missing; recreating it');
-            await this.addTaskConsumer(jobId);
-          }
-        }
-      }
+      if (pulled.messages.length === 0 && (pulled.timedOut || pulled.status !== undefined)) await this.checkTaskConsumer(jobId, pulled.timedOut);
+      else this.unansweredPulls.delete(jobId);
       const out: StoredLease[] = [];
       for (const m of pulled.messages) {
         const { streamSeq, delivered } = ackInfo(m.reply);
@@ -397,6 +390,39 @@ export class JetStreamStore implements Store {
       }
       return out;
     });
+  }
+
+  /**
+   * A pull that got no answer, or an error status, with nothing in it. Usually the consumer is gone (a pull to a
+   * missing consumer is silently dropped): the job ended, or, never expected while it runs, someone deleted it.
+   * Or the consumer is stuck: after an unclean restart a nats-server before 2.9.22 can restore a consumer whose
+   * pending list names messages the work queue already deleted; it then parks every pull and delivers nothing
+   * more (nats-server#4472). Either way the job would stall, so the consumer is made again: a new one delivers
+   * every task still in the stream, including those leased now, whose second render the commit fence drops.
+   */
+  private async checkTaskConsumer(jobId: string, unanswered: boolean): Promise<void> {
+    const consumer = this.n.taskConsumer(jobId);
+    const info = await this.jsm.consumers.info(this.n.tasksStream, consumer).then(
+      (ci) => ci,
+      (err: unknown) => (isApiError(err, CONSUMER_NOT_FOUND) ? undefined : 'unknown' as const),
+    );
+    if (info === 'unknown') return;
+    if (info === undefined) {
+      const job = await this.getJob(jobId);
+      if (job === undefined || TERMINAL.has(job.state)) this.noConsumer.add(jobId);
+      else {
+        this.o.log.warn({ job: jobId }, 'task consumer of a running job was missing; recreating it');
+        await this.addTaskConsumer(jobId);
+      }
+      return;
+    }
+    const inARow = unanswered && info.num_pending > 0 ? (this.unansweredPulls.get(jobId) ?? 0) + 1 : 0;
+    this.unansweredPulls.set(jobId, inARow);
+    if (inARow < STUCK_AFTER_PULLS) return;
+    this.unansweredPulls.delete(jobId);
+    this.o.log.warn({ job: jobId, waiting: info.num_pending, leased: info.num_ack_pending }, 'task consumer delivers nothing while tasks wait; recreating it');
+    await this.jsm.consumers.delete(this.n.tasksStream, consumer).catch(() => undefined);
+    await this.addTaskConsumer(jobId);
   }
 
   private ackSubject(lease: StoredLease): string | undefined {
@@ -461,6 +487,7 @@ export class JetStreamStore implements Store {
       const held = await this.jsm.consumers.info(this.n.tasksStream, this.n.taskConsumer(jobId)).then((ci) => ci.num_ack_pending, () => 0);
       const { purged } = await this.jsm.streams.purge(this.n.tasksStream, { filter: this.n.task(jobId) });
       this.noConsumer.add(jobId);
+      this.unansweredPulls.delete(jobId);
       this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(() => undefined);
       // Leased tasks are purged too, but they were not waiting.
       return Math.max(0, purged - held);
@@ -515,6 +542,7 @@ export class JetStreamStore implements Store {
   private jobEnded(jobId: string, body: Extract<EventBody, { kind: 'state' }>): void {
     this.ended.add(jobId);
     this.noConsumer.add(jobId);
+    this.unansweredPulls.delete(jobId);
     remember(this.finalCounts, jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
     const quiet = () => undefined;
     this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(quiet);

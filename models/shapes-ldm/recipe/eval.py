@@ -1,7 +1,9 @@
 """Prompt-faithfulness evaluation on held-out prompts.
 
-  # (a) sample with the PyTorch modules (DDIM 25 steps, CFG 5), save PNGs + manifest, classify
+  # (a) sample the exported ONNX files (DDIM 25 steps, CFG 5), save PNGs + manifest, classify
   /usr/bin/python3 models/shapes-ldm/recipe/eval.py sample --out /tmp/shapes-eval
+  #     ... or the PyTorch checkpoints the export was made from
+  /usr/bin/python3 models/shapes-ldm/recipe/eval.py sample --torch --out /tmp/shapes-eval-torch
   # (b) classify a folder of PNGs described by a manifest
   #     [{"file": "000.png", "prompt": ..., "color": ..., "shape": ..., "background": ...}, ...]
   /usr/bin/python3 models/shapes-ldm/recipe/eval.py classify /path/to/manifest.json
@@ -130,33 +132,79 @@ def ddim_timesteps(steps, n_train=1000, offset=1):
     return (np.arange(0, steps) * ratio).round()[::-1].astype(np.int64) + offset, ratio
 
 
-def sample_torch(prompts, seeds, ckdir, steps=25, cfg=5.0, raw=False, batch=48):
+class TorchModels:
+    """The PyTorch modules from the training checkpoints (EMA weights unless raw)."""
+
+    def __init__(self, ckdir, raw=False):
+        import torch
+        import model as M
+        from tokenizer import build_tokenizer
+        M.FAST_MATMUL = False  # inference path identical to the ONNX graph
+        self.tok = build_tokenizer()
+        ck = torch.load(os.path.join(ckdir, "diffusion.pt"))
+        self.te, self.unet, self.dec = M.TextEncoder(ck["vocab_size"]).eval(), M.UNet().eval(), M.Decoder().eval()
+        self.te.load_state_dict(ck["te_raw" if raw else "te"])
+        self.unet.load_state_dict(ck["unet_raw" if raw else "unet"])
+        self.dec.load_state_dict(torch.load(os.path.join(ckdir, "ae.pt"))["dec"])
+        self.scaling_factor = torch.load(os.path.join(ckdir, "scaling.pt"))["scaling_factor"]
+        self.name = f"PyTorch checkpoints ({'raw' if raw else 'EMA'} weights)"
+
+    def text(self, ids):
+        return self.te(ids)[0]
+
+    def eps(self, z, t, ctx):
+        return self.unet(z, t, ctx)
+
+    def decode(self, z):
+        return self.dec(z)
+
+
+class OnnxModels:
+    """The exported model folder itself: tokenizer files, configs and the three
+    ONNX graphs, run by onnx_check's interpreter (onnxruntime is not packaged
+    for Debian).  This is what the evaluation reports: what ships."""
+
+    def __init__(self, folder):
+        import torch
+        from onnx_check import OnnxGraph
+        from tokenizer import CLIPTokenizer
+        self.torch = torch
+        self.tok = CLIPTokenizer.load(os.path.join(folder, "tokenizer"))
+        self.te = OnnxGraph(os.path.join(folder, "text_encoder", "model.onnx"))
+        self.unet = OnnxGraph(os.path.join(folder, "unet", "model.onnx"))
+        self.dec = OnnxGraph(os.path.join(folder, "vae_decoder", "model.onnx"))
+        with open(os.path.join(folder, "vae_decoder", "config.json")) as f:
+            self.scaling_factor = json.load(f)["scaling_factor"]
+        self.name = f"exported ONNX graphs in {os.path.relpath(folder)}"
+
+    def text(self, ids):
+        return self.torch.from_numpy(self.te({"input_ids": ids.numpy()})[0])
+
+    def eps(self, z, t, ctx):
+        return self.torch.from_numpy(self.unet({"sample": z.numpy(), "timestep": t.numpy(), "encoder_hidden_states": ctx.numpy()})[0])
+
+    def decode(self, z):
+        return self.torch.from_numpy(self.dec({"latent_sample": z.numpy()})[0])
+
+
+def sample(models, prompts, seeds, steps=25, cfg=5.0, batch=48):
+    """DDIM (diffusers' DDIMScheduler with our scheduler config), classifier-free guidance, VAE decode."""
     import torch
     import model as M
-    from tokenizer import build_tokenizer
-    M.FAST_MATMUL = False  # inference path identical to the ONNX graph
-    tok = build_tokenizer()
-    ck = torch.load(os.path.join(ckdir, "diffusion.pt"))
-    te, unet = M.TextEncoder(ck["vocab_size"]), M.UNet()
-    te.load_state_dict(ck["te_raw" if raw else "te"])
-    unet.load_state_dict(ck["unet_raw" if raw else "unet"])
-    dec = M.Decoder()
-    dec.load_state_dict(torch.load(os.path.join(ckdir, "ae.pt"))["dec"])
-    sf = torch.load(os.path.join(ckdir, "scaling.pt"))["scaling_factor"]
-    te.eval(), unet.eval(), dec.eval()
     ac = M.scaled_linear_alphas_cumprod()
     ts, ratio = ddim_timesteps(steps)
+    tok = models.tok
     out = []
     with torch.no_grad():
         for i in range(0, len(prompts), batch):
             ps, ss = prompts[i:i + batch], seeds[i:i + batch]
             n = len(ps)
-            cond = te(torch.tensor([tok(p) for p in ps], dtype=torch.int32))[0]
-            unc = te(torch.tensor([tok("")], dtype=torch.int32))[0].expand(n, -1, -1)
-            ctx = torch.cat([unc, cond])
+            cond = models.text(torch.tensor([tok(p) for p in ps], dtype=torch.int32))
+            unc = models.text(torch.tensor([tok("")], dtype=torch.int32)).expand(n, -1, -1)
+            ctx = torch.cat([unc, cond]).contiguous()
             lat = torch.cat([torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(s)) for s in ss])
             for t in ts:
-                e = unet(torch.cat([lat, lat]), torch.full((2 * n,), int(t), dtype=torch.int64), ctx)
+                e = models.eps(torch.cat([lat, lat]), torch.full((2 * n,), int(t), dtype=torch.int64), ctx)
                 eu, ec = e.chunk(2)
                 e = eu + cfg * (ec - eu)
                 prev = t - ratio
@@ -164,7 +212,7 @@ def sample_torch(prompts, seeds, ckdir, steps=25, cfg=5.0, raw=False, batch=48):
                 a_p = ac[prev] if prev >= 0 else ac[0]  # set_alpha_to_one=False
                 x0 = (lat - (1 - a_t).sqrt() * e) / a_t.sqrt()
                 lat = a_p.sqrt() * x0 + (1 - a_p).sqrt() * e
-            img = dec(lat / sf).clamp(-1, 1)
+            img = models.decode(lat / models.scaling_factor).clamp(-1, 1)
             out += list(((img.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().astype(np.uint8))
     return out
 
@@ -173,6 +221,8 @@ def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("sample")
+    a.add_argument("--model", default=os.path.dirname(HERE), help="the exported model folder to sample (the default)")
+    a.add_argument("--torch", action="store_true", help="sample the PyTorch checkpoints in --ckdir instead")
     a.add_argument("--ckdir", default=os.path.join(HERE, "checkpoints"))
     a.add_argument("--out", default="/tmp/shapes-eval")
     a.add_argument("--steps", type=int, default=25)
@@ -203,7 +253,9 @@ def main():
         entries = json.load(f)
     if args.limit:
         entries = entries[:args.limit]
-    imgs = sample_torch([e["prompt"] for e in entries], [e["seed"] for e in entries], args.ckdir, args.steps, args.cfg, args.raw)
+    models = TorchModels(args.ckdir, args.raw) if args.torch or args.raw else OnnxModels(args.model)
+    print(f"sampling {len(entries)} prompts from the {models.name}", flush=True)
+    imgs = sample(models, [e["prompt"] for e in entries], [e["seed"] for e in entries], args.steps, args.cfg)
     os.makedirs(args.out, exist_ok=True)
     manifest = []
     for k, (e, im) in enumerate(zip(entries, imgs)):
@@ -224,7 +276,7 @@ def main():
     print_table(res)
     if args.results:
         with open(args.results, "w") as f:
-            json.dump({"sampler": f"DDIM {args.steps} steps, CFG {args.cfg}, PyTorch", "ema": not args.raw, "results": res}, f, indent=1)
+            json.dump({"sampler": f"DDIM {args.steps} steps, CFG {args.cfg}", "models": models.name, "results": res}, f, indent=1)
     with open(os.path.join(args.out, "predictions.json"), "w") as f:
         json.dump([{**e, "pred": p} for e, p in zip(entries2, preds)], f, indent=1)
 

@@ -27,9 +27,22 @@ def attrs(node):
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+class OnnxGraph:
+    """One exported graph, loaded once, run with torch ops (see run_onnx)."""
+
+    def __init__(self, path):
+        self.m = onnx.load(path)
+        self.init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in self.m.graph.initializer}
+
+    def __call__(self, feeds):
+        return _run(self.m, dict(self.init), feeds)
+
+
 def run_onnx(path, feeds):
-    m = onnx.load(path)
-    env = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in m.graph.initializer}
+    return OnnxGraph(path)(feeds)
+
+
+def _run(m, env, feeds):
     env.update({k: torch.as_tensor(v) for k, v in feeds.items()})
     for n in m.graph.node:
         a, x = attrs(n), [env[i] if i else None for i in n.input]

@@ -50,8 +50,11 @@ const STALE_CLAIM_MS = 30_000;
 const CURSOR_IDLE_MS = 30_000;
 const MAX_CURSORS_PER_JOB = 8;
 const PULL_TIMEOUT_MS = 1_000;
-/** Unanswered no_wait pulls in a row, with messages waiting, after which a task consumer counts as stuck. */
-const STUCK_AFTER_PULLS = 2;
+/**
+ * A task consumer whose pulls go unanswered this long while it reports messages waiting counts as stuck. Right
+ * after a server restart pulls go unanswered for a few seconds while JetStream loads its consumers; that is not it.
+ */
+const STUCK_AFTER_MS = 10_000;
 /** How long waitForEvents waits without a sign of new events before it lets the caller look again. */
 const WAIT_POLL_MS = 2_000;
 const TRANSIENT = new Set(['TimeoutError', 'ClosedConnectionError', 'ConnectionError', 'DrainingConnectionError', 'RequestError', 'NoRespondersError', 'JetStreamNotEnabled']);
@@ -96,7 +99,7 @@ export class JetStreamStore implements Store {
   private readonly ended = new Set<string>();
   /** Jobs whose task consumer is gone (the job ended): leasing from them returns nothing at once. */
   private readonly noConsumer = new Set<string>();
-  /** Unanswered pulls in a row per job, while its consumer says messages wait (see leaseTasks). */
+  /** Per job: since when its pulls have gone unanswered while its consumer says messages wait (see checkTaskConsumer). */
   private readonly unansweredPulls = new Map<string, number>();
   private readonly totals = new Map<string, number>();
   /** Counts that can no longer change (every image committed, or the job ended). */
@@ -397,7 +400,8 @@ export class JetStreamStore implements Store {
    * missing consumer is silently dropped): the job ended, or, never expected while it runs, someone deleted it.
    * Or the consumer is stuck: after an unclean restart a nats-server before 2.9.22 can restore a consumer whose
    * pending list names messages the work queue already deleted; it then parks every pull and delivers nothing
-   * more (nats-server#4472). Either way the job would stall, so the consumer is made again: a new one delivers
+   * more (nats-server#4472). Either way the job would stall, so the consumer is made again (when stuck, after
+   * STUCK_AFTER_MS of unanswered pulls): a new one delivers
    * every task still in the stream, including those leased now, whose second render the commit fence drops.
    */
   private async checkTaskConsumer(jobId: string, unanswered: boolean): Promise<void> {
@@ -416,9 +420,13 @@ export class JetStreamStore implements Store {
       }
       return;
     }
-    const inARow = unanswered && info.num_pending > 0 ? (this.unansweredPulls.get(jobId) ?? 0) + 1 : 0;
-    this.unansweredPulls.set(jobId, inARow);
-    if (inARow < STUCK_AFTER_PULLS) return;
+    if (!unanswered || info.num_pending === 0) {
+      this.unansweredPulls.delete(jobId);
+      return;
+    }
+    const since = this.unansweredPulls.get(jobId) ?? Date.now();
+    this.unansweredPulls.set(jobId, since);
+    if (Date.now() - since < STUCK_AFTER_MS) return;
     this.unansweredPulls.delete(jobId);
     this.o.log.warn({ job: jobId, waiting: info.num_pending, leased: info.num_ack_pending }, 'task consumer delivers nothing while tasks wait; recreating it');
     await this.jsm.consumers.delete(this.n.tasksStream, consumer).catch(() => undefined);

@@ -56,7 +56,7 @@ export interface DurableFarm {
   coordinators: CoordinatorProcess[];
   workers: Proc[];
   addWorker(coordinator: CoordinatorProcess | string, o?: WorkerOptions): Proc;
-  /** The last lines each process wrote, for a failed test's report. */
+  /** Each process's last lines and the JetStream streams and consumers, for a failed test's report. */
   diagnostics(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -71,6 +71,7 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
   const nats = await startNatsServer();
   const dir = await tempDir();
   const prefix = `lf${randomBytes(3).toString('hex')}`;
+  // LATENTFARM_TEST_LOG_LEVEL=info (or debug) shows more of the coordinators' logs when a failure is reported.
   const args = [
     '--metrics-port', '-1', '--nats-url', nats.url, '--nats-prefix', prefix, '--nats-timeout-ms', '2000',
     '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--log-level', process.env['LATENTFARM_TEST_LOG_LEVEL'] ?? 'warn', '--data-dir', dir.path, ...(o.extraArgs ?? []),

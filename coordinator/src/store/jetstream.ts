@@ -401,8 +401,8 @@ export class JetStreamStore implements Store {
    * Or the consumer is stuck: after an unclean restart a nats-server before 2.9.22 can restore a consumer whose
    * pending list names messages the work queue already deleted; it then parks every pull and delivers nothing
    * more (nats-server#4472). Either way the job would stall, so the consumer is made again (when stuck, after
-   * STUCK_AFTER_MS of unanswered pulls): a new one delivers
-   * every task still in the stream, including those leased now, whose second render the commit fence drops.
+   * STUCK_AFTER_MS of unanswered pulls): a new one delivers every task still in the stream, including those
+   * leased now, whose second render the commit fence drops.
    */
   private async checkTaskConsumer(jobId: string, unanswered: boolean): Promise<void> {
     const consumer = this.n.taskConsumer(jobId);

@@ -1,27 +1,23 @@
 // Several coordinators on one NATS serve one farm: any of them takes
 // submissions, watches, cancels and workers, and an idempotency key makes one
 // job however many coordinators it reaches at once.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JobState } from '@latentfarm/proto';
 import { eventually } from '@latentfarm/testkit';
 import { prompts } from './farm.js';
-import { allSucceeded, connectedWorkers, imagesSeen, jobSpec, startDurableFarm, stopAfterTest, watchJob, type DurableFarm } from './durability.js';
+import { allSucceeded, connectedWorkers, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, WORKER, type DurableFarm } from './durability.js';
 
 const IMAGES = 2000;
 
 describe('two coordinators on one JetStream (2,000 images, 4 sim workers)', () => {
-  let farm: DurableFarm | undefined;
-  afterEach(async (ctx) => {
-    await stopAfterTest(farm, ctx);
-    farm = undefined;
-  });
+  const stopped = stopsAfterEachTest();
 
   /** Two coordinators, two workers on each, with known worker ids. */
   async function twoCoordinators(): Promise<DurableFarm> {
-    farm = await startDurableFarm({ coordinators: 2 });
+    const farm = stopped(await startDurableFarm({ coordinators: 2 }));
     const [c1, c2] = farm.coordinators as [typeof farm.coordinators[0], typeof farm.coordinators[0]];
     for (const [c, name] of [[c1, 'a'], [c2, 'b']] as const) {
-      for (let i = 0; i < 2; i++) farm.addWorker(c, { maxBatch: 8, stepBaseMs: 8, stepPerImageMs: 0.5, id: `w-${name}${i}` });
+      for (let i = 0; i < 2; i++) farm.addWorker(c, { ...WORKER, id: `w-${name}${i}` });
     }
     await eventually(async () => (await connectedWorkers(c1)) >= 2 && (await connectedWorkers(c2)) >= 2, 60_000, '2 workers on each coordinator');
     return farm;

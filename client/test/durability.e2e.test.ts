@@ -1,29 +1,27 @@
 // Fault tests on the JetStream store: a 2,000-image job on 4 sim workers
 // survives coordinators, nats-server and workers being killed or stalled
 // mid-job, and the watching client sees every image exactly once.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import { JobState } from '@latentfarm/proto';
 import { eventually, type Proc } from '@latentfarm/testkit';
 import type { ServiceError } from '../src/index.js';
 import { prompts } from './farm.js';
-import { allSucceeded, connectedWorkers, healthStatus, imagesSeen, jobSpec, startDurableFarm, stopAfterTest, watchJob, type DurableFarm } from './durability.js';
+import { allSucceeded, connectedWorkers, healthStatus, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, type CoordinatorProcess, type DurableFarm } from './durability.js';
 
 const IMAGES = 2000;
 
 describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
-  let farm: DurableFarm | undefined;
-  afterEach(async (ctx) => {
-    await stopAfterTest(farm, ctx);
-    farm = undefined;
-  });
+  const stopped = stopsAfterEachTest();
 
-  async function farmWithWorkers(): Promise<DurableFarm> {
-    farm = await startDurableFarm();
-    const c = farm.coordinators[0]!;
-    for (let i = 0; i < 4; i++) farm.addWorker(c);
+  /** A farm with 4 workers on one coordinator, running a 2,000-image job that a client watches. */
+  async function jobUnderWay(): Promise<{ f: DurableFarm; c: CoordinatorProcess; jobId: string; w: ReturnType<typeof watchJob> }> {
+    const f = stopped(await startDurableFarm());
+    const c = f.coordinators[0]!;
+    for (let i = 0; i < 4; i++) f.addWorker(c);
     await eventually(async () => (await connectedWorkers(c)) >= 4, 60_000, '4 workers');
-    return farm;
+    const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
+    return { f, c, jobId: job!.id, w: watchJob(c.client, job!.id) };
   }
 
   function expectExactlyOnce(c: Awaited<ReturnType<typeof watchJob>['done']>): void {
@@ -33,40 +31,34 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
     expect(c.states.at(-1)).toBe(JobState.SUCCEEDED);
   }
 
+  /** Every image reached the watcher exactly once, and the job's own counts agree. */
+  async function expectAllDelivered(c: CoordinatorProcess, jobId: string, w: ReturnType<typeof watchJob>): Promise<void> {
+    expectExactlyOnce(await w.done);
+    expect((await c.client.getJob(jobId)).images).toMatchObject({ total: IMAGES, succeeded: IMAGES, failed: 0 });
+  }
+
   it('loses and duplicates nothing when the coordinator is SIGKILLed 5 times', async () => {
-    const f = await farmWithWorkers();
-    const c = f.coordinators[0]!;
-    const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
-    const w = watchJob(c.client, job!.id);
+    const { c, jobId, w } = await jobUnderWay();
     for (let k = 1; k <= 5; k++) {
       await imagesSeen(w, k * 300);
       await c.restart();
     }
-    const seen = await w.done;
-    expectExactlyOnce(seen);
-    expect((await c.client.getJob(job!.id)).images).toMatchObject({ total: IMAGES, succeeded: IMAGES, failed: 0 });
+    await expectAllDelivered(c, jobId, w);
   }, 120_000);
 
   it('loses and duplicates nothing when nats-server is SIGKILLed and restarted twice', async () => {
-    const f = await farmWithWorkers();
-    const c = f.coordinators[0]!;
-    const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
-    const w = watchJob(c.client, job!.id);
+    const { f, c, jobId, w } = await jobUnderWay();
     for (const at of [500, 1200]) {
       await imagesSeen(w, at);
       await f.nats.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 1_000));
       await f.nats.restart();
     }
-    expectExactlyOnce(await w.done);
-    expect((await c.client.getJob(job!.id)).images).toMatchObject({ total: IMAGES, succeeded: IMAGES, failed: 0 });
+    await expectAllDelivered(c, jobId, w);
   }, 120_000);
 
   it('reports NOT_SERVING and refuses jobs while NATS is unreachable for 30 s, then recovers by itself', async () => {
-    const f = await farmWithWorkers();
-    const c = f.coordinators[0]!;
-    const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
-    const w = watchJob(c.client, job!.id);
+    const { f, c, w } = await jobUnderWay();
     await imagesSeen(w, 400);
     expect(await healthStatus(c.address)).toBe('SERVING');
     const stalledAt = Date.now();
@@ -86,10 +78,7 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
   }, 120_000);
 
   it('loses and duplicates nothing when workers are SIGKILLed 10 times', async () => {
-    const f = await farmWithWorkers();
-    const c = f.coordinators[0]!;
-    const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
-    const w = watchJob(c.client, job!.id);
+    const { f, c, jobId, w } = await jobUnderWay();
     for (let k = 1; k <= 10; k++) {
       await imagesSeen(w, k * 150);
       const live = f.workers.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
@@ -98,8 +87,6 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
       await victim.exited();
       f.addWorker(c);
     }
-    expectExactlyOnce(await w.done);
-    const done = await c.client.getJob(job!.id);
-    expect(done.images).toMatchObject({ total: IMAGES, succeeded: IMAGES, failed: 0 });
+    await expectAllDelivered(c, jobId, w);
   }, 120_000);
 });

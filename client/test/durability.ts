@@ -2,6 +2,7 @@
 // kill, pause and restart, coordinators as separate processes the test can
 // SIGKILL and bring back on the same port, and sim worker processes.
 import { randomBytes } from 'node:crypto';
+import { afterEach } from 'vitest';
 import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import { FinishReason } from '@latentfarm/proto';
 import { eventually, freePort, spawnCli, spawnSimWorker, startNatsServer, tempDir, type NatsServer, type Proc, type WorkerOptions } from '@latentfarm/testkit';
@@ -106,11 +107,20 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
   return farm;
 }
 
-/** Stops the farm after a test; a failed test first gets every process's last lines on stderr. */
-export async function stopAfterTest(farm: DurableFarm | undefined, ctx: { task: { result?: { state?: string } } }): Promise<void> {
-  if (farm === undefined) return;
-  if (ctx.task.result?.state === 'fail') process.stderr.write(await farm.diagnostics());
-  await farm.stop();
+/**
+ * Call inside a describe: each test's farm, passed through the returned function, is stopped after the test,
+ * and a failed test first gets the farm's diagnostics on stderr.
+ */
+export function stopsAfterEachTest(): (farm: DurableFarm) => DurableFarm {
+  let current: DurableFarm | undefined;
+  afterEach(async (ctx) => {
+    const farm = current;
+    current = undefined;
+    if (farm === undefined) return;
+    if (ctx.task.result?.state === 'fail') process.stderr.write(await farm.diagnostics());
+    await farm.stop();
+  });
+  return (farm) => (current = farm);
 }
 
 export async function connectedWorkers(c: CoordinatorProcess): Promise<number> {

@@ -33,25 +33,52 @@ SHAPES = ["circle", "square", "triangle", "star", "cross"]
 SIZE_MIN, SIZE_MAX, MARGIN = 10, 22, 2
 
 # Wording templates.  {c}=shape colour, {s}=shape, {b}=background colour.
-TRAIN_TEMPLATES = [
-    "a {c} {s} on a {b} background",
-    "{c} {s}, {b} background",
-    "a {b} backdrop with a {c} {s}",
-    "a picture of a {c} {s} over {b}",
-    "a {c} {s} against a {b} background",
-    "{c} {s} on {b}",
-    "an image of a {c} {s} on {b}",
-    "a {b} background with a {c} {s} in it",
-    "the {s} is {c} and the background is {b}",
-    "a drawing of a {c} {s}, {b} backdrop",
-]
-# Held out from training entirely: new arrangements of known words.
+# Held out from training entirely: new arrangements of known words.  The
+# evaluation uses only these, so they must never be trained on verbatim, nor
+# as the tail of a longer training wording ("a picture of " + held-out).
 HELDOUT_TEMPLATES = [
     "a {c} {s} over a {b} backdrop",
     "{b} background with a {c} {s}",
     "a drawing of a {c} {s} on a {b} background",
     "{c} {s} against {b}",
 ]
+
+# Training wordings come from a small grammar rather than a fixed list: the
+# colour words must be bound to their role (shape or background) by the words
+# around them, in either order and at any position, not by where they sit in
+# the 77-token sequence.  A fixed list of ten wordings taught the model
+# positions, and a held-out wording that merely dropped the leading "a" was
+# drawn with foreground and background swapped.
+_PREFIXES = ["", "a picture of ", "an image of ", "a drawing of ", "a photo of ", "an illustration of ", "a simple "]
+_SHAPE_PHRASES = ["a {c} {s}", "{c} {s}", "one {c} {s}", "a single {c} {s}"]
+_BG_AFTER = [" on a {b} background", " on {b}", " over {b}", " against a {b} background", ", {b} background",
+             ", {b} backdrop", " on a {b} backdrop", " with a {b} background", " in front of a {b} background",
+             " on a plain {b} background", " over a {b} background"]
+_BG_BEFORE = ["a {b} background with {x}", "{b} background, {x}", "on a {b} background, {x}", "a {b} backdrop with {x}",
+              "{b} backdrop and {x}", "a {b} background with {x} in it", "against a {b} background, {x}",
+              "a plain {b} background and {x}"]
+_ATTRIBUTES = ["the {s} is {c} and the background is {b}", "the background is {b} and the {s} is {c}",
+               "a {s} in {c} on a {b} background", "a {b} background and a {s} in {c}"]
+
+
+def _train_templates():
+    out = []
+    for pre in _PREFIXES:
+        bare = pre == "" or pre == "a simple "
+        for x in _SHAPE_PHRASES:
+            if pre == "a simple " and not x.startswith("{c}"):
+                continue  # "a simple {c} {s}" reads well, "a simple a {c} {s}" does not
+            out += [pre + x + tail for tail in _BG_AFTER]
+            if pre != "a simple ":  # "a picture of" + "a {b} background with ...", but not "a picture of on a ..."
+                out += [pre + head.format(b="{b}", x=x) for head in _BG_BEFORE if bare or head.startswith("a ")]
+        if pre != "a simple ":
+            out += [pre + a for a in _ATTRIBUTES if pre == "" or a.startswith("a ")]
+    held = set(HELDOUT_TEMPLATES)
+    out = [t for t in dict.fromkeys(out) if not any(t == h or t.endswith(" " + h) for h in held)]
+    return out
+
+
+TRAIN_TEMPLATES = _train_templates()
 
 ALL_COMBOS = [(c, s, b) for c in FG_COLORS for s in SHAPES for b in BG_COLORS if c != b]
 

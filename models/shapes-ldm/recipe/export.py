@@ -148,7 +148,7 @@ def main():
         "architectures": ["CLIPTextModel"],
         "model_type": "clip_text_model",
         "hidden_size": D,
-        "intermediate_size": 4 * D,
+        "intermediate_size": te.blocks[0].mlp[0].out_channels,
         "num_attention_heads": 4,
         "num_hidden_layers": len(te.blocks),
         "max_position_embeddings": 77,

@@ -56,7 +56,9 @@ def _run(m, env, feeds):
         elif op == "Shape":
             y = torch.tensor(x[0].shape, dtype=torch.int64)
         elif op == "Gather":
-            y = torch.index_select(x[0], a.get("axis", 0), x[1].flatten().long()).reshape(
+            ax = a.get("axis", 0)
+            idx = x[1].flatten().long() % x[0].shape[ax]  # ONNX allows negative indices
+            y = torch.index_select(x[0], ax, idx).reshape(
                 x[0].shape[:a.get("axis", 0)] + x[1].shape + x[0].shape[a.get("axis", 0) + 1:])
         elif op == "Unsqueeze":
             y = x[0]

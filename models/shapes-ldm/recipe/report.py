@@ -11,15 +11,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def main():
     rows = list(csv.DictReader(open(os.path.join(HERE, "loss.csv"))))
-    W, H, pad = 640, 260, 40
+    panels = [("ae", "autoencoder reconstruction (L1+L2)"), ("text", "text encoder role loss (warm-up)"),
+              ("diffusion", "diffusion epsilon MSE")]
+    W, H, pad = 300 * len(panels), 260, 40
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
              f'<rect width="{W}" height="{H}" fill="white"/>']
-    panels = [("ae", "autoencoder reconstruction loss (L1+L2)", 0), ("diffusion", "diffusion epsilon MSE", W // 2)]
-    for stage, title, x0 in panels:
+    for k, (stage, title) in enumerate(panels):
+        x0 = k * W // len(panels)
         pts = [(int(r["step"]), float(r["loss"])) for r in rows if r["stage"] == stage]
         if not pts:
             continue
-        pw, ph = W // 2 - pad - 10, H - 2 * pad
+        pw, ph = W // len(panels) - pad - 10, H - 2 * pad
         smax = max(s for s, _ in pts)
         lmin, lmax = min(math.log10(l) for _, l in pts), max(math.log10(l) for _, l in pts)
         lmin, lmax = math.floor(lmin * 2) / 2, math.ceil(lmax * 2) / 2
@@ -41,7 +43,7 @@ def main():
     with open(out, "w") as f:
         f.write("\n".join(parts) + "\n")
     print("wrote", out)
-    for stage in ("ae", "diffusion"):
+    for stage, _ in panels:
         pts = [r for r in rows if r["stage"] == stage]
         if pts:
             sel = [pts[i] for i in sorted({int(k * (len(pts) - 1) / 8) for k in range(9)})]

@@ -1,7 +1,8 @@
-"""One-command recipe: render the dataset, train the autoencoder, then the
-text encoder + UNet jointly on scaled latents.  Fixed seeds throughout.
+"""One-command recipe: render the dataset, train the autoencoder, warm the text
+encoder up on the role loss, then train text encoder + UNet jointly on scaled
+latents (diffusion loss + role loss).  Fixed seeds throughout.
 
-  /usr/bin/python3 models/shapes-ldm/recipe/train.py            # full run (~45-50 min on 2 cores)
+  /usr/bin/python3 models/shapes-ldm/recipe/train.py            # full run (~48 min on 2 cores)
   /usr/bin/python3 models/shapes-ldm/recipe/train.py --smoke    # 1-minute pipeline check
 
 Checkpoints go to recipe/checkpoints/ (gitignored); the loss log to recipe/loss.csv.
@@ -28,10 +29,12 @@ from tokenizer import build_tokenizer  # noqa: E402
 SEED = 0
 PER_COMBO = 128          # pre-rendered images per (colour, shape, background) combo
 AE_STEPS, AE_BATCH = 1200, 32
-DIFF_STEPS = 3500
+DIFF_STEPS = 5200
 PROMPTS_PER_BATCH, IMAGES_PER_PROMPT = 32, 4   # batch 128; text encoder runs once per prompt
 P_EMPTY = 0.1            # empty-prompt rate for classifier-free guidance
 EMA_DECAY = 0.999
+TE_STEPS, TE_BATCH = 600, 128   # text encoder warm-up on the role loss alone
+ROLE_WEIGHT = 0.1        # weight of the role loss beside the diffusion loss
 
 
 def log_row(path, row, header):
@@ -89,35 +92,64 @@ def encode_all(enc, imgs, bs=256):
     return torch.cat(zs)
 
 
-def train_diffusion(lat, labels, n_combos, tok, steps, ckdir, loss_csv, t_start, max_seconds, resume=None):
-    """resume: a diffusion.pt dict to continue from (stage 2: a fresh, lower
-    cosine schedule on top of stage 1's weights; its own data seed)."""
+def role_labels(n_combos):
+    """[n_combos, 3]: (shape colour, background colour, shape) indices for RoleHeads."""
+    return torch.tensor([[D.FG_COLORS.index(c), D.BG_COLORS.index(b), D.SHAPES.index(s)] for c, s, b in D.TRAIN_COMBOS[:n_combos]])
+
+
+def role_loss(heads, h, labels):
+    """Cross-entropy of RoleHeads on the text state the UNet reads globally (position -1)."""
+    return sum(F.cross_entropy(logits, labels[:, i]) for i, logits in enumerate(heads(h[:, -1])))
+
+
+def train_text_roles(te, heads, ids, roles, steps, loss_csv, t_start):
+    """Warm the text encoder up on the role loss alone (cheap: no UNet), so that from the
+    first diffusion step the global text vector already separates the shape's colour
+    from the background's and the UNet learns to read it rather than a bag of words."""
+    opt = torch.optim.AdamW(list(te.parameters()) + list(heads.parameters()), lr=1e-3, weight_decay=0.01)
+    g = torch.Generator().manual_seed(SEED + 5)
+    run = 0.0
+    for step in range(steps):
+        for pg in opt.param_groups:
+            pg["lr"] = lr_at(step, steps, 1e-3, warmup=50)
+        combos = torch.randint(0, ids.shape[0], (TE_BATCH,), generator=g)
+        tmpl = torch.randint(0, ids.shape[1], (TE_BATCH,), generator=g)
+        h, _ = te(ids[combos, tmpl])
+        loss = role_loss(heads, h, roles[combos])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        run += loss.item()
+        if (step + 1) % 50 == 0:
+            log_row(loss_csv, ["text", step + 1, round(time.time() - t_start, 1), round(run / 50, 5), round(opt.param_groups[0]["lr"], 6)],
+                    ["stage", "step", "seconds", "loss", "lr"])
+            print(f"text step {step + 1} role loss {run / 50:.4f} t {time.time() - t_start:.0f}s", flush=True)
+            run = 0.0
+
+
+def train_diffusion(lat, labels, n_combos, tok, te_steps, steps, ckdir, loss_csv, t_start, max_seconds):
     torch.manual_seed(SEED + 3)
-    te, unet = M.TextEncoder(tok.vocab_size), M.UNet()
-    base_lr, step0 = 5e-4, 0
-    if resume is not None:
-        te.load_state_dict(resume["te_raw"])
-        unet.load_state_dict(resume["unet_raw"])
-        base_lr, step0 = 3e-4, resume["step"]
-    params = list(te.parameters()) + list(unet.parameters())
+    te, unet, heads = M.TextEncoder(tok.vocab_size), M.UNet(), M.RoleHeads()
+    base_lr = 5e-4
+    # token ids for every (training combo, training template); row -1 = empty prompt
+    ids = torch.tensor([[tok(D.prompt(t, *D.TRAIN_COMBOS[c])) for t in D.TRAIN_TEMPLATES] for c in range(n_combos)], dtype=torch.int32)
+    roles = role_labels(n_combos)
+    train_text_roles(te, heads, ids, roles, te_steps, loss_csv, t_start)
+    params = list(te.parameters()) + list(unet.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=base_lr, weight_decay=0.01)
     ema_te, ema_unet = copy.deepcopy(te), copy.deepcopy(unet)
-    if resume is not None:
-        ema_te.load_state_dict(resume["te"])
-        ema_unet.load_state_dict(resume["unet"])
     ema_params = list(ema_te.parameters()) + list(ema_unet.parameters())
+    model_params = list(te.parameters()) + list(unet.parameters())
     for p in ema_params:
         p.requires_grad_(False)
     ac = M.scaled_linear_alphas_cumprod()
-    # token ids for every (training combo, training template); row -1 = empty prompt
-    ids = torch.tensor([[tok(D.prompt(t, *D.TRAIN_COMBOS[c])) for t in D.TRAIN_TEMPLATES] for c in range(n_combos)], dtype=torch.int32)
     empty = torch.tensor(tok(""), dtype=torch.int32)
     by_combo = [torch.nonzero(labels == c).flatten() for c in range(n_combos)]
-    g = torch.Generator().manual_seed(SEED + 4 + step0)
+    g = torch.Generator().manual_seed(SEED + 4)
     P, K = PROMPTS_PER_BATCH, IMAGES_PER_PROMPT
-    run, t0 = 0.0, time.time()
+    run, run_roles, t0 = 0.0, 0.0, time.time()
     for step in range(steps):
-        lr = lr_at(step, steps, base_lr, warmup=200 if resume is None else 100)
+        lr = lr_at(step, steps, base_lr, warmup=200)
         for pg in opt.param_groups:
             pg["lr"] = lr
         combos = torch.randint(0, n_combos, (P,), generator=g)
@@ -132,27 +164,29 @@ def train_diffusion(lat, labels, n_combos, tok, steps, ckdir, loss_csv, t_start,
         a = ac[t][:, None, None, None]
         zt = a.sqrt() * z0 + (1 - a).sqrt() * noise
         h, _ = te(batch_ids)
-        h = h.repeat_interleave(K, 0)
-        loss = F.mse_loss(unet(zt, t, h), noise)
+        mse = F.mse_loss(unet(zt, t, h.repeat_interleave(K, 0)), noise)
+        roles_loss = role_loss(heads, h[~drop], roles[combos[~drop]])
+        loss = mse + ROLE_WEIGHT * roles_loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        d = EMA_DECAY if resume is not None else min(EMA_DECAY, (1 + step) / (10 + step))
+        d = min(EMA_DECAY, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, p in zip(ema_params, params):
+            for pe, p in zip(ema_params, model_params):
                 pe.mul_(d).add_(p.detach(), alpha=1 - d)
-        run += loss.item()
+        run += mse.item()
+        run_roles += roles_loss.item()
         if (step + 1) % 50 == 0:
             el = time.time() - t0
-            log_row(loss_csv, ["diffusion", step0 + step + 1, round(time.time() - t_start, 1), round(run / 50, 5), round(lr, 6)],
+            log_row(loss_csv, ["diffusion", step + 1, round(time.time() - t_start, 1), round(run / 50, 5), round(lr, 6)],
                     ["stage", "step", "seconds", "loss", "lr"])
-            print(f"diff step {step0 + step + 1} loss {run / 50:.4f} lr {lr:.2e} {el / (step + 1):.3f}s/step t {time.time() - t_start:.0f}s", flush=True)
-            run = 0.0
+            print(f"diff step {step + 1} loss {run / 50:.4f} roles {run_roles / 50:.4f} lr {lr:.2e} {el / (step + 1):.3f}s/step t {time.time() - t_start:.0f}s", flush=True)
+            run, run_roles = 0.0, 0.0
         last = step + 1 == steps or time.time() - t0 > max_seconds
         if (step + 1) % 500 == 0 or last:
             torch.save({"te": ema_te.state_dict(), "unet": ema_unet.state_dict(), "te_raw": te.state_dict(),
-                        "unet_raw": unet.state_dict(), "step": step0 + step + 1, "vocab_size": tok.vocab_size},
+                        "unet_raw": unet.state_dict(), "heads": heads.state_dict(), "step": step + 1, "vocab_size": tok.vocab_size},
                        os.path.join(ckdir, "diffusion.pt"))
         if last:
             if step + 1 < steps:
@@ -165,30 +199,27 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny run to check the pipeline end to end")
     ap.add_argument("--skip-ae", action="store_true", help="reuse checkpoints/ae.pt")
     ap.add_argument("--ckdir", default=os.path.join(HERE, "checkpoints"))
+    ap.add_argument("--te-steps", type=int, default=TE_STEPS)
     ap.add_argument("--diff-steps", type=int, default=DIFF_STEPS)
-    ap.add_argument("--resume", action="store_true",
-                    help="stage 2: continue the diffusion model in checkpoints/ for --diff-steps more steps (implies --skip-ae)")
-    ap.add_argument("--max-minutes", type=float, default=42.0, help="safety stop for the diffusion stage")
+    ap.add_argument("--max-minutes", type=float, default=44.0, help="safety stop for the diffusion stage")
     args = ap.parse_args()
-    args.skip_ae = args.skip_ae or args.resume
     torch.set_num_threads(2)
     random.seed(SEED)
     np.random.seed(SEED)
     torch.manual_seed(SEED)
     os.makedirs(args.ckdir, exist_ok=True)
     t_start = time.time()
-    per_combo, ae_steps, diff_steps = PER_COMBO, AE_STEPS, args.diff_steps
+    per_combo, ae_steps, te_steps, diff_steps = PER_COMBO, AE_STEPS, args.te_steps, args.diff_steps
     loss_csv = os.path.join(HERE, "loss.csv")
     if args.smoke:
-        per_combo, ae_steps, diff_steps = 4, 50, 50
+        per_combo, ae_steps, te_steps, diff_steps = 4, 50, 50, 50
         loss_csv = os.path.join(args.ckdir, "loss_smoke.csv")
     if os.path.exists(loss_csv) and not args.skip_ae:
         os.remove(loss_csv)
     if os.path.exists(loss_csv) and args.skip_ae:
-        # keep the autoencoder rows (and, when resuming, the stage-1 diffusion
-        # rows), drop anything else, and continue the time axis
+        # keep the autoencoder rows, drop the rest, and continue the time axis
         rows = list(csv.reader(open(loss_csv)))
-        keep = [rows[0]] + [r for r in rows[1:] if r[0] == "ae" or (args.resume and r[0] == "diffusion")]
+        keep = [rows[0]] + [r for r in rows[1:] if r[0] == "ae"]
         with open(loss_csv, "w", newline="") as f:
             csv.writer(f).writerows(keep)
         if len(keep) > 1:
@@ -212,11 +243,8 @@ def main():
     print(f"latents {tuple(lat.shape)} mean {lat.mean():.3f} std {lat.std():.3f} -> scaling_factor {scaling_factor:.5f}", flush=True)
     torch.save({"scaling_factor": scaling_factor}, os.path.join(args.ckdir, "scaling.pt"))
     del imgs
-    resume = torch.load(os.path.join(args.ckdir, "diffusion.pt")) if args.resume else None
-    if resume is not None:
-        torch.save(resume, os.path.join(args.ckdir, f"diffusion_step{resume['step']}.pt"))
-    train_diffusion(lat * scaling_factor, labels, len(D.TRAIN_COMBOS), tok, diff_steps, args.ckdir, loss_csv, t_start,
-                    args.max_minutes * 60, resume)
+    train_diffusion(lat * scaling_factor, labels, len(D.TRAIN_COMBOS), tok, te_steps, diff_steps, args.ckdir, loss_csv, t_start,
+                    args.max_minutes * 60)
     print(f"done in {(time.time() - t_start) / 60:.1f} min", flush=True)
 
 

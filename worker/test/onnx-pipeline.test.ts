@@ -124,15 +124,16 @@ describe('rendering with the bundled model', () => {
   it('draws what the prompt says on held-out prompts (DDIM 25 steps, CFG 5)', async () => {
     const heldOut = (JSON.parse(readFileSync(join(MODEL_DIR, 'recipe/eval_prompts.json'), 'utf8')) as {
       prompt: string; color: string; shape: string; background: string; seed: number;
-    }[]).filter((_, i) => i % 16 === 0);
+    }[]).filter((_, i) => i % 8 === 0);
     const out = await Promise.all(heldOut.map((p) => render(batch8, { prompt: p.prompt, seed: p.seed })));
     const got = out.map((o) => classify(pixels(o.image), 64));
     const want = heldOut.map((p) => ({ color: p.color, shape: p.shape, background: p.background }));
     const right = (k: 'color' | 'shape' | 'background') => got.filter((g, i) => g[k] === want[i]![k]).length;
-    expect(right('color')).toBeGreaterThanOrEqual(heldOut.length - 1);
-    expect(right('background')).toBeGreaterThanOrEqual(heldOut.length - 1);
-    expect(right('shape')).toBeGreaterThanOrEqual(heldOut.length - 2);
-  });
+    // the model's targets (models/shapes-ldm/README.md), on every eighth held-out prompt
+    expect(right('color') / heldOut.length).toBeGreaterThanOrEqual(0.9);
+    expect(right('background') / heldOut.length).toBeGreaterThanOrEqual(0.9);
+    expect(right('shape') / heldOut.length).toBeGreaterThanOrEqual(0.75);
+  }, 120_000);
 
   it('classifier-free guidance: cfg 1 skips the unconditional pass and still draws; guidance changes the image', async () => {
     const a = await render(batch8, { prompt: 'a red circle on a blue background', seed: 5, cfg: 1, steps: 15 });

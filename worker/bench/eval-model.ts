@@ -40,4 +40,4 @@ await writeFile(join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
 const pct = (x: number, n: number) => `${((100 * x) / n).toFixed(1)}%`.padStart(7);
 process.stdout.write(`${prompts.length} images in ${seconds.toFixed(1)} s (DDIM 25 steps, CFG 5, onnxruntime-node cpu)\nsplit              n   colour  backgr.   shape\n`);
 for (const [split, t] of tally) process.stdout.write(`${split.padEnd(16)} ${String(t.n).padStart(3)} ${pct(t.color, t.n)} ${pct(t.background, t.n)} ${pct(t.shape, t.n)}\n`);
-process.stdout.write(`images and manifest in ${out}/ (python3 models/shapes-ldm/recipe/eval.py --manifest ${out}/manifest.json)\n`);
+process.stdout.write(`images and manifest in ${out}/ (score them with: /usr/bin/python3 models/shapes-ldm/recipe/eval.py classify ${out}/manifest.json)\n`);

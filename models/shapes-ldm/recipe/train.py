@@ -131,7 +131,7 @@ def train_diffusion(lat, labels, n_combos, tok, te_steps, steps, ckdir, loss_csv
     torch.manual_seed(SEED + 3)
     te, unet, heads = M.TextEncoder(tok.vocab_size), M.UNet(), M.RoleHeads()
     base_lr = 5e-4
-    # token ids for every (training combo, training template); row -1 = empty prompt
+    # token ids for every (training combo, training template); [n_combos, n_templates, 77]
     ids = torch.tensor([[tok(D.prompt(t, *D.TRAIN_COMBOS[c])) for t in D.TRAIN_TEMPLATES] for c in range(n_combos)], dtype=torch.int32)
     roles = role_labels(n_combos)
     train_text_roles(te, heads, ids, roles, te_steps, loss_csv, t_start)

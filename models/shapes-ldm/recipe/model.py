@@ -270,9 +270,10 @@ class RoleHeads(nn.Module):
     makes the text encoder say which colour belongs to which role; they are
     not exported."""
 
-    def __init__(self, d=TEXT_DIM):
+    def __init__(self, n_colors, n_backgrounds, n_shapes, d=TEXT_DIM):
         super().__init__()
-        self.color, self.background, self.shape = nn.Linear(d, 8), nn.Linear(d, 7), nn.Linear(d, 5)
+        self.color, self.background = nn.Linear(d, n_colors), nn.Linear(d, n_backgrounds)
+        self.shape = nn.Linear(d, n_shapes)
 
     def forward(self, state):
         return self.color(state), self.background(state), self.shape(state)

@@ -37,13 +37,22 @@ TE_STEPS, TE_BATCH = 600, 128   # text encoder warm-up on the role loss alone
 ROLE_WEIGHT = 0.1        # weight of the role loss beside the diffusion loss
 
 
-def log_row(path, row, header):
+def log_loss(path, stage, step, t_start, loss, lr):
+    """One row of loss.csv: a 50-step average of one stage's loss."""
     new = not os.path.exists(path)
     with open(path, "a", newline="") as f:
         w = csv.writer(f)
         if new:
-            w.writerow(header)
-        w.writerow(row)
+            w.writerow(["stage", "step", "seconds", "loss", "lr"])
+        w.writerow([stage, step, round(time.time() - t_start, 1), round(loss, 5), round(lr, 6)])
+
+
+def set_lr(opt, step, total, base, warmup):
+    """Warmup + cosine (lr_at) on every parameter group; returns the rate."""
+    lr = lr_at(step, total, base, warmup)
+    for pg in opt.param_groups:
+        pg["lr"] = lr
+    return lr
 
 
 def lr_at(step, total, base, warmup=200, floor=0.1):
@@ -60,8 +69,7 @@ def train_ae(imgs, steps, ckdir, loss_csv, t_start):
     g = torch.Generator().manual_seed(SEED + 2)
     run = 0.0
     for step in range(steps):
-        for pg in opt.param_groups:
-            pg["lr"] = lr_at(step, steps, 1e-3, warmup=100)
+        lr = set_lr(opt, step, steps, 1e-3, warmup=100)
         idx = torch.randint(0, len(imgs), (AE_BATCH,), generator=g)
         x = imgs[idx].permute(0, 3, 1, 2).float() / 127.5 - 1.0
         z = enc(x)
@@ -76,8 +84,7 @@ def train_ae(imgs, steps, ckdir, loss_csv, t_start):
         opt.step()
         run += rec.item()
         if (step + 1) % 50 == 0:
-            log_row(loss_csv, ["ae", step + 1, round(time.time() - t_start, 1), round(run / 50, 5), round(opt.param_groups[0]["lr"], 6)],
-                    ["stage", "step", "seconds", "loss", "lr"])
+            log_loss(loss_csv, "ae", step + 1, t_start, run / 50, lr)
             print(f"ae step {step + 1} rec {run / 50:.4f} z.std {z.std().item():.3f} t {time.time() - t_start:.0f}s", flush=True)
             run = 0.0
     torch.save({"enc": enc.state_dict(), "dec": dec.state_dict()}, os.path.join(ckdir, "ae.pt"))
@@ -110,8 +117,7 @@ def train_text_roles(te, heads, ids, roles, steps, loss_csv, t_start):
     g = torch.Generator().manual_seed(SEED + 5)
     run = 0.0
     for step in range(steps):
-        for pg in opt.param_groups:
-            pg["lr"] = lr_at(step, steps, 1e-3, warmup=50)
+        lr = set_lr(opt, step, steps, 1e-3, warmup=50)
         combos = torch.randint(0, ids.shape[0], (TE_BATCH,), generator=g)
         tmpl = torch.randint(0, ids.shape[1], (TE_BATCH,), generator=g)
         h, _ = te(ids[combos, tmpl])
@@ -121,15 +127,15 @@ def train_text_roles(te, heads, ids, roles, steps, loss_csv, t_start):
         opt.step()
         run += loss.item()
         if (step + 1) % 50 == 0:
-            log_row(loss_csv, ["text", step + 1, round(time.time() - t_start, 1), round(run / 50, 5), round(opt.param_groups[0]["lr"], 6)],
-                    ["stage", "step", "seconds", "loss", "lr"])
+            log_loss(loss_csv, "text", step + 1, t_start, run / 50, lr)
             print(f"text step {step + 1} role loss {run / 50:.4f} t {time.time() - t_start:.0f}s", flush=True)
             run = 0.0
 
 
 def train_diffusion(lat, labels, n_combos, tok, te_steps, steps, ckdir, loss_csv, t_start, max_seconds):
     torch.manual_seed(SEED + 3)
-    te, unet, heads = M.TextEncoder(tok.vocab_size), M.UNet(), M.RoleHeads()
+    te, unet = M.TextEncoder(tok.vocab_size), M.UNet()
+    heads = M.RoleHeads(len(D.FG_COLORS), len(D.BG_COLORS), len(D.SHAPES))
     base_lr = 5e-4
     # token ids for every (training combo, training template); [n_combos, n_templates, 77]
     ids = torch.tensor([[tok(D.prompt(t, *D.TRAIN_COMBOS[c])) for t in D.TRAIN_TEMPLATES] for c in range(n_combos)], dtype=torch.int32)
@@ -149,9 +155,7 @@ def train_diffusion(lat, labels, n_combos, tok, te_steps, steps, ckdir, loss_csv
     P, K = PROMPTS_PER_BATCH, IMAGES_PER_PROMPT
     run, run_roles, t0 = 0.0, 0.0, time.time()
     for step in range(steps):
-        lr = lr_at(step, steps, base_lr, warmup=200)
-        for pg in opt.param_groups:
-            pg["lr"] = lr
+        lr = set_lr(opt, step, steps, base_lr, warmup=200)
         combos = torch.randint(0, n_combos, (P,), generator=g)
         tmpl = torch.randint(0, len(D.TRAIN_TEMPLATES), (P,), generator=g)
         batch_ids = ids[combos, tmpl]
@@ -179,8 +183,7 @@ def train_diffusion(lat, labels, n_combos, tok, te_steps, steps, ckdir, loss_csv
         run_roles += roles_loss.item()
         if (step + 1) % 50 == 0:
             el = time.time() - t0
-            log_row(loss_csv, ["diffusion", step + 1, round(time.time() - t_start, 1), round(run / 50, 5), round(lr, 6)],
-                    ["stage", "step", "seconds", "loss", "lr"])
+            log_loss(loss_csv, "diffusion", step + 1, t_start, run / 50, lr)
             print(f"diff step {step + 1} loss {run / 50:.4f} roles {run_roles / 50:.4f} lr {lr:.2e} {el / (step + 1):.3f}s/step t {time.time() - t_start:.0f}s", flush=True)
             run, run_roles = 0.0, 0.0
         last = step + 1 == steps or time.time() - t0 > max_seconds

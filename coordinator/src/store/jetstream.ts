@@ -100,7 +100,7 @@ export class JetStreamStore implements Store {
   /** Jobs whose task consumer is gone (the job ended): leasing from them returns nothing at once. */
   private readonly noConsumer = new Set<string>();
   /** Per job: since when its pulls have gone unanswered while its consumer says messages wait (see checkTaskConsumer). */
-  private readonly unansweredPulls = new Map<string, number>();
+  private readonly unansweredSince = new Map<string, number>();
   private readonly totals = new Map<string, number>();
   /** Counts that can no longer change (every image committed, or the job ended). */
   private readonly finalCounts = new Map<string, Counts>();
@@ -384,7 +384,7 @@ export class JetStreamStore implements Store {
     return this.op('leasing tasks', async () => {
       const pulled = await pullNow(this.nc, this.n.tasksStream, this.n.taskConsumer(jobId), max, PULL_TIMEOUT_MS);
       if (pulled.messages.length === 0 && (pulled.timedOut || pulled.status !== undefined)) await this.checkTaskConsumer(jobId, pulled.timedOut);
-      else this.unansweredPulls.delete(jobId);
+      else this.unansweredSince.delete(jobId);
       const out: StoredLease[] = [];
       for (const m of pulled.messages) {
         const { streamSeq, delivered } = ackInfo(m.reply);
@@ -421,13 +421,13 @@ export class JetStreamStore implements Store {
       return;
     }
     if (!unanswered || info.num_pending === 0) {
-      this.unansweredPulls.delete(jobId);
+      this.unansweredSince.delete(jobId);
       return;
     }
-    const since = this.unansweredPulls.get(jobId) ?? Date.now();
-    this.unansweredPulls.set(jobId, since);
+    const since = this.unansweredSince.get(jobId) ?? Date.now();
+    this.unansweredSince.set(jobId, since);
     if (Date.now() - since < STUCK_AFTER_MS) return;
-    this.unansweredPulls.delete(jobId);
+    this.unansweredSince.delete(jobId);
     this.o.log.warn({ job: jobId, waiting: info.num_pending, leased: info.num_ack_pending }, 'task consumer delivers nothing while tasks wait; recreating it');
     await this.jsm.consumers.delete(this.n.tasksStream, consumer).catch(() => undefined);
     await this.addTaskConsumer(jobId);
@@ -495,7 +495,7 @@ export class JetStreamStore implements Store {
       const held = await this.jsm.consumers.info(this.n.tasksStream, this.n.taskConsumer(jobId)).then((ci) => ci.num_ack_pending, () => 0);
       const { purged } = await this.jsm.streams.purge(this.n.tasksStream, { filter: this.n.task(jobId) });
       this.noConsumer.add(jobId);
-      this.unansweredPulls.delete(jobId);
+      this.unansweredSince.delete(jobId);
       this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(() => undefined);
       // Leased tasks are purged too, but they were not waiting.
       return Math.max(0, purged - held);
@@ -550,7 +550,7 @@ export class JetStreamStore implements Store {
   private jobEnded(jobId: string, body: Extract<EventBody, { kind: 'state' }>): void {
     this.ended.add(jobId);
     this.noConsumer.add(jobId);
-    this.unansweredPulls.delete(jobId);
+    this.unansweredSince.delete(jobId);
     remember(this.finalCounts, jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
     const quiet = () => undefined;
     this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(quiet);

@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ClipTokenizer, TokenizerFileError, cleanText } from './tokenizer.js';
+import { codePoints, loadReferenceFixtures, MODEL_DIR } from './text-cleanup/reference-fixtures.js';
+import { ClipTokenizer, TokenizerFileError, splitPreTokens } from './tokenizer.js';
 
 // A tiny CLIP-layout vocabulary: the 256 byte symbols, the same with </w>,
 // then one entry per merge, then the two special tokens (as real CLIP's is).
@@ -102,7 +103,7 @@ describe('ClipTokenizer', () => {
   it('byte-encodes unicode letters and maps them through the merges', async () => {
     const tok = await ClipTokenizer.load(await tokenizerDir({}));
     expect(tok.tokenize('Café')).toEqual([id('cafÃ©</w>')]);
-    // NFD input is normalised to NFC first, as transformers' BasicTokenizer does.
+    // NFD input is normalised to NFC first (ftfy's last step).
     expect(tok.tokenize('Cafe\u0301')).toEqual([id('cafÃ©</w>')]);
     // Two-byte letters with no merges: one symbol per UTF-8 byte ("ж" = D0 B6).
     expect(tok.tokenize('ж')).toEqual([id('Ð'), id('¶</w>')]);
@@ -174,8 +175,45 @@ describe('ClipTokenizer', () => {
     await expect(ClipTokenizer.load(unknownPad)).rejects.toThrow(/pad_token "<pad>" is not in vocab\.json/);
   });
 
-  it('cleans text as transformers does without ftfy', () => {
-    expect(cleanText('  Hello\u00a0 \tWORLD\u200b!\n')).toBe('hello world!');
-    expect(cleanText('red猫cat')).toBe('red 猫 cat');
+});
+
+describe('ClipTokenizer against the reference CLIP tokenizer (ftfy + html.unescape + regex)', () => {
+  const ref = loadReferenceFixtures();
+
+  it.each(ref.fixtures.map((f) => [f.class, f.prompt, f.input_ids] as const))(
+    '%s: %j',
+    async (_class, prompt, ids) => {
+      const tok = await bundled();
+      expect(Array.from(tok.encode(prompt))).toEqual(ids);
+    },
+  );
+
+  it('has the special ids and length the fixtures were made with', async () => {
+    const tok = await bundled();
+    expect([tok.bosId, tok.eosId, tok.padId, tok.maxLength]).toEqual([ref.bos_id, ref.eos_id, ref.pad_id, ref.model_max_length]);
+  });
+
+  it('splits every code point of Unicode 14 as CLIP\'s regex pattern does (letter, number, other, whitespace)', () => {
+    const { pretoken_classes: classes, assigned } = ref.tables;
+    const expected = new Map<number, string>();
+    for (const k of ['L', 'N', 'S'] as const) for (const cp of codePoints(classes[k])) expected.set(cp, k);
+    const wrong: string[] = [];
+    for (const cp of codePoints(assigned)) {
+      const ch = String.fromCodePoint(cp);
+      // A letter joins the letter after it; punctuation joins the "!" after it;
+      // a number joins neither; whitespace is dropped.
+      const kind =
+        splitPreTokens(ch).length === 0 ? 'S' : splitPreTokens(`${ch}a`).length === 1 ? 'L' : splitPreTokens(`${ch}!`).length === 1 ? 'P' : 'N';
+      if (kind !== (expected.get(cp) ?? 'P')) wrong.push(`${cp.toString(16)}:${kind}`);
+    }
+    expect(wrong).toEqual([]);
+    // Contractions: the reference matches "'s" case-insensitively, which takes the long s.
+    expect(splitPreTokens("it's it'ſ")).toEqual(['it', "'s", 'it', "'ſ"]);
   });
 });
+
+let bundledTokenizer: Promise<ClipTokenizer> | undefined;
+function bundled(): Promise<ClipTokenizer> {
+  bundledTokenizer ??= ClipTokenizer.load(join(MODEL_DIR, 'tokenizer'));
+  return bundledTokenizer;
+}

@@ -3,17 +3,16 @@
 // tokenizer_config.json / special_tokens_map.json for the pad token and
 // model_max_length).
 //
-// It reproduces transformers' CLIPTokenizer on the path it takes when the
-// `ftfy` package is absent (the usual install): BasicTokenizer's cleaning
-// (drop control characters, whitespace to spaces, spaces around CJK
-// ideographs, NFC, lowercase), then CLIP's pre-tokenising regex, byte→unicode
-// mapping and BPE by merge rank. With ftfy present, transformers instead runs
-// ftfy.fix_text and html.unescape first; we skip both, so mojibake repair and
-// HTML entities (`&amp;`) are left as typed. Prompts without those encode the same.
+// It reproduces OpenAI CLIP's reference tokenizer, which the text encoders
+// were trained with: its text cleanup (ftfy's fix_text, HTML unescaping,
+// whitespace, lowercase: see text-cleanup/clip-cleanup.ts), then CLIP's
+// pre-tokenising regex, byte→unicode mapping and BPE by merge rank, laid out
+// as transformers' CLIPTokenizer pads and truncates for the SD pipelines.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LatentfarmError } from '@latentfarm/common';
+import { clipCleanup } from './text-cleanup/clip-cleanup.js';
 
 const START_OF_TEXT = '<|startoftext|>';
 const END_OF_TEXT = '<|endoftext|>';
@@ -24,8 +23,25 @@ const MAX_MERGES = 49152 - 256 - 2;
 /** Bounds memory on a worker that sees millions of distinct words. */
 const MAX_CACHE_ENTRIES = 50_000;
 
-const PRE_TOKEN =
-  /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/giu;
+// CLIP's pattern, which the reference compiles with Python's `regex` module
+// and IGNORECASE, on text that is already lower-case. Where JavaScript would
+// differ it is spelled out: case-insensitive "s" also takes "ſ" (U+017F);
+// U+0345 (a combining mark whose case variants are letters) is neither a
+// letter nor "other" under IGNORECASE, so `regex` drops it like whitespace;
+// and `regex`'s \s is Unicode's White_Space, where JavaScript's \s also takes
+// U+FEFF and leaves U+0085 out. The tests hold the split to `regex` for every
+// code point of Unicode 14.
+const REGEX_WHITESPACE = '\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const NEITHER_UNDER_IGNORECASE = '\\u0345';
+const PRE_TOKEN = new RegExp(
+  `<\\|[sſ]tartoftext\\|>|<\\|endoftext\\|>|'[sſ]|'t|'re|'ve|'m|'ll|'d|\\p{L}+|\\p{N}|[^${REGEX_WHITESPACE}${NEITHER_UNDER_IGNORECASE}\\p{L}\\p{N}]+`,
+  'gu',
+);
+
+/** CLIP's pre-tokens of already cleaned text, before byte encoding and BPE. */
+export function splitPreTokens(cleaned: string): string[] {
+  return Array.from(cleaned.matchAll(PRE_TOKEN), (match) => match[0]);
+}
 
 /** A tokenizer file is missing or malformed; the message names the file. */
 export class TokenizerFileError extends LatentfarmError {
@@ -135,8 +151,8 @@ export class ClipTokenizer {
   /** Token ids of a prompt without BOS/EOS, padding or truncation. */
   tokenize(text: string): number[] {
     const out: number[] = [];
-    for (const match of cleanText(text).matchAll(PRE_TOKEN)) {
-      for (const id of this.bpeIds(match[0])) out.push(id);
+    for (const piece of splitPreTokens(clipCleanup(text))) {
+      for (const id of this.bpeIds(piece)) out.push(id);
     }
     return out;
   }
@@ -191,50 +207,6 @@ export class ClipTokenizer {
 // Merge symbols never contain a space (bytes_to_unicode maps the space byte to "Ġ").
 function pairKey(a: string, b: string): string {
   return `${a} ${b}`;
-}
-
-/**
- * transformers' BasicTokenizer(strip_accents=False, do_split_on_punc=False)
- * then " ".join(tokens): the cleaning CLIPTokenizer applies without ftfy.
- */
-export function cleanText(text: string): string {
-  let cleaned = '';
-  for (const ch of text) {
-    const cp = ch.codePointAt(0) ?? 0;
-    if (cp === 0 || cp === 0xfffd || isControl(ch)) continue;
-    if (isWhitespace(ch)) cleaned += ' ';
-    else if (isCjk(cp)) cleaned += ` ${ch} `;
-    else cleaned += ch;
-  }
-  return cleaned
-    .normalize('NFC')
-    .split(' ')
-    .filter((word) => word.length > 0)
-    .join(' ')
-    .toLowerCase();
-}
-
-function isWhitespace(ch: string): boolean {
-  return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || /^\p{Zs}$/u.test(ch);
-}
-
-function isControl(ch: string): boolean {
-  if (ch === '\t' || ch === '\n' || ch === '\r') return false;
-  return /^\p{C}$/u.test(ch);
-}
-
-// The CJK Unified Ideographs blocks BERT's BasicTokenizer splits apart.
-function isCjk(cp: number): boolean {
-  return (
-    (cp >= 0x4e00 && cp <= 0x9fff) ||
-    (cp >= 0x3400 && cp <= 0x4dbf) ||
-    (cp >= 0x20000 && cp <= 0x2a6df) ||
-    (cp >= 0x2a700 && cp <= 0x2b73f) ||
-    (cp >= 0x2b740 && cp <= 0x2b81f) ||
-    (cp >= 0x2b820 && cp <= 0x2ceaf) ||
-    (cp >= 0xf900 && cp <= 0xfaff) ||
-    (cp >= 0x2f800 && cp <= 0x2fa1f)
-  );
 }
 
 /** GPT-2/CLIP's reversible map from the 256 byte values to printable characters. */

@@ -11,7 +11,7 @@ export {
 export {
   WorkerGatewayClient, WorkerGatewayService, type WorkerGatewayServer,
   ConnectRequest, ConnectResponse, Hello, Credit, TaskStep, TaskProgress, StageTimings, TaskResult,
-  TaskFailure, TaskRelease, Heartbeat, Welcome, Task, LeaseTasks, CancelTasks, Drain,
+  TaskFailure, TaskRelease, Heartbeat, Welcome, Task, LeaseTasks, CancelTasks, Drain, ModelDefaults,
 } from './gen/latentfarm/v1/worker_gateway.js';
 
 import { fileURLToPath } from 'node:url';

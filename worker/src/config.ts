@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { formatHelp, opt, parseOptions, type OptionValues } from '@latentfarm/common';
+import { ConfigError, formatHelp, opt, parseOptions, type OptionValues } from '@latentfarm/common';
+import { SCHEDULER_KINDS } from './schedulers/config.js';
 
 export const workerOptions = {
   coordinator: opt.list('Coordinator addresses (host:port, comma separated); reconnects rotate through them', ['127.0.0.1:7400']),
@@ -15,6 +16,8 @@ export const workerOptions = {
   simStepBaseMs: opt.number('sim: fixed milliseconds of one batched step', 20, { min: 0 }),
   simStepPerImageMs: opt.number('sim: milliseconds per image of one batched step', 0.5, { min: 0 }),
   simFailMarker: opt.string('sim: prompts containing this fail (for tests)', ''),
+  simNativeSize: opt.string('sim: native size its models announce, WxH (e.g. 64x64), so jobs that set no size get it (empty: announce none)', ''),
+  simScheduler: opt.oneOf('sim: default scheduler its models announce with --sim-native-size', 'ddim', SCHEDULER_KINDS),
   heartbeatMs: opt.int('Heartbeat interval before the coordinator says otherwise', 3000, { min: 50 }),
   progressMs: opt.int('Least interval between step-progress reports', 250, { min: 10 }),
   reconnectBaseMs: opt.int('First reconnect delay (doubles up to reconnect-max-ms)', 250, { min: 1 }),
@@ -32,8 +35,9 @@ export function parseWorkerConfig(argv: readonly string[], env: NodeJS.ProcessEn
   return { ...parsed, values: compileWorkerConfig(parsed.values) };
 }
 
-/** Fills derived defaults, so every module sees one complete config. */
+/** Fills derived defaults, so every module sees one complete config; throws ConfigError for a bad value. */
 export function compileWorkerConfig(c: WorkerConfig): WorkerConfig {
+  simNativeDefaults(c);
   return {
     ...c,
     id: c.id !== '' ? c.id : `${hostname()}-${randomBytes(3).toString('hex')}`,
@@ -47,3 +51,14 @@ export function defaultWorkerConfig(overrides: Partial<WorkerConfig> = {}): Work
 
 export const workerHelp = (): string =>
   formatHelp('Usage: latentfarm worker [options]\n\nRuns a worker: dials the coordinator, leases images, renders them in continuous batches.', workerOptions);
+
+/** What the sim engine announces for each of its models: `--sim-native-size` and `--sim-scheduler`, or nothing. */
+export function simNativeDefaults(c: WorkerConfig): { width: number; height: number; scheduler: string } | undefined {
+  if (c.simNativeSize === '') return undefined;
+  const m = /^(\d+)x(\d+)$/.exec(c.simNativeSize);
+  const [width, height] = [Number(m?.[1]), Number(m?.[2])];
+  if (m === null || !(width > 0 && height > 0 && width % 8 === 0 && height % 8 === 0)) {
+    throw new ConfigError(`--sim-native-size: "${c.simNativeSize.slice(0, 32)}" is not WxH with both multiples of 8 (e.g. 64x64)`);
+  }
+  return { width, height, scheduler: c.simScheduler };
+}

@@ -1,6 +1,6 @@
 // `latentfarm worker`: the only place that creates the worker's logger and registry.
 import { createLogger, createRegistry, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
-import { parseWorkerConfig, workerHelp, type WorkerConfig } from './config.js';
+import { parseWorkerConfig, simNativeDefaults, workerHelp, type WorkerConfig } from './config.js';
 import type { Engine } from './engine/engine.js';
 import { OnnxEngine } from './engine/onnx.js';
 import { SimEngine } from './engine/sim.js';
@@ -19,7 +19,7 @@ export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics)
   if (config.engine === 'sim') {
     return new SimEngine({
       models: config.models, maxBatch: config.maxBatch, stepBaseMs: config.simStepBaseMs,
-      stepPerImageMs: config.simStepPerImageMs, failMarker: config.simFailMarker,
+      stepPerImageMs: config.simStepPerImageMs, failMarker: config.simFailMarker, native: simNativeDefaults(config),
     }, observer);
   }
   return OnnxEngine.create({ modelDirs: config.modelDir, provider: config.provider, maxBatch: config.maxBatch, threads: config.threads }, observer);

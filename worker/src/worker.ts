@@ -2,9 +2,12 @@
 // render what is leased, report progress and results; reconnect with backoff.
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { backoffMs, sleep, type Logger } from '@latentfarm/common';
-import { WorkerGatewayClient, type ConnectRequest, type ConnectResponse, type Task, type TaskStep } from '@latentfarm/proto';
+import {
+  Scheduler, WorkerGatewayClient, schedulerFromJSON,
+  type ConnectRequest, type ConnectResponse, type ModelDefaults as WireModelDefaults, type Task, type TaskStep,
+} from '@latentfarm/proto';
 import type { WorkerConfig } from './config.js';
-import { TaskAbortedError, TaskError, type Engine } from './engine/engine.js';
+import { TaskAbortedError, TaskError, type Engine, type ModelDefaults } from './engine/engine.js';
 import type { WorkerMetrics } from './metrics.js';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -32,6 +35,8 @@ export class Worker {
   private heartbeatMs: number;
   private idle: (() => void) | undefined;
   private readonly done: Promise<void>;
+  private readonly welcomed: Promise<void>;
+  private onWelcome: () => void = () => undefined;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -50,12 +55,21 @@ export class Worker {
     this.heartbeatMs = config.heartbeatMs;
     this.progressTimer = setInterval(() => this.flushProgress(), config.progressMs);
     this.progressTimer.unref();
+    this.welcomed = new Promise((resolve) => { this.onWelcome = resolve; });
     this.done = this.connectLoop();
   }
 
   /** Resolves when the worker has stopped (drained, or closed). */
   wait(): Promise<void> {
     return this.done;
+  }
+
+  /**
+   * Resolves once a coordinator has welcomed this worker, so it knows the
+   * models served here and their defaults (a job submitted after that gets them).
+   */
+  connected(): Promise<void> {
+    return this.welcomed;
   }
 
   get heldTasks(): number {
@@ -103,6 +117,7 @@ export class Worker {
       call.on('data', (m: ConnectResponse) => {
         if (m.message?.$case === 'welcome') {
           welcomed = true;
+          this.onWelcome();
           this.heartbeatMs = m.message.value.heartbeatIntervalMs || this.heartbeatMs;
           this.metrics.connected.set(1);
           this.startHeartbeats();
@@ -121,7 +136,7 @@ export class Worker {
           $case: 'hello',
           value: {
             workerId: this.config.id, models: info.models, maxBatch: info.maxBatch, provider: info.provider,
-            device: info.device, engine: info.engine, version: '0.1.0',
+            device: info.device, engine: info.engine, version: '0.1.0', modelDefaults: info.modelDefaults.map(toWire),
           },
         },
       });
@@ -261,4 +276,10 @@ export class Worker {
     await this.done;
     await this.engine.close();
   }
+}
+
+/** A model's defaults as the hello carries them: the scheduler kind as the wire's enum (UNSPECIFIED for a kind it lacks). */
+function toWire(d: ModelDefaults): WireModelDefaults {
+  const scheduler = schedulerFromJSON(`SCHEDULER_${d.scheduler.toUpperCase()}`);
+  return { name: d.name, width: d.width, height: d.height, scheduler: scheduler === Scheduler.UNRECOGNIZED ? Scheduler.UNSPECIFIED : scheduler };
 }

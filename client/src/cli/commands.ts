@@ -4,7 +4,8 @@ import { formatHelp, opt, parseOptions, InvalidArgumentError, type OptionSpecs }
 import { JobState, type Job, type PromptEntry } from '@latentfarm/proto';
 import { FarmClient } from '../sdk.js';
 import { jobOptions, specFromFlags, withEntryDefaults, type JobFlags } from './job-options.js';
-import { print } from './output.js';
+import { asksForSize, modelLine, sizeWarning } from './model-defaults.js';
+import { print, printErr } from './output.js';
 import { parsePromptFile } from './prompts.js';
 import { watchToFolder } from './watch-to-folder.js';
 
@@ -63,6 +64,11 @@ export const commands: Record<string, Command> = {
       const c = client(v);
       try {
         const entries = await collectEntries(pos[0], flags);
+        if (asksForSize(spec, entries)) {
+          // Advice only: a farm that cannot answer still gets the job (and answers it with the real error).
+          const warning = sizeWarning(spec, entries, await c.getFarmStatus().catch(() => undefined));
+          if (warning !== undefined) printErr(`latentfarm submit: ${warning}`);
+        }
         const res = v['stream'] === true || entries.length > STREAM_ABOVE
           ? await c.submitJobStream(spec, entries)
           : await c.submitJob(spec, entries);
@@ -116,7 +122,7 @@ export const commands: Record<string, Command> = {
     const s = await c.getFarmStatus();
     if (v['json'] === true) return print(JSON.stringify(s));
     print(`queue ${s.queuedImages} waiting, ${s.leasedImages} leased, ${s.activeJobs} active jobs, ${s.imagesPerSecond.toFixed(1)} images/s, ${s.imagesCompleted} done`);
-    for (const m of s.models) print(`model ${m.name}: ${m.workers} workers`);
+    for (const m of s.models) print(modelLine(m, s.defaultModel));
     for (const w of s.workers) print(`worker ${w.id}  ${w.engine}/${w.provider}  batch ${w.maxBatch}  leased ${w.leased}  done ${w.imagesCompleted}${w.draining ? '  draining' : ''}`);
   }),
 

@@ -4,12 +4,12 @@ import { ImageFormat, Scheduler, type GenerationParams, type JobSpec, type Promp
 import { parseFormat, parseScheduler } from './prompts.js';
 
 export const jobOptions = {
-  model: opt.string('Model to render with', 'sim'),
+  model: opt.string('Model to render with (empty: the farm\'s default model, see `latentfarm status`)', ''),
   prompt: opt.string('One prompt (instead of a prompt file)', ''),
   negativePrompt: opt.string('Negative prompt for entries that set none', ''),
   images: opt.int('Images per prompt (entries may override)', 1, { min: 1 }),
-  width: opt.int('Image width, a multiple of 8 (0: the farm default)', 0, { min: 0 }),
-  height: opt.int('Image height, a multiple of 8 (0: the farm default)', 0, { min: 0 }),
+  width: opt.int('Image width, a multiple of 8 (0: the model\'s native width)', 0, { min: 0 }),
+  height: opt.int('Image height, a multiple of 8 (0: the model\'s native height)', 0, { min: 0 }),
   steps: opt.int('Denoising steps (0: the farm default)', 0, { min: 0 }),
   cfgScale: opt.number('Classifier-free guidance scale (-1: the farm default)', -1),
   scheduler: opt.string('ddim, pndm, euler, euler_ancestral, dpmpp_2m or lcm (empty: the model default)', ''),

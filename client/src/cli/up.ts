@@ -38,8 +38,8 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   }
   const log = createLogger('latentfarm', v.logLevel);
   // With the onnx engine the job's model defaults to the first model folder.
-  const served = v.engine === 'onnx' ? v.modelDir.map((d) => basename(resolve(d))) : [v.model];
-  if (v.engine === 'onnx' && v.model === 'sim') v.model = served[0] ?? v.model;
+  const served = v.engine === 'onnx' ? v.modelDir.map((d) => basename(resolve(d))) : [v.model || 'sim'];
+  if (v.model === '') v.model = served[0] ?? v.model;
   const registry = createRegistry('up');
   const coordinator = await startCoordinator(
     defaultCoordinatorConfig({ host: v.host, port: v.port, metricsPort: v.metricsPort, dataDir: v.dataDir, models: served, logLevel: v.logLevel }),
@@ -56,6 +56,8 @@ export async function runUp(argv: readonly string[]): Promise<number> {
     // the others record into registries nobody scrapes (no second set of process metrics).
     workers.push(await startWorker(config, { log, registry: i === 0 ? registry : new Registry() }));
   }
+  // A job submitted before the workers' hellos would miss their models' native sizes.
+  await Promise.all(workers.map((w) => w.connected()));
   const shutdown = async () => {
     await Promise.all(workers.map((w) => w.close()));
     await coordinator.close();

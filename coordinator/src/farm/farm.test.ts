@@ -10,7 +10,7 @@ import { coordinatorMetrics } from '../metrics.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { Farm } from './farm.js';
 
-const hello = (id: string): Hello => ({ workerId: id, models: ['sim'], maxBatch: 4, provider: 'sim', device: '', engine: 'sim', version: '' });
+const hello = (id: string): Hello => ({ workerId: id, models: ['sim'], maxBatch: 4, provider: 'sim', device: '', engine: 'sim', version: '', modelDefaults: [] });
 const tick = () => new Promise((r) => setTimeout(r, 20));
 
 function link() {

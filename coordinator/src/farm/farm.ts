@@ -10,11 +10,12 @@ import {
 } from '@latentfarm/proto';
 import type { CoordinatorConfig } from '../config.js';
 import { describeCost, imageCredits, type CostModel } from '../jobs/cost.js';
-import { priorityWeight, resolveParams, validateEntry, validateSpec, type Defaults, type Limits } from '../jobs/params.js';
+import { priorityWeight, resolveParams, validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
 import { EntryTaskSource } from '../jobs/task-source.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import { FairShare } from '../scheduling/fair-share.js';
 import type { JobRecord, Store, StoredLease, TaskSpec } from '../store/store.js';
+import { ModelRegistry } from './model-registry.js';
 import { Throughput } from './throughput.js';
 import { WorkerSession, type HeldLease, type WorkerLink } from './worker-session.js';
 
@@ -56,6 +57,8 @@ export class Farm {
   readonly limits: Limits;
   readonly defaults: Defaults;
   readonly cost: CostModel;
+  /** Models accepted and served, and the defaults each gives a job. */
+  readonly models: ModelRegistry;
 
   constructor(
     private readonly config: CoordinatorConfig,
@@ -68,6 +71,10 @@ export class Farm {
       maxSteps: config.maxSteps, maxCfgScale: config.maxCfgScale, maxImagesPerEntry: config.maxImagesPerJob,
     };
     this.defaults = { width: config.defaultWidth, height: config.defaultHeight, steps: config.defaultSteps, cfgScale: config.defaultCfgScale };
+    this.models = new ModelRegistry({
+      accepted: config.models, defaultModel: config.defaultModel, fallbackWidth: config.defaultWidth, fallbackHeight: config.defaultHeight,
+      maxWidth: config.maxWidth, maxHeight: config.maxHeight,
+    });
     this.cost = { basePixels: config.costBasePixels, baseSteps: config.costBaseSteps, minCredits: config.costMinCredits };
     store.onJobChange((job) => this.onJobChange(job));
     store.onTasksWaiting((id) => {
@@ -112,17 +119,16 @@ export class Farm {
 
   // ---- jobs -------------------------------------------------------------
 
-  isKnownModel = (model: string): boolean => {
-    if (this.config.models.includes(model)) return true;
-    for (const s of this.sessions.values()) if (s.models.has(model)) return true;
-    return false;
-  };
-
-  /** Validates a whole submission; throws InvalidArgumentError naming the field. */
+  /**
+   * Validates a whole submission (throws InvalidArgumentError naming the field)
+   * and resolves its spec: the model (a job that names none gets the farm's
+   * default) and the size and scheduler it leaves unset (the model's own).
+   */
   validate(spec: JobSpec | undefined, entries: readonly PromptEntry[], firstIndex = 0): JobSpec {
-    const s = validateSpec(spec, this.limits, this.isKnownModel);
+    const s = validateSpec(spec, this.limits);
     entries.forEach((e, i) => validateEntry(e, firstIndex + i, this.limits));
-    return s;
+    const model = this.models.resolve(s.model);
+    return { ...s, model, params: withModelDefaults(s.params, this.models.defaultsFor(model)) };
   }
 
   /** `entriesChecked`: the stream path validated each chunk as it arrived; no need to walk a million entries twice. */
@@ -288,21 +294,19 @@ export class Farm {
   }
 
   status(): GetFarmStatusResponse {
-    const models = new Map<string, number>();
-    for (const m of this.config.models) models.set(m, 0);
-    for (const s of this.sessions.values()) for (const m of s.models) models.set(m, (models.get(m) ?? 0) + 1);
     return {
       workers: [...this.sessions.values()].map((s) => ({
         id: s.id, models: s.hello.models, maxBatch: s.hello.maxBatch, provider: s.hello.provider, device: s.hello.device,
         engine: s.hello.engine, leased: s.leases.size, imagesCompleted: s.imagesCompleted, connectedUnixMs: s.connectedUnixMs,
         draining: s.draining,
       })),
-      models: [...models].map(([name, workers]) => ({ name, workers })),
+      models: this.models.status(),
       queuedImages: this.queuedEstimate(),
       leasedImages: this.leases.size,
       activeJobs: [...this.jobs.values()].filter((j) => !isFinished(j)).length,
       imagesPerSecond: this.throughput.perSecond(),
       imagesCompleted: this.imagesCompleted,
+      defaultModel: this.models.defaultModelName(),
     };
   }
 
@@ -317,9 +321,10 @@ export class Farm {
     if (old !== undefined) this.dropWorker(old, 'replaced');
     const session = new WorkerSession(hello, link);
     this.sessions.set(session.id, session);
+    for (const problem of this.models.attach(session.id, hello)) this.log.warn({ worker: session.id }, problem);
     this.metrics.workersConnected.set(this.sessions.size);
     link.send({ message: { $case: 'welcome', value: { heartbeatIntervalMs: this.config.heartbeatMs, leaseTtlMs: this.config.leaseTtlMs } } });
-    this.log.info({ worker: session.id, models: hello.models, maxBatch: hello.maxBatch, provider: hello.provider }, 'worker connected');
+    this.log.info({ worker: session.id, models: hello.models, modelDefaults: hello.modelDefaults, maxBatch: hello.maxBatch, provider: hello.provider }, 'worker connected');
     return session;
   }
 
@@ -327,6 +332,7 @@ export class Farm {
   dropWorker(session: WorkerSession, reason: string): void {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
+    this.models.detach(session.id);
     this.metrics.workersConnected.set(this.sessions.size);
     const held = [...session.leases.values()];
     for (const lease of held) this.requeue(lease, reason, true);
@@ -594,8 +600,7 @@ export class Farm {
     }
     // Every known model gets a series, 0 when idle, so dashboards and autoscalers see zeros, not gaps.
     const waiting = this.waitingByModel();
-    const models = new Set([...this.config.models, ...waiting.keys()]);
-    for (const s of this.sessions.values()) for (const m of s.models) models.add(m);
+    const models = new Set([...this.models.names(), ...waiting.keys()]);
     for (const model of models) this.metrics.tasksQueued.set({ model }, Math.max(0, (waiting.get(model) ?? 0) - (leasedByModel.get(model) ?? 0)));
   }
 

@@ -3,11 +3,10 @@ import { status, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError,
 } from '@latentfarm/common';
-import { UnknownModelError } from '../jobs/params.js';
 
 export function toServiceError(err: unknown): Partial<ServiceError> {
   const code = err instanceof InvalidArgumentError ? status.INVALID_ARGUMENT
-    : err instanceof NotFoundError || err instanceof UnknownModelError ? status.NOT_FOUND
+    : err instanceof NotFoundError ? status.NOT_FOUND
       : err instanceof ResourceExhaustedError ? status.RESOURCE_EXHAUSTED
         : err instanceof UnavailableError ? status.UNAVAILABLE
           : err instanceof FailedPreconditionError ? status.FAILED_PRECONDITION

@@ -1,7 +1,7 @@
 // Validation of submitted jobs and resolution of each image's parameters.
 // Pure functions: the gRPC layer maps the InvalidArgumentError they throw.
 import { InvalidArgumentError } from '@latentfarm/common';
-import { ImageFormat, Scheduler, type GenerationParams, type JobSpec, type PromptEntry, type ResolvedParams } from '@latentfarm/proto';
+import { GenerationParams, ImageFormat, Scheduler, type JobSpec, type PromptEntry, type ResolvedParams } from '@latentfarm/proto';
 
 export interface Limits {
   maxPromptChars: number;
@@ -22,14 +22,12 @@ export interface Defaults {
 const MAX_PRIORITY = 10;
 const DEFAULT_PRIORITY = 5;
 const MAX_LABELS = 64;
+const MAX_MODEL_CHARS = 256;
 
-export function validateSpec(spec: JobSpec | undefined, limits: Limits, isKnownModel: (m: string) => boolean): JobSpec {
-  if (spec === undefined) throw new InvalidArgumentError('spec', 'missing: a job needs a spec with at least a model');
-  if (spec.model === '') throw new InvalidArgumentError('spec.model', 'missing: name the model to render with');
-  if (!isKnownModel(spec.model)) {
-    // Checked by the caller as NOT_FOUND; kept here so validation reads in one place.
-    throw new UnknownModelError(spec.model);
-  }
+/** Checks a spec's shape; which model it runs on is the model registry's call (an empty model means the farm's default). */
+export function validateSpec(spec: JobSpec | undefined, limits: Limits): JobSpec {
+  if (spec === undefined) throw new InvalidArgumentError('spec', 'missing: a job needs a spec (its model may be left empty for the farm\'s default)');
+  if (spec.model.length > MAX_MODEL_CHARS) throw new InvalidArgumentError('spec.model', `${spec.model.length} characters, at most ${MAX_MODEL_CHARS} allowed`);
   if (spec.priority > MAX_PRIORITY) {
     throw new InvalidArgumentError('spec.priority', `${spec.priority} is out of range: use 1 (lowest) to ${MAX_PRIORITY} (highest), or 0 for ${DEFAULT_PRIORITY}`);
   }
@@ -37,13 +35,6 @@ export function validateSpec(spec: JobSpec | undefined, limits: Limits, isKnownM
   if (spec.idempotencyKey.length > 256) throw new InvalidArgumentError('spec.idempotency_key', 'at most 256 characters');
   validateParams(spec.params, 'spec.params', limits);
   return spec;
-}
-
-export class UnknownModelError extends Error {
-  constructor(readonly model: string) {
-    super(`model "${model}" is not served by this farm`);
-    this.name = 'UnknownModelError';
-  }
 }
 
 export function validateEntry(entry: PromptEntry, index: number, limits: Limits): void {
@@ -86,6 +77,18 @@ function checkSize(v: number | undefined, f: string, max: number): void {
 }
 
 export const priorityWeight = (priority: number): number => (priority === 0 ? DEFAULT_PRIORITY : priority);
+
+/**
+ * Fills a job's unset width, height and scheduler with its model's defaults, at
+ * submit, so the job records what it renders at; what the request set always wins.
+ */
+export function withModelDefaults(p: GenerationParams | undefined, d: { width: number; height: number; scheduler: Scheduler }): GenerationParams {
+  const out = GenerationParams.fromPartial({ ...p });
+  out.width ??= d.width;
+  out.height ??= d.height;
+  if (out.scheduler === Scheduler.UNSPECIFIED) out.scheduler = d.scheduler;
+  return out;
+}
 
 /** Entry override → job default → coordinator default, for one image. */
 export function resolveParams(job: GenerationParams | undefined, entry: GenerationParams | undefined, defaults: Defaults, seed: number): ResolvedParams {

@@ -2,6 +2,8 @@
 // Text encoding happens before an image joins the batch; the continuous
 // batcher runs only UNet steps; VAE decoding and image encoding happen as
 // each image leaves, off the UNet's path.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ImageFormat, Scheduler, type ResolvedParams } from '@latentfarm/proto';
 import { ContinuousBatcher, type BatchObserver, type BatchPolicy } from '../batching/continuous-batcher.js';
 import { encodeImage } from '../image/encode.js';
@@ -34,6 +36,8 @@ interface LoadedModel {
   vae: VaeDecoder;
   schedulerFile: SchedulerConfigInput;
   defaultKind: SchedulerKind;
+  /** Native image size, announced to the coordinator; undefined when the UNet config gives none. */
+  native: { width: number; height: number } | undefined;
 }
 
 interface Item {
@@ -64,13 +68,30 @@ const KIND_BY_CLASS: Record<string, SchedulerKind> = {
   DPMSolverMultistepScheduler: 'dpmpp_2m', LCMScheduler: 'lcm',
 };
 const LATENT_CHANNELS = 4;
+/** Image pixels per latent pixel: the pipeline's latents are always 1/8 of the image. */
+const LATENT_SCALE = 8;
+
+/** The size the model was trained at: unet/config.json's sample_size (int or [h, w]) in image pixels. */
+async function nativeSize(dir: string): Promise<{ width: number; height: number } | undefined> {
+  let size: unknown;
+  try {
+    size = (JSON.parse(await readFile(join(dir, 'unet', 'config.json'), 'utf8')) as Record<string, unknown>)['sample_size'];
+  } catch {
+    return undefined; // an export without a UNet config still renders; it just announces no native size
+  }
+  const [h, w] = Array.isArray(size) ? size : [size, size];
+  return typeof h === 'number' && typeof w === 'number' && h > 0 && w > 0 ? { width: w * LATENT_SCALE, height: h * LATENT_SCALE } : undefined;
+}
 
 export class OnnxEngine implements Engine {
   readonly info: EngineInfo;
   private readonly batcher: ContinuousBatcher<Item>;
 
   private constructor(private readonly models: Map<string, LoadedModel>, options: OnnxOptions, observer: BatchObserver) {
-    this.info = { engine: 'onnx', provider: options.provider, device: options.provider === 'cpu' ? 'cpu' : options.provider, models: [...models.keys()], maxBatch: options.maxBatch };
+    this.info = {
+      engine: 'onnx', provider: options.provider, device: options.provider === 'cpu' ? 'cpu' : options.provider, models: [...models.keys()], maxBatch: options.maxBatch,
+      modelDefaults: [...models.values()].flatMap((m) => (m.native !== undefined ? [{ name: m.folder.name, ...m.native, scheduler: m.defaultKind }] : [])),
+    };
     this.batcher = new ContinuousBatcher<Item>(options.maxBatch, {
       step: (_group, items) => this.step(items),
       isDone: (item) => item.stepIndex >= item.scheduler.stepCount,
@@ -101,6 +122,7 @@ export class OnnxEngine implements Engine {
         vae: new VaeDecoder(vaeSession, folder.vaeScalingFactor, folder.vaeDecoder),
         schedulerFile,
         defaultKind: KIND_BY_CLASS[folder.schedulerClass] ?? 'pndm',
+        native: await nativeSize(folder.dir),
       });
     }
     return new OnnxEngine(models, options, observer);

@@ -14,6 +14,8 @@ export interface SimOptions {
   stepPerImageMs: number;
   /** Renders whose prompt contains this string fail (for failure-path tests); empty disables. */
   failMarker: string;
+  /** Size and scheduler announced as every model's own, as a real model's folder would give them; undefined announces none. */
+  native: { width: number; height: number; scheduler: string } | undefined;
 }
 
 interface SimItem {
@@ -32,7 +34,11 @@ export class SimEngine implements Engine {
   private readonly batcher: ContinuousBatcher<SimItem>;
 
   constructor(private readonly options: SimOptions, observer: BatchObserver = {}) {
-    this.info = { engine: 'sim', provider: 'sim', device: 'simulated', models: options.models, maxBatch: options.maxBatch };
+    const { native } = options;
+    this.info = {
+      engine: 'sim', provider: 'sim', device: 'simulated', models: options.models, maxBatch: options.maxBatch,
+      modelDefaults: native === undefined ? [] : options.models.map((name) => ({ name, ...native })),
+    };
     this.batcher = new ContinuousBatcher<SimItem>(options.maxBatch, {
       step: async (_group, items) => {
         const ms = options.stepBaseMs + options.stepPerImageMs * items.length;

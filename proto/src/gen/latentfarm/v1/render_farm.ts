@@ -28,6 +28,9 @@ import {
   jobStateFromJSON,
   jobStateToJSON,
   PromptEntry,
+  Scheduler,
+  schedulerFromJSON,
+  schedulerToJSON,
 } from "./types.js";
 
 export const protobufPackage = "latentfarm.v1";
@@ -193,7 +196,18 @@ export interface WorkerStatus {
 
 export interface ModelStatus {
   name: string;
+  /** connected workers serving it (0: accepted ahead of workers, `serve --models`) */
   workers: number;
+  /**
+   * What a job for this model that sets none gets: the native size and scheduler
+   * its workers announce, else the coordinator's --default-width/--default-height
+   * and UNSPECIFIED (each worker uses its model's scheduler_config.json).
+   */
+  defaultWidth: number;
+  defaultHeight: number;
+  defaultScheduler: Scheduler;
+  /** true: the defaults are the model's own, as a connected worker announced them */
+  native: boolean;
 }
 
 export interface GetFarmStatusResponse {
@@ -206,6 +220,11 @@ export interface GetFarmStatusResponse {
   imagesPerSecond: number;
   /** since the coordinator started */
   imagesCompleted: number;
+  /**
+   * The model of a job that names none (--default-model, else the one model
+   * served besides sim); empty when such a job would be refused.
+   */
+  defaultModel: string;
 }
 
 function createBaseSubmitJobRequest(): SubmitJobRequest {
@@ -2626,7 +2645,7 @@ export const WorkerStatus: MessageFns<WorkerStatus> = {
 };
 
 function createBaseModelStatus(): ModelStatus {
-  return { name: "", workers: 0 };
+  return { name: "", workers: 0, defaultWidth: 0, defaultHeight: 0, defaultScheduler: 0, native: false };
 }
 
 export const ModelStatus: MessageFns<ModelStatus> = {
@@ -2636,6 +2655,18 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     }
     if (message.workers !== 0) {
       writer.uint32(16).uint32(message.workers);
+    }
+    if (message.defaultWidth !== 0) {
+      writer.uint32(24).uint32(message.defaultWidth);
+    }
+    if (message.defaultHeight !== 0) {
+      writer.uint32(32).uint32(message.defaultHeight);
+    }
+    if (message.defaultScheduler !== 0) {
+      writer.uint32(40).int32(message.defaultScheduler);
+    }
+    if (message.native !== false) {
+      writer.uint32(48).bool(message.native);
     }
     return writer;
   },
@@ -2669,6 +2700,38 @@ export const ModelStatus: MessageFns<ModelStatus> = {
             message.workers = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.defaultWidth = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.defaultHeight = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.defaultScheduler = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.native = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2685,6 +2748,22 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       workers: isSet(object.workers) ? globalThis.Number(object.workers) : 0,
+      defaultWidth: isSet(object.defaultWidth)
+        ? globalThis.Number(object.defaultWidth)
+        : isSet(object.default_width)
+        ? globalThis.Number(object.default_width)
+        : 0,
+      defaultHeight: isSet(object.defaultHeight)
+        ? globalThis.Number(object.defaultHeight)
+        : isSet(object.default_height)
+        ? globalThis.Number(object.default_height)
+        : 0,
+      defaultScheduler: isSet(object.defaultScheduler)
+        ? schedulerFromJSON(object.defaultScheduler)
+        : isSet(object.default_scheduler)
+        ? schedulerFromJSON(object.default_scheduler)
+        : 0,
+      native: isSet(object.native) ? globalThis.Boolean(object.native) : false,
     };
   },
 
@@ -2696,6 +2775,18 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     if (message.workers !== 0) {
       obj.workers = Math.round(message.workers);
     }
+    if (message.defaultWidth !== 0) {
+      obj.defaultWidth = Math.round(message.defaultWidth);
+    }
+    if (message.defaultHeight !== 0) {
+      obj.defaultHeight = Math.round(message.defaultHeight);
+    }
+    if (message.defaultScheduler !== 0) {
+      obj.defaultScheduler = schedulerToJSON(message.defaultScheduler);
+    }
+    if (message.native !== false) {
+      obj.native = message.native;
+    }
     return obj;
   },
 
@@ -2706,6 +2797,10 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     const message = createBaseModelStatus();
     message.name = object.name ?? "";
     message.workers = object.workers ?? 0;
+    message.defaultWidth = object.defaultWidth ?? 0;
+    message.defaultHeight = object.defaultHeight ?? 0;
+    message.defaultScheduler = object.defaultScheduler ?? 0;
+    message.native = object.native ?? false;
     return message;
   },
 };
@@ -2719,6 +2814,7 @@ function createBaseGetFarmStatusResponse(): GetFarmStatusResponse {
     activeJobs: 0,
     imagesPerSecond: 0,
     imagesCompleted: 0,
+    defaultModel: "",
   };
 }
 
@@ -2744,6 +2840,9 @@ export const GetFarmStatusResponse: MessageFns<GetFarmStatusResponse> = {
     }
     if (message.imagesCompleted !== 0) {
       writer.uint32(56).uint64(message.imagesCompleted);
+    }
+    if (message.defaultModel !== "") {
+      writer.uint32(66).string(message.defaultModel);
     }
     return writer;
   },
@@ -2817,6 +2916,14 @@ export const GetFarmStatusResponse: MessageFns<GetFarmStatusResponse> = {
             message.imagesCompleted = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.defaultModel = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2860,6 +2967,11 @@ export const GetFarmStatusResponse: MessageFns<GetFarmStatusResponse> = {
         : isSet(object.images_completed)
         ? globalThis.Number(object.images_completed)
         : 0,
+      defaultModel: isSet(object.defaultModel)
+        ? globalThis.String(object.defaultModel)
+        : isSet(object.default_model)
+        ? globalThis.String(object.default_model)
+        : "",
     };
   },
 
@@ -2886,6 +2998,9 @@ export const GetFarmStatusResponse: MessageFns<GetFarmStatusResponse> = {
     if (message.imagesCompleted !== 0) {
       obj.imagesCompleted = Math.round(message.imagesCompleted);
     }
+    if (message.defaultModel !== "") {
+      obj.defaultModel = message.defaultModel;
+    }
     return obj;
   },
 
@@ -2901,6 +3016,7 @@ export const GetFarmStatusResponse: MessageFns<GetFarmStatusResponse> = {
     message.activeJobs = object.activeJobs ?? 0;
     message.imagesPerSecond = object.imagesPerSecond ?? 0;
     message.imagesCompleted = object.imagesCompleted ?? 0;
+    message.defaultModel = object.defaultModel ?? "";
     return message;
   },
 };

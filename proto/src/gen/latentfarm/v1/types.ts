@@ -234,7 +234,8 @@ export function finishReasonToJSON(object: FinishReason): string {
 
 /**
  * Generation parameters. Unset fields inherit: entry overrides → job defaults
- * → coordinator defaults.
+ * → the model's own (width, height and scheduler, as its workers announce
+ * them; filled into the job at submit) → coordinator defaults.
  */
 export interface GenerationParams {
   /** multiple of 8 */

@@ -14,7 +14,7 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ResolvedParams } from "./types.js";
+import { ResolvedParams, Scheduler, schedulerFromJSON, schedulerToJSON } from "./types.js";
 
 export const protobufPackage = "latentfarm.v1";
 
@@ -45,6 +45,24 @@ export interface Hello {
   /** onnx or sim */
   engine: string;
   version: string;
+  /**
+   * Native size and default scheduler of served models (a subset of `models`;
+   * a model left out gets the coordinator's defaults).
+   */
+  modelDefaults: ModelDefaults[];
+}
+
+/**
+ * What a job for a model gets when it sets no size or scheduler: the model's own
+ * (from its folder's configs: UNet sample size × VAE scale factor, scheduler class).
+ */
+export interface ModelDefaults {
+  name: string;
+  /** native image width (a multiple of 8) */
+  width: number;
+  height: number;
+  /** UNSPECIFIED when the model names none the worker knows */
+  scheduler: Scheduler;
 }
 
 /**
@@ -347,7 +365,16 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
 };
 
 function createBaseHello(): Hello {
-  return { workerId: "", models: [], maxBatch: 0, provider: "", device: "", engine: "", version: "" };
+  return {
+    workerId: "",
+    models: [],
+    maxBatch: 0,
+    provider: "",
+    device: "",
+    engine: "",
+    version: "",
+    modelDefaults: [],
+  };
 }
 
 export const Hello: MessageFns<Hello> = {
@@ -372,6 +399,9 @@ export const Hello: MessageFns<Hello> = {
     }
     if (message.version !== "") {
       writer.uint32(58).string(message.version);
+    }
+    for (const v of message.modelDefaults) {
+      ModelDefaults.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -445,6 +475,14 @@ export const Hello: MessageFns<Hello> = {
             message.version = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.modelDefaults.push(ModelDefaults.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -474,6 +512,11 @@ export const Hello: MessageFns<Hello> = {
       device: isSet(object.device) ? globalThis.String(object.device) : "",
       engine: isSet(object.engine) ? globalThis.String(object.engine) : "",
       version: isSet(object.version) ? globalThis.String(object.version) : "",
+      modelDefaults: globalThis.Array.isArray(object?.modelDefaults)
+        ? object.modelDefaults.map((e: any) => ModelDefaults.fromJSON(e))
+        : globalThis.Array.isArray(object?.model_defaults)
+        ? object.model_defaults.map((e: any) => ModelDefaults.fromJSON(e))
+        : [],
     };
   },
 
@@ -500,6 +543,9 @@ export const Hello: MessageFns<Hello> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
+    if (message.modelDefaults?.length) {
+      obj.modelDefaults = message.modelDefaults.map((e) => ModelDefaults.toJSON(e));
+    }
     return obj;
   },
 
@@ -515,6 +561,124 @@ export const Hello: MessageFns<Hello> = {
     message.device = object.device ?? "";
     message.engine = object.engine ?? "";
     message.version = object.version ?? "";
+    message.modelDefaults = object.modelDefaults?.map((e) => ModelDefaults.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseModelDefaults(): ModelDefaults {
+  return { name: "", width: 0, height: 0, scheduler: 0 };
+}
+
+export const ModelDefaults: MessageFns<ModelDefaults> = {
+  encode(message: ModelDefaults, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.width !== 0) {
+      writer.uint32(16).uint32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(24).uint32(message.height);
+    }
+    if (message.scheduler !== 0) {
+      writer.uint32(32).int32(message.scheduler);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelDefaults {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelDefaults();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.width = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.height = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.scheduler = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelDefaults {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+      scheduler: isSet(object.scheduler) ? schedulerFromJSON(object.scheduler) : 0,
+    };
+  },
+
+  toJSON(message: ModelDefaults): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    if (message.scheduler !== 0) {
+      obj.scheduler = schedulerToJSON(message.scheduler);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelDefaults>, I>>(base?: I): ModelDefaults {
+    return ModelDefaults.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelDefaults>, I>>(object: I): ModelDefaults {
+    const message = createBaseModelDefaults();
+    message.name = object.name ?? "";
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
+    message.scheduler = object.scheduler ?? 0;
     return message;
   },
 };

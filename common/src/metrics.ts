@@ -4,11 +4,19 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 
 export { Registry };
 
+const PREFIX = 'latentfarm_';
+
+// prom-client's default metrics include three gauges named `…_total`, a suffix Prometheus keeps
+// for counters (`promtool check metrics` rejects them). Each is the sum of a per-type gauge that
+// is exported too: `sum(latentfarm_nodejs_active_handles)` is the same number.
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** A registry with process metrics. Only main.ts calls this; modules get it passed in. */
 export function createRegistry(part: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ part });
-  collectDefaultMetrics({ register: registry, prefix: 'latentfarm_' });
+  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(`${PREFIX}${name}`);
   return registry;
 }
 

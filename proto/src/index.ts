@@ -14,8 +14,4 @@ export {
   TaskFailure, TaskRelease, Heartbeat, Welcome, Task, LeaseTasks, CancelTasks, Drain, ModelDefaults,
 } from './gen/latentfarm/v1/worker_gateway.js';
 
-import { fileURLToPath } from 'node:url';
-
-/** Directory holding the .proto sources (for server reflection). */
-export const protoRoot = fileURLToPath(new URL('../', import.meta.url));
-export const protoFiles = ['latentfarm/v1/types.proto', 'latentfarm/v1/render_farm.proto', 'latentfarm/v1/worker_gateway.proto'];
+export { fileDescriptorProtos } from './descriptors.js';

@@ -1,12 +1,11 @@
 // Builds the gRPC server: RenderFarm, WorkerGateway, health and reflection.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '@latentfarm/common';
-import { RenderFarmService, WorkerGatewayService, protoFiles, protoRoot } from '@latentfarm/proto';
+import { RenderFarmService, WorkerGatewayService } from '@latentfarm/proto';
 import type { Farm } from '../farm/farm.js';
 import type { Store } from '../store/store.js';
+import { addReflection } from './reflection.js';
 import { renderFarmHandlers } from './render-farm.js';
 import { workerGatewayHandlers } from './worker-gateway.js';
 
@@ -32,8 +31,7 @@ export async function startGrpcServer(farm: Farm, store: Store, log: Logger, hos
     '': 'SERVING', 'latentfarm.v1.RenderFarm': 'SERVING', 'latentfarm.v1.WorkerGateway': 'SERVING',
   });
   health.addToServer(server);
-  const definitions = loadSync(protoFiles, { includeDirs: [protoRoot] });
-  new ReflectionService(definitions).addToServer(server);
+  addReflection(server);
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
   });

@@ -35,7 +35,7 @@ export async function createSession(file: string, provider: Provider, threads: n
     if (provider !== 'cpu' && /provider|cuda|tensorrt|webgpu|dawn|vulkan|\.so/i.test(msg)) {
       throw new ConfigError(`--provider ${provider}: the ${provider} execution provider could not start (${msg.split('\n')[0] ?? ''}); ` +
         (provider === 'cuda' || provider === 'tensorrt'
-          ? 'install its binaries with `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` (see README)'
+          ? 'install its binaries with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --ignore-scripts=false` (see worker/README.md)'
           : 'check the GPU driver and Vulkan loader'));
     }
     throw new ModelFolderError(file, `onnxruntime could not load it: ${msg.split('\n')[0] ?? msg}`);

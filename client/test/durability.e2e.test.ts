@@ -4,12 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import { JobState } from '@latentfarm/proto';
-import { eventually, type Proc } from '@latentfarm/testkit';
+import { eventually } from '@latentfarm/testkit';
 import type { ServiceError } from '../src/index.js';
 import { prompts } from './farm.js';
-import { allSucceeded, connectedWorkers, healthStatus, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, type CoordinatorProcess, type DurableFarm } from './durability.js';
+import { allSucceeded, healthStatus, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, workersConnected, type CoordinatorProcess, type DurableFarm } from './durability.js';
 
 const IMAGES = 2000;
+/** How long NATS stays stalled: the fault's length (ten lease TTLs, so leases lapse meanwhile), not a wait for an event. */
+const STALL_MS = 30_000;
 
 describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
   const stopped = stopsAfterEachTest();
@@ -18,8 +20,8 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
   async function jobUnderWay(): Promise<{ f: DurableFarm; c: CoordinatorProcess; jobId: string; w: ReturnType<typeof watchJob> }> {
     const f = stopped(await startDurableFarm());
     const c = f.coordinators[0]!;
-    for (let i = 0; i < 4; i++) f.addWorker(c);
-    await eventually(async () => (await connectedWorkers(c)) >= 4, 60_000, '4 workers');
+    const workers = Array.from({ length: 4 }, () => f.addWorker(c));
+    await workersConnected(c, workers);
     const { job } = await c.client.submitJob(jobSpec(), prompts(IMAGES));
     return { f, c, jobId: job!.id, w: watchJob(c.client, job!.id) };
   }
@@ -51,7 +53,8 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
     for (const at of [500, 1200]) {
       await imagesSeen(w, at);
       await f.nats.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, 1_000));
+      // The coordinator has seen NATS go (its store turned unhealthy) before NATS comes back.
+      await eventually(async () => (await healthStatus(c.address)) === 'NOT_SERVING', 15_000, 'the coordinator to notice');
       await f.nats.restart();
     }
     await expectAllDelivered(c, jobId, w);
@@ -67,7 +70,7 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
     const refused = await c.client.submitJob(jobSpec(), prompts(10)).then(() => undefined, (err: ServiceError) => err);
     expect(refused?.code).toBe(status.UNAVAILABLE);
     const during = w.images();
-    await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - stalledAt))));
+    await new Promise((r) => setTimeout(r, Math.max(0, STALL_MS - (Date.now() - stalledAt))));
     // Nothing was committed while the store was away.
     expect(w.images()).toBe(during);
     f.nats.resume();
@@ -82,7 +85,7 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
     for (let k = 1; k <= 10; k++) {
       await imagesSeen(w, k * 150);
       const live = f.workers.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
-      const victim = live[k % live.length] as Proc;
+      const victim = live[k % live.length]!;
       victim.kill('SIGKILL');
       await victim.exited();
       f.addWorker(c);

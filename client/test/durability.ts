@@ -5,28 +5,45 @@ import { randomBytes } from 'node:crypto';
 import { afterEach } from 'vitest';
 import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import { FinishReason } from '@latentfarm/proto';
-import { eventually, freePort, spawnCli, spawnSimWorker, startNatsServer, tempDir, type NatsServer, type Proc, type WorkerOptions } from '@latentfarm/testkit';
+import {
+  eventually, spawnCoordinator, spawnSimWorker, startNatsServer, tempDir,
+  type ChattyLevel, type CoordinatorProc, type NatsServer, type SimWorker, type WorkerOptions,
+} from '@latentfarm/testkit';
 import { FarmClient } from '../src/index.js';
 import { collect, spec, type Collected } from './farm.js';
 
 export const LEASE_TTL_MS = 3_000;
 
-/** One coordinator process on a fixed port, restartable there. */
+/**
+ * One coordinator process, restartable on the port it got: its first start binds port 0 and reports the port;
+ * restarts bind that port again, as a real coordinator's clients and workers keep its address.
+ */
 export class CoordinatorProcess {
-  proc: Proc | undefined;
+  private proc: CoordinatorProc;
   readonly client: FarmClient;
 
-  constructor(readonly port: number, private readonly args: string[]) {
+  private constructor(proc: CoordinatorProc, private readonly args: string[], private readonly logLevel: ChattyLevel) {
+    this.proc = proc;
     this.client = new FarmClient(this.address, { deadlineMs: 10_000, retries: 1 });
   }
 
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
+  /** Starts the process and waits until it answers. */
+  static async start(args: string[], logLevel: ChattyLevel): Promise<CoordinatorProcess> {
+    const c = new CoordinatorProcess(await spawnCoordinator(args, { logLevel }), args, logLevel);
+    await c.answering();
+    return c;
   }
 
-  /** Starts the process and waits until it answers. */
-  async start(): Promise<void> {
-    this.proc = spawnCli(['serve', '--port', String(this.port), ...this.args]);
+  get port(): number {
+    return this.proc.port;
+  }
+
+  get address(): string {
+    return this.proc.address;
+  }
+
+  /** The log line says the server is bound; a first answer says it serves. */
+  private async answering(): Promise<void> {
     const p = this.proc;
     await eventually(async () => {
       if (p.child.exitCode !== null) throw new Error(`coordinator exited at start:\n${p.output()}`);
@@ -36,18 +53,19 @@ export class CoordinatorProcess {
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.proc;
-    if (p === undefined || p.child.exitCode !== null || p.child.signalCode !== null) return;
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return;
     p.kill(signal);
     await p.exited();
   }
 
   async restart(): Promise<void> {
     await this.kill('SIGKILL');
-    await this.start();
+    this.proc = await spawnCoordinator(this.args, { port: this.port, logLevel: this.logLevel });
+    await this.answering();
   }
 
   output(): string {
-    return this.proc?.output() ?? '';
+    return this.proc.output();
   }
 }
 
@@ -55,8 +73,8 @@ export interface DurableFarm {
   nats: NatsServer;
   prefix: string;
   coordinators: CoordinatorProcess[];
-  workers: Proc[];
-  addWorker(coordinator: CoordinatorProcess | string, o?: WorkerOptions): Proc;
+  workers: SimWorker[];
+  addWorker(coordinator: CoordinatorProcess | string, o?: WorkerOptions): SimWorker;
   /** Each process's last lines and the JetStream streams and consumers, for a failed test's report. */
   diagnostics(): Promise<string>;
   stop(): Promise<void>;
@@ -72,14 +90,14 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
   const nats = await startNatsServer();
   const dir = await tempDir();
   const prefix = `lf${randomBytes(3).toString('hex')}`;
-  // LATENTFARM_TEST_LOG_LEVEL=info (or debug) shows more of the coordinators' logs when a failure is reported.
+  // LATENTFARM_TEST_LOG_LEVEL=debug shows more of the coordinators' logs when a failure is reported (info is the
+  // least: the port a coordinator bound is read from its log).
+  const logLevel = process.env['LATENTFARM_TEST_LOG_LEVEL'] === 'debug' ? 'debug' : 'info';
   const args = [
-    '--metrics-port', '-1', '--nats-url', nats.url, '--nats-prefix', prefix, '--nats-timeout-ms', '2000',
-    '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--log-level', process.env['LATENTFARM_TEST_LOG_LEVEL'] ?? 'warn', '--data-dir', dir.path, ...(o.extraArgs ?? []),
+    '--nats-url', nats.url, '--nats-prefix', prefix, '--nats-timeout-ms', '2000',
+    '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--data-dir', dir.path, ...(o.extraArgs ?? []),
   ];
-  const coordinators: CoordinatorProcess[] = [];
-  for (let i = 0; i < (o.coordinators ?? 1); i++) coordinators.push(new CoordinatorProcess(await freePort(), args));
-  await Promise.all(coordinators.map((c) => c.start()));
+  const coordinators = await Promise.all(Array.from({ length: o.coordinators ?? 1 }, () => CoordinatorProcess.start(args, logLevel)));
   const farm: DurableFarm = {
     nats, prefix, coordinators, workers: [],
     addWorker(coordinator, wo = WORKER) {
@@ -123,8 +141,13 @@ export function stopsAfterEachTest(): (farm: DurableFarm) => DurableFarm {
   return (farm) => (current = farm);
 }
 
-export async function connectedWorkers(c: CoordinatorProcess): Promise<number> {
-  return (await c.client.getFarmStatus()).workers.length;
+/** Waits until the coordinator lists every one of these workers (by id: a count can be met by the wrong ones). */
+export async function workersConnected(c: CoordinatorProcess, workers: readonly SimWorker[], timeoutMs = 60_000): Promise<void> {
+  await eventually(async () => {
+    for (const w of workers) if (w.child.exitCode !== null || w.child.signalCode !== null) throw new Error(`worker ${w.id} exited:\n${w.output()}`);
+    const connected = new Set((await c.client.getFarmStatus()).workers.map((w) => w.id));
+    return workers.every((w) => connected.has(w.id));
+  }, timeoutMs, `workers ${workers.map((w) => w.id).join(', ')} to connect to ${c.address}`);
 }
 
 /** Watches a job to its end like `collect`, with a live count of distinct images (to time faults by progress). */

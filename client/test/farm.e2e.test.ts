@@ -55,14 +55,34 @@ describe('farm end to end (4 sim worker processes)', () => {
   it('finishes a small job submitted after a large one long before the large one', async () => {
     const slow = spec({ params: { ...spec().params!, steps: 10 } });
     const big = (await farm.client.submitJob(slow, prompts(3000))).job!;
-    await eventually(async () => ((await farm.client.getJob(big.id)).images?.succeeded ?? 0) >= 50, 30_000, 'big job to start');
-    const small = (await farm.client.submitJob(slow, prompts(10))).job!;
-    const c = await collect(farm.client, small.id);
-    expect(c.images.size).toBe(10);
-    const bigNow = await farm.client.getJob(big.id);
-    expect(bigNow.state).toBe(JobState.RUNNING);
-    expect(bigNow.images!.succeeded).toBeLessThan(1500);
-    await farm.client.cancelJob(big.id);
+    // Every commit of the big job with its time on the coordinator's clock, read as it streams.
+    const ac = new AbortController();
+    const bigCommits: number[] = [];
+    const watchingBig = (async () => {
+      for await (const ev of farm.client.watch(big.id, { referencesOnly: true, noProgress: true, signal: ac.signal })) {
+        if (ev.type === 'image') bigCommits.push(ev.unixMs);
+      }
+    })().catch(() => undefined);
+    try {
+      await eventually(() => bigCommits.length >= 50, 30_000, 'big job to start');
+      const small = (await farm.client.submitJob(slow, prompts(10))).job!;
+      const c = await collect(farm.client, small.id);
+      expect(c.images.size).toBe(10);
+      expect(c.states.at(-1)).toBe(JobState.SUCCEEDED);
+      const smallDone = Math.max(...[...c.images.values()].map((e) => e.unixMs));
+      // The big job's stream is in commit order: once it shows a later commit, it has shown every earlier one.
+      await eventually(() => bigCommits.some((t) => t > smallDone), 30_000, 'the big job to go on past the small one');
+      // Big-job images committed while the small job waited and ran. With fair share the small job's ten images
+      // go out in the next few leases, so this is about what the workers held already (4 × 16 leases) and a few
+      // batches more; first come, first served would make it every image the big job had left (over 2,900).
+      // A count, not a time: a slow machine changes neither.
+      const bigMeanwhile = bigCommits.filter((t) => t >= small.createdUnixMs && t <= smallDone).length;
+      expect(bigMeanwhile).toBeLessThan(big.images!.total / 3);
+    } finally {
+      ac.abort();
+      await farm.client.cancelJob(big.id);
+      await watchingBig;
+    }
   });
 
   it('cancels a job: leasing stops, workers are told, the job ends CANCELLED', async () => {
@@ -78,8 +98,10 @@ describe('farm end to end (4 sim worker processes)', () => {
     expect(after.images!.cancelled).toBeGreaterThan(0);
     expect(after.images!.succeeded + after.images!.cancelled + after.images!.failed).toBe(2000);
     await eventually(async () => (await farm.client.getFarmStatus()).leasedImages === 0, 10_000, 'leases to end');
-    // Nothing renders for a cancelled job afterwards.
-    await new Promise((r) => setTimeout(r, 300));
+    // Nothing renders for a cancelled job afterwards: the farm renders a whole later job, and the cancelled job's
+    // counts have not moved meanwhile (a fixed pause would prove nothing on a slow machine).
+    const later = (await farm.client.submitJob(spec(), prompts(40))).job!;
+    expect((await collect(farm.client, later.id)).states.at(-1)).toBe(JobState.SUCCEEDED);
     expect((await farm.client.getJob(job!.id)).images).toEqual(after.images);
   });
 

@@ -3,31 +3,51 @@
 import { createLogger, Registry } from '@latentfarm/common';
 import { defaultCoordinatorConfig, startCoordinator, type Coordinator, type CoordinatorConfig } from '@latentfarm/coordinator';
 import { ImageFormat, Scheduler, type JobSpec, type PromptEntry } from '@latentfarm/proto';
-import { spawnSimWorker, tempDir, eventually, type Proc, type WorkerOptions } from '@latentfarm/testkit';
+import { spawnSimWorker, tempDir, eventually, type Proc, type SimWorker, type WorkerOptions } from '@latentfarm/testkit';
 import { FarmClient, type WatchEvent } from '../src/index.js';
 
 export interface TestFarm {
   coordinator: Coordinator;
   client: FarmClient;
+  /** The coordinator's metrics, read in-process. */
+  registry: Registry;
   workers: Proc[];
-  addWorker(o?: WorkerOptions): Promise<Proc>;
+  /** Starts a sim worker and waits until the coordinator lists this very worker. */
+  addWorker(o?: WorkerOptions): Promise<SimWorker>;
   stop(): Promise<void>;
 }
 
-export async function startTestFarm(workers: number, o: WorkerOptions = {}, config: Partial<CoordinatorConfig> = {}, early: Proc[] = []): Promise<TestFarm> {
+/** Waits until GetFarmStatus lists every one of `ids` (by id: a count can be met by the wrong workers). */
+export async function workersConnected(client: FarmClient, ids: readonly string[], procs: readonly Proc[] = [], timeoutMs = 30_000): Promise<void> {
+  await eventually(async () => {
+    for (const p of procs) if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`a worker exited before connecting:\n${p.output()}`);
+    const connected = new Set((await client.getFarmStatus()).workers.map((w) => w.id));
+    return ids.every((id) => connected.has(id));
+  }, timeoutMs, `workers ${ids.join(', ')} to connect`);
+}
+
+/**
+ * `early`: worker processes started before the coordinator, that must connect too; `listening` is told the
+ * coordinator's port before any worker is waited for (to point the early ones at it).
+ */
+export async function startTestFarm(
+  workers: number, o: WorkerOptions = {}, config: Partial<CoordinatorConfig> = {}, early: SimWorker[] = [], listening?: (port: number) => void,
+): Promise<TestFarm> {
   const dir = await tempDir();
+  const registry = new Registry();
   const coordinator = await startCoordinator(
     defaultCoordinatorConfig({ port: 0, metricsPort: -1, dataDir: dir.path, leaseTtlMs: 3000, heartbeatMs: 200, ...config }),
-    { log: createLogger('test', 'silent'), registry: new Registry() },
+    { log: createLogger('test', 'silent'), registry },
   );
+  listening?.(coordinator.port);
   const client = new FarmClient(coordinator.address);
   const farm: TestFarm = {
-    coordinator, client, workers: [...early],
+    coordinator, client, registry, workers: [...early],
     async addWorker(wo = o) {
-      const before = (await client.getFarmStatus()).workers.length;
+      // A fresh id each time (unless given): the new worker is found by name, whoever else comes or goes meanwhile.
       const p = spawnSimWorker(coordinator.address, wo);
       farm.workers.push(p);
-      await eventually(async () => (await client.getFarmStatus()).workers.length > before, 20_000, 'worker to connect');
+      await workersConnected(client, [p.id], [p]);
       return p;
     },
     async stop() {
@@ -41,7 +61,7 @@ export async function startTestFarm(workers: number, o: WorkerOptions = {}, conf
   // Start workers in parallel: each process takes about a second to boot.
   const procs = Array.from({ length: workers }, () => spawnSimWorker(coordinator.address, o));
   farm.workers.push(...procs);
-  await eventually(async () => (await client.getFarmStatus()).workers.length >= workers + early.length, 30_000, `${workers} workers to connect`);
+  await workersConnected(client, [...procs, ...early].map((p) => p.id), [...procs, ...early]);
   return farm;
 }
 

@@ -2,14 +2,17 @@
 // a frozen worker whose leases lapse, and reconnects.
 import { afterEach, describe, expect, it } from 'vitest';
 import { FinishReason, JobState } from '@latentfarm/proto';
-import { eventually, freePort, spawnSimWorker } from '@latentfarm/testkit';
+import { eventually, openPortGate, spawnSimWorker, type PortGate, type SimWorker } from '@latentfarm/testkit';
 import { collect, prompts, spec, startTestFarm, type TestFarm } from './farm.js';
 
 describe('worker lifecycle', () => {
   let farm: TestFarm | undefined;
+  let gate: PortGate | undefined;
   afterEach(async () => {
     await farm?.stop();
+    await gate?.close();
     farm = undefined;
+    gate = undefined;
   });
 
   it('on SIGTERM a worker hands back its work, exits 0, and the job completes exactly once', async () => {
@@ -41,24 +44,45 @@ describe('worker lifecycle', () => {
   });
 
   it('takes the leases of a frozen worker back when it stops heartbeating', async () => {
-    farm = await startTestFarm(1, { stepBaseMs: 5 }, { leaseTtlMs: 1000 });
-    const { job } = await farm.client.submitJob(spec({ params: { ...spec().params!, steps: 50 } }), prompts(40));
-    await eventually(async () => (await farm!.client.getFarmStatus()).leasedImages > 0, 10_000, 'leases');
-    farm.workers[0]!.kill('SIGSTOP');
-    await farm.addWorker();
+    // Steps slow enough that the worker surely holds unfinished images when it freezes.
+    farm = await startTestFarm(1, { stepBaseMs: 20 }, { leaseTtlMs: 1000 });
+    const frozen = farm.workers[0] as SimWorker;
+    const { job } = await farm.client.submitJob(spec({ params: { ...spec().params!, steps: 20 } }), prompts(40));
+    await eventually(async () => (await farm!.client.getFarmStatus()).workers.find((w) => w.id === frozen.id && w.leased > 0), 10_000, 'leases');
+    frozen.kill('SIGSTOP');
+    // Its TCP connection stays up: only its silence can tell the coordinator it is gone.
+    const fresh = await farm.addWorker();
+    await eventually(async () => !(await farm!.client.getFarmStatus()).workers.some((w) => w.id === frozen.id), 10_000, 'the frozen worker to be dropped');
     const c = await collect(farm.client, job!.id);
     expect(c.images.size).toBe(40);
     expect(c.duplicates).toEqual([]);
-    expect(new Set([...c.images.values()].map((e) => e.info.workerId)).size).toBeGreaterThanOrEqual(1);
-    farm.workers[0]!.kill('SIGKILL');
+    expect(c.states.at(-1)).toBe(JobState.SUCCEEDED);
+    // The frozen worker's leases went back because they lapsed (not because its stream ended), and the other
+    // worker rendered what was left: the frozen one never ran again.
+    expect(await requeues(farm, 'lease_expired')).toBeGreaterThan(0);
+    expect(await requeues(farm, 'disconnected')).toBe(0);
+    const by = new Set([...c.images.values()].map((e) => e.info.workerId));
+    expect(by.has(fresh.id)).toBe(true);
+    expect([...by].every((id) => id === frozen.id || id === fresh.id)).toBe(true);
+    frozen.kill('SIGKILL');
   });
 
   it('a worker started before its coordinator connects once the coordinator is up', async () => {
-    const port = await freePort();
-    const early = spawnSimWorker(`127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 1500)); // it boots and fails to connect a few times
-    farm = await startTestFarm(0, {}, { port }, [early]);
+    // The worker dials a port this test holds and refuses, until the coordinator is there to forward to.
+    gate = await openPortGate();
+    const early = spawnSimWorker(gate.address);
+    // It booted, was turned away, and tried again.
+    await Promise.race([gate.refused(2), early.exited().then(() => { throw new Error(`the worker gave up:\n${early.output()}`); })]);
+    farm = await startTestFarm(0, {}, {}, [early], (port) => gate!.forwardTo(port));
     const { job } = await farm.client.submitJob(spec(), prompts(30));
-    expect((await collect(farm.client, job!.id)).images.size).toBe(30);
+    const c = await collect(farm.client, job!.id);
+    expect(c.images.size).toBe(30);
+    expect(new Set([...c.images.values()].map((e) => e.info.workerId))).toEqual(new Set([early.id]));
   });
 });
+
+/** latentfarm_requeues_total{reason} of the farm's coordinator. */
+async function requeues(farm: TestFarm, reason: string): Promise<number> {
+  const m = await farm.registry.getSingleMetric('latentfarm_requeues_total')?.get();
+  return m?.values.find((v) => v.labels['reason'] === reason)?.value ?? 0;
+}

@@ -5,9 +5,10 @@
 // Needs `prometheus` and `promtool` on the PATH (Debian package `prometheus`;
 // .ci/run installs it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  eventually, freePort, onPath, repoRoot, runCli, runProgram, spawnCli, startPrometheus, tempDir,
+  eventually, onPath, repoRoot, runCli, runProgram, spawnCli, spawnCoordinator, spawnSimWorker, startPrometheus, tempDir,
   type Proc, type Prometheus, type PromQueryData,
 } from '@latentfarm/testkit';
 import { allPanels, expandVariables, loadDashboards, panelQueries } from './dashboards.js';
@@ -69,30 +70,40 @@ describe('dashboards and alerts on a live farm', () => {
 
   it('answers every panel query with data and evaluates every alert rule', async () => {
     dir = await tempDir();
-    const [grpcPort, coordMetrics, ...workerMetrics] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-    const coordinator = `127.0.0.1:${grpcPort}`;
-    const coordTarget = `127.0.0.1:${coordMetrics}`;
-    const workerTargets = workerMetrics.map((p) => `127.0.0.1:${p}`);
-
-    const coord = spawnCli(['serve', '--port', String(grpcPort), '--metrics-port', String(coordMetrics), '--data-dir', join(dir.path, 'data'),
-      '--log-level', 'warn', '--heartbeat-ms', '200', '--lease-ttl-ms', '3000']);
+    // Every process binds port 0 and logs the port it got; Prometheus finds the workers in a file (file_sd) that
+    // lists each one once its port is known.
+    const coord = await spawnCoordinator(['--data-dir', join(dir.path, 'data'), '--heartbeat-ms', '200', '--lease-ttl-ms', '3000'], { metrics: true });
     procs.push(coord);
+    const coordinator = coord.address;
+    const coordTarget = `127.0.0.1:${coord.metricsPort ?? 0}`;
     // Sim workers; prompts containing BAD fail on every one of them. A 300 ms
     // step makes a 200-image job last long enough (~15 s) to watch it run.
-    const spawnWorker = (i: number, port: number) => spawnCli(['worker', '--coordinator', coordinator, '--engine', 'sim', '--id', `w${i}`,
-      '--metrics-port', String(port), '--sim-fail-marker', 'BAD', '--sim-step-base-ms', '300', '--sim-step-per-image-ms', '1',
-      '--max-batch', '8', '--heartbeat-ms', '200', '--reconnect-base-ms', '50', '--reconnect-max-ms', '500', '--log-level', 'warn']);
-    const workers = workerMetrics.slice(0, 2).map((port, i) => spawnWorker(i, port));
+    const spawnWorker = (i: number) => spawnSimWorker(coordinator, {
+      id: `w${i}`, metrics: true, maxBatch: 8, stepBaseMs: 300, stepPerImageMs: 1, extra: ['--sim-fail-marker', 'BAD'],
+    });
+    const workers = [spawnWorker(0), spawnWorker(1)];
     procs.push(...workers);
-
-    prom = await startPrometheus([
-      'global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }',
-      `rule_files: [${JSON.stringify(alertsFile)}]`,
-      'scrape_configs:',
-      `  - { job_name: latentfarm-coordinator, static_configs: [ { targets: [${JSON.stringify(coordTarget)}] } ] }`,
-      `  - { job_name: latentfarm-worker, static_configs: [ { targets: ${JSON.stringify(workerTargets)} } ] }`,
-      '',
-    ].join('\n'));
+    const workersFile = join(dir.path, 'workers.json');
+    const listWorkers = async (targets: string[]) => {
+      // Whole or not at all: Prometheus re-reads the file when it changes.
+      await writeFile(`${workersFile}.tmp`, JSON.stringify([{ targets }]));
+      await rename(`${workersFile}.tmp`, workersFile);
+    };
+    await listWorkers([]);
+    // Prometheus boots while the workers do.
+    const [started, workerTargets] = await Promise.all([
+      startPrometheus([
+        'global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }',
+        `rule_files: [${JSON.stringify(alertsFile)}]`,
+        'scrape_configs:',
+        `  - { job_name: latentfarm-coordinator, static_configs: [ { targets: [${JSON.stringify(coordTarget)}] } ] }`,
+        `  - { job_name: latentfarm-worker, file_sd_configs: [ { files: [${JSON.stringify(workersFile)}] } ] }`,
+        '',
+      ].join('\n')),
+      Promise.all(workers.map(async (w) => `127.0.0.1:${await w.metricsPort()}`)),
+    ]);
+    prom = started;
+    await listWorkers(workerTargets);
     const p = prom;
     const farmOutput = () => [coord, ...workers].map((w) => w.output()).join('\n') + p.output();
 
@@ -118,13 +129,16 @@ describe('dashboards and alerts on a live farm', () => {
 
     // A third worker, started after the failures so that the workers that
     // rendered them survive; this one is killed mid-job.
-    const victim = spawnWorker(2, workerMetrics[2] ?? 0);
+    const victim = spawnWorker(2);
     workers.push(victim);
     procs.push(victim);
+    workerTargets.push(`127.0.0.1:${await victim.metricsPort()}`);
+    await listWorkers(workerTargets);
     await scraped(4, 3);
 
-    // The main job; a worker is SIGKILLed while it holds leases, so they are requeued.
-    const job = spawnCli(['submit', '--coordinator', coordinator, '--prompt', 'x', '--images', '200', '--steps', '5',
+    // The main job; a worker is SIGKILLed while it holds leases, so they are requeued. It is far too big to end
+    // before Prometheus has seen it run (at least 2000 / (3 × 8) batches × 5 steps × 300 ms), whatever the speed.
+    const job = spawnCli(['submit', '--coordinator', coordinator, '--prompt', 'x', '--images', '2000', '--steps', '5',
       '--width', '64', '--height', '64', '--seed', '7', '--watch', '--out', join(dir.path, 'out')]);
     procs.push(job);
     const victimMetrics = `http://${workerTargets[2] ?? ''}/metrics`;
@@ -147,9 +161,8 @@ describe('dashboards and alerts on a live farm', () => {
       return d.resultType === 'vector' && d.result[0] !== undefined ? d.result[0].value[0] : undefined;
     }, 40_000, `prometheus to see the job running with a requeue\n${farmOutput()}`);
 
-    const done = await job.exited();
-    expect(done, job.output()).toBe(0);
-    expect(job.output()).toMatch(/SUCCEEDED: 200 images/);
+    // What follows reads Prometheus at that moment: the rest of the job is not needed.
+    job.kill('SIGKILL');
 
     // Every panel query of both dashboards returns data at that moment.
     const dashboards = await loadDashboards(dashboardsDir);
@@ -202,5 +215,7 @@ describe('dashboards and alerts on a live farm', () => {
       const a = await p.api<{ alerts: { labels: Record<string, string>; state: string }[] }>('alerts');
       return a.alerts.some((x) => x.labels['alertname'] === 'LatentfarmCoordinatorDown' && x.labels['instance'] === coordTarget && x.state === 'pending');
     }, 15_000, 'LatentfarmCoordinatorDown to go pending');
-  });
+    // Six process starts (each a few CPU-seconds of TypeScript loading) are most of this test: on a loaded
+    // 2-core machine that alone can pass a minute. Each wait above is on an event, with its own bound.
+  }, 180_000);
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { formatHelp, opt, parseOptions, type OptionValues } from '@latentfarm/common';
 import { FarmClient } from '@latentfarm/client';
 import { ImageFormat, Scheduler, type JobSpec, type PromptEntry } from '@latentfarm/proto';
-import { eventually, freePort, repoRoot, spawnCli, startNatsServer, tempDir, type NatsServer, type Proc } from '@latentfarm/testkit';
+import { eventually, repoRoot, spawnCoordinator, startNatsServer, tempDir, type CoordinatorProc, type NatsServer } from '@latentfarm/testkit';
 import { cpuSeconds, memoryBytes } from './proc-stats.js';
 import { histogramCount, histogramQuantile, scrape } from './prom-text.js';
 import { renderChart } from './chart.js';
@@ -71,12 +71,16 @@ function* entries(n: number): Generator<PromptEntry> {
 
 export async function runLoadtest(c: LoadtestConfig, progress: (line: string) => void): Promise<Report> {
   const dir = await tempDir();
-  const port = await freePort();
-  const metricsPort = await freePort();
   const nats: NatsServer | undefined = c.store === 'jetstream' ? await startNatsServer() : undefined;
-  const coordinator = spawnCli(['serve', '--port', String(port), '--metrics-port', String(metricsPort), '--data-dir', dir.path,
-    '--log-level', 'warn', '--max-images-per-job', '2000000', '--lease-ttl-ms', '20000', ...(nats !== undefined ? ['--nats-url', nats.url] : [])]);
-  const address = `127.0.0.1:${port}`;
+  // Ports the kernel picks, read back from the coordinator's startup line.
+  const coordinator: CoordinatorProc = await spawnCoordinator(['--data-dir', dir.path, '--max-images-per-job', '2000000', '--lease-ttl-ms', '20000',
+    ...(nats !== undefined ? ['--nats-url', nats.url] : [])], { metrics: true }).catch(async (err: unknown) => {
+    await nats?.stop();
+    await dir.remove();
+    throw err;
+  });
+  const { address } = coordinator;
+  const metricsPort = coordinator.metricsPort as number;
   const client = new FarmClient(address);
   const pools: ChildProcess[] = [];
   const notes: string[] = [];
@@ -234,4 +238,3 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-export type { Proc };

@@ -1,12 +1,13 @@
 // A real nats-server (Debian's package, on the PATH) for tests: JetStream on,
-// a free loopback port and a temp store dir, both kept across restarts so a
-// test can kill it, pause it or bring it back exactly where it was.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+// loopback ports the kernel picks (read back from the server's ports file) and
+// a temp store dir, both kept across restarts so a test can kill it, pause it
+// or bring it back exactly where it was.
+import { spawn } from 'node:child_process';
+import { watch } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './processes.js';
+import { watchProcess, type Proc } from './processes.js';
 
 export interface NatsServer {
   readonly url: string;
@@ -28,48 +29,55 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+/** What nats-server writes to `<ports_file_dir>/nats-server_<pid>.ports` once it listens. */
+interface PortsFile {
+  nats?: string[];
+  monitoring?: string[];
+}
 
-export async function startNatsServer(o: { port?: number; storeDir?: string } = {}): Promise<NatsServer> {
-  const port = o.port ?? (await freePort());
-  const monitorPort = await freePort();
+const READY_TIMEOUT_MS = 30_000;
+
+export async function startNatsServer(o: { storeDir?: string } = {}): Promise<NatsServer> {
   const storeDir = o.storeDir ?? (await mkdtemp(join(tmpdir(), 'latentfarm-nats-')));
-  let child: ChildProcess | undefined;
-  let out = '';
+  const portsDir = await mkdtemp(join(tmpdir(), 'latentfarm-nats-ports-'));
+  // -1: the kernel picks. A restart reuses the ports the first start got, as clients hold the URL; only in the
+  // moment between a kill and the restart could another process take them (then the restart fails, saying so).
+  let port = -1;
+  let monitorPort = -1;
+  let proc: Proc | undefined;
 
   const launch = async (): Promise<void> => {
-    out = '';
-    const c = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js', '-sd', storeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = c;
-    live.add(c);
-    c.once('exit', () => live.delete(c));
-    const ready = new Promise<void>((resolve, reject) => {
-      const onData = (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('Server is ready')) resolve();
-      };
-      c.stdout?.on('data', onData);
-      c.stderr?.on('data', onData);
-      c.once('error', (err) => reject(new Error(`nats-server could not start (is it on the PATH? apt-get install nats-server): ${err.message}`)));
-      c.once('exit', (code) => reject(new Error(`nats-server exited with ${code}:\n${out}`)));
+    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js', '-sd', storeDir,
+      '--ports_file_dir', portsDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = watchProcess(child);
+    proc = p;
+    const started = new Promise<never>((_, reject) => {
+      child.once('error', (err) => reject(new Error(`nats-server could not start (is it on the PATH? apt-get install nats-server): ${err.message}`)));
     });
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`nats-server not ready after 30 s:\n${out}`)), 30_000); });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`nats-server not ready after ${READY_TIMEOUT_MS / 1000} s:\n${p.output()}`)), READY_TIMEOUT_MS);
+    });
     try {
-      await Promise.race([ready, timeout]);
+      const ports = await Promise.race([portsFile(portsDir, p), started, timeout]);
+      port = portOf(ports.nats?.[0], 'nats', p);
+      monitorPort = portOf(ports.monitoring?.[0], 'monitoring', p);
+      // The ports file is written as the listeners open; "Server is ready" says clients are served.
+      await Promise.race([p.line((l) => (l.includes('Server is ready') ? true : undefined), 'nats-server to be ready'), started, timeout]);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
     } finally {
       clearTimeout(timer);
     }
   };
 
   const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
-    const c = child;
+    const c = proc?.child;
     if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = once(c, 'exit');
     if (signal !== 'SIGCONT') c.kill('SIGCONT'); // a paused server must run to act on SIGTERM
     c.kill(signal);
-    await exited;
+    await proc?.exited();
   };
 
   await launch();
@@ -77,20 +85,54 @@ export async function startNatsServer(o: { port?: number; storeDir?: string } = 
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
-    output: () => out,
+    output: () => proc?.output() ?? '',
     jetstreamState: () => jetstreamState(monitorPort),
     kill,
     async restart() {
       await kill('SIGKILL');
       await launch();
     },
-    pause() { child?.kill('SIGSTOP'); },
-    resume() { child?.kill('SIGCONT'); },
+    pause() { proc?.child.kill('SIGSTOP'); },
+    resume() { proc?.child.kill('SIGCONT'); },
     async stop() {
       await kill('SIGKILL');
+      await rm(portsDir, { recursive: true, force: true });
       if (o.storeDir === undefined) await rm(storeDir, { recursive: true, force: true });
     },
   };
+}
+
+function portOf(url: string | undefined, what: string, p: Proc): number {
+  const port = url === undefined ? NaN : Number(new URL(url).port);
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`nats-server's ports file has no ${what} port (${url ?? 'none'}):\n${p.output()}`);
+  return port;
+}
+
+/** Waits for the ports file of process `p` to appear in `dir` (watching the folder, so no polling) and reads it. */
+function portsFile(dir: string, p: Proc): Promise<PortsFile> {
+  const suffix = `_${p.child.pid ?? 0}.ports`;
+  return new Promise<PortsFile>((resolve, reject) => {
+    let done = false;
+    const finish = (err: Error | undefined, v?: PortsFile) => {
+      if (done) return;
+      done = true;
+      watcher.close();
+      if (err !== undefined) reject(err);
+      else resolve(v as PortsFile);
+    };
+    const check = () => {
+      void (async () => {
+        const name = (await readdir(dir)).find((f) => f.endsWith(suffix));
+        if (name === undefined) return;
+        // A file caught half written fails to parse; the write that completes it fires the watcher again.
+        const ports = JSON.parse(await readFile(join(dir, name), 'utf8')) as PortsFile;
+        finish(undefined, ports);
+      })().catch(() => undefined);
+    };
+    const watcher = watch(dir, check);
+    void p.exited().then(() => finish(new Error(`nats-server exited at start:\n${p.output()}`)));
+    check();
+  });
 }
 
 interface Jsz {

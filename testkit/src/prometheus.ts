@@ -1,10 +1,11 @@
 // A real Prometheus server for tests (Debian's `prometheus` package; `.ci/run`
-// installs it): random loopback port, temp TSDB, torn down with the test.
+// installs it): a loopback port the kernel picks (Prometheus logs the address
+// it bound), temp TSDB, torn down with the test.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { eventually, freePort, tempDir } from './processes.js';
+import { tempDir, watchProcess } from './processes.js';
 
 /** One sample of an instant vector, as the HTTP API returns it. */
 export interface PromSample {
@@ -57,22 +58,22 @@ export async function runProgram(program: string, args: string[], cwd?: string):
 }
 
 /**
- * Starts `prometheus` with the given configuration text (rule_files should be
- * absolute paths) and waits until `/-/ready` answers.
+ * Starts `prometheus` with the given configuration text (rule_files and file_sd files should be absolute paths)
+ * and waits until it is ready to serve queries.
  */
 export async function startPrometheus(configYaml: string, o: { readyTimeoutMs?: number } = {}): Promise<Prometheus> {
   const dir = await tempDir();
   const configFile = join(dir.path, 'prometheus.yml');
   await writeFile(configFile, configYaml);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  // Port 0: the kernel picks, and Prometheus logs `msg="Listening on" address=127.0.0.1:<port>` (info level).
   const child = spawn('prometheus', [
     `--config.file=${configFile}`, `--storage.tsdb.path=${join(dir.path, 'tsdb')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
+    '--web.listen-address=127.0.0.1:0', '--log.level=info',
   ], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  const proc = watchProcess(child);
+  const failedToStart = new Promise<never>((_, reject) => {
+    child.once('error', (err) => reject(new Error(`prometheus could not start (apt-get install prometheus): ${err.message}`)));
+  });
   let exited = false;
   const exit = once(child, 'exit').then(() => { exited = true; });
   const killOnExit = () => { child.kill('SIGKILL'); };
@@ -89,6 +90,7 @@ export async function startPrometheus(configYaml: string, o: { readyTimeoutMs?: 
     await dir.remove();
   };
 
+  let url = '';
   const api = async <T>(path: string, params: Record<string, string> = {}): Promise<T> => {
     const res = await fetch(`${url}/api/v1/${path}?${new URLSearchParams(params).toString()}`);
     const body = (await res.json()) as { status: string; data?: T; error?: string; errorType?: string };
@@ -98,23 +100,27 @@ export async function startPrometheus(configYaml: string, o: { readyTimeoutMs?: 
     return body.data;
   };
 
+  let timer: NodeJS.Timeout | undefined;
+  const timeoutMs = o.readyTimeoutMs ?? 30_000;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`prometheus not ready after ${timeoutMs} ms:\n${proc.output()}`)), timeoutMs);
+  });
   try {
-    await eventually(async () => {
-      if (exited) throw new Error(`prometheus exited at start:\n${out}`);
-      try {
-        return (await fetch(`${url}/-/ready`)).ok;
-      } catch {
-        return false;
-      }
-    }, o.readyTimeoutMs ?? 30_000, 'prometheus to be ready');
+    const address = await Promise.race([failedToStart, timeout,
+      proc.line((l) => (l.includes('msg="Listening on"') ? /\baddress=(\S+:\d+)/.exec(l)?.[1] : undefined), 'prometheus to listen')]);
+    url = `http://${address}`;
+    await Promise.race([failedToStart, timeout,
+      proc.line((l) => (l.includes('msg="Server is ready to receive web requests."') ? true : undefined), 'prometheus to be ready')]);
   } catch (err) {
     await stop();
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
 
   return {
     url,
-    output: () => out,
+    output: () => proc.output(),
     api,
     query: (expr, time) => api<PromQueryData>('query', time === undefined ? { query: expr } : { query: expr, time: String(time) }),
     async rules() {

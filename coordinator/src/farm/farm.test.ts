@@ -11,7 +11,6 @@ import { EmbeddedStore } from '../store/embedded.js';
 import { Farm } from './farm.js';
 
 const hello = (id: string): Hello => ({ workerId: id, models: ['sim'], maxBatch: 4, provider: 'sim', device: '', engine: 'sim', version: '', modelDefaults: [] });
-const tick = () => new Promise((r) => setTimeout(r, 20));
 
 function link() {
   const sent: ConnectResponse[] = [];
@@ -49,10 +48,10 @@ describe('Farm leases', () => {
     const a = link();
     const s = farm.attachWorker(hello('a'), a);
     farm.grantCredit(s, 3);
-    await tick();
+    await farm.settled();
     expect(a.leased()).toHaveLength(3);
     farm.grantCredit(s, 2);
-    await tick();
+    await farm.settled();
     expect(a.leased()).toHaveLength(5);
   });
 
@@ -61,20 +60,20 @@ describe('Farm leases', () => {
     const a = link();
     const sa = farm.attachWorker(hello('a'), a);
     farm.grantCredit(sa, 1);
-    await tick();
+    await farm.settled();
     const first = a.leased()[0]!;
     farm.dropWorker(sa, 'lease_expired');
     const b = link();
     const sb = farm.attachWorker(hello('b'), b);
     farm.grantCredit(sb, 1);
-    await tick();
+    await farm.settled();
     const second = b.leased()[0]!;
     expect(second.taskId).toBe(first.taskId);
     expect(second.epoch).toBeGreaterThan(first.epoch);
     await farm.acceptResult(sa, result(first)); // late: dropped
     await farm.acceptResult(sb, result(second));
     await farm.acceptResult(sb, result(second)); // duplicate: dropped
-    await tick();
+    await farm.settled();
     const j = await farm.jobProto(job.id);
     expect(j.images?.succeeded).toBe(1);
     expect(j.state).toBe(JobState.SUCCEEDED);
@@ -87,16 +86,16 @@ describe('Farm leases', () => {
     const a = link();
     const s = farm.attachWorker(hello('a'), a);
     farm.grantCredit(s, 2);
-    await tick();
+    await farm.settled();
     const [t0, t1] = a.leased();
     await farm.acceptFailure(s, { taskId: t0!.taskId, epoch: t0!.epoch, reason: 'boom', retryable: true });
     farm.grantCredit(s, 1);
-    await tick();
+    await farm.settled();
     const retry = a.leased()[2]!;
     expect(retry.taskId).toBe(t0!.taskId);
     await farm.acceptFailure(s, { taskId: retry.taskId, epoch: retry.epoch, reason: 'boom again', retryable: true });
     await farm.acceptResult(s, result(t1!));
-    await tick();
+    await farm.settled();
     const j = await farm.jobProto(job.id);
     expect(j.images).toMatchObject({ succeeded: 1, failed: 1 });
     expect(j.state).toBe(JobState.PARTIAL);
@@ -107,10 +106,10 @@ describe('Farm leases', () => {
     const a = link();
     const s = farm.attachWorker(hello('a'), a);
     farm.grantCredit(s, 1);
-    await tick();
+    await farm.settled();
     const t = a.leased()[0]!;
     await farm.acceptFailure(s, { taskId: t.taskId, epoch: t.epoch, reason: 'prompt cannot be encoded', retryable: false });
-    await tick();
+    await farm.settled();
     expect((await farm.jobProto(job.id)).state).toBe(JobState.FAILED);
   });
 
@@ -119,14 +118,14 @@ describe('Farm leases', () => {
     const a = link();
     const sa = farm.attachWorker(hello('a'), a);
     farm.grantCredit(sa, 4);
-    await tick();
+    await farm.settled();
     farm.dropWorker(sa, 'disconnected');
     expect(a.closed).toBe(true);
     expect(farm.status().leasedImages).toBe(0);
     const b = link();
     const sb = farm.attachWorker(hello('b'), b);
     farm.grantCredit(sb, 4);
-    await tick();
+    await farm.settled();
     for (const t of b.leased()) await farm.acceptResult(sb, result(t));
     expect((await farm.jobProto(job.id)).images?.succeeded).toBe(4);
   });

@@ -50,6 +50,8 @@ export class Farm {
   private imagesCompleted = 0;
   private dispatching = false;
   private dispatchAgain = false;
+  /** Called once no dispatch is running or due (see settled()). */
+  private idleWaiters: (() => void)[] = [];
   private readonly finishing = new Map<string, Promise<void>>();
   /** Jobs whose finishing check was asked for while one ran: it runs again, so no last commit goes unseen. */
   private readonly finishAgain = new Set<string>();
@@ -452,9 +454,25 @@ export class Farm {
         if (this.dispatchAgain) {
           this.dispatchAgain = false;
           this.scheduleDispatch();
+        } else {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const w of waiters) w();
         }
       });
     });
+  }
+
+  /**
+   * Resolves once the farm has acted on everything it was told so far: no dispatch running or due, no finishing
+   * check under way. So a caller (a test) can look at what was leased or finished without waiting a guessed time.
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      if (this.dispatching) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      else if (this.finishing.size > 0) await Promise.all(this.finishing.values());
+      else return;
+    }
   }
 
   /** Fills every worker's credit, fair share across jobs, one batch group per lease message where possible. */

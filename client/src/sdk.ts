@@ -14,10 +14,23 @@ export { status as GrpcStatus };
 export type { ServiceError };
 
 export interface ClientOptions {
-  /** Deadline of each unary call. */
+  /** Deadline of each unary call, retries included. */
   deadlineMs?: number;
-  /** Attempts for idempotent calls on UNAVAILABLE. */
+  /** Most attempts of a retryable call on UNAVAILABLE (default: as many as fit before the deadline). */
   retries?: number;
+  /** Told before each retry, e.g. to say so on a terminal. */
+  onRetry?: (retry: RetryInfo) => void;
+}
+
+/** A retryable call met UNAVAILABLE (coordinator down or restarting) and is tried again. */
+export interface RetryInfo {
+  /** The RPC, e.g. `SubmitJob`. */
+  method: string;
+  /** 1 for the first retry. */
+  attempt: number;
+  error: ServiceError;
+  /** When the call gives up. */
+  deadline: Date;
 }
 
 export type WatchEvent =
@@ -41,45 +54,64 @@ export class FarmClient {
   readonly raw: RenderFarmClient;
   private readonly deadlineMs: number;
   private readonly retries: number;
+  private readonly onRetry: ((retry: RetryInfo) => void) | undefined;
 
-  constructor(address: string, options: ClientOptions = {}) {
+  constructor(readonly address: string, options: ClientOptions = {}) {
     this.raw = new RenderFarmClient(address, credentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
     this.deadlineMs = options.deadlineMs ?? 30_000;
-    this.retries = options.retries ?? 5;
+    this.retries = options.retries ?? Infinity;
+    this.onRetry = options.onRetry;
   }
 
   close(): void {
     this.raw.close();
   }
 
-  private unary<Req, Res>(method: (req: Req, md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req, idempotent: boolean): Promise<Res> {
+  private unary<Req, Res>(name: string, method: (req: Req, md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req, retryable: boolean): Promise<Res> {
+    const deadline = new Date(Date.now() + this.deadlineMs);
     const once = () => new Promise<Res>((resolve, reject) => {
-      method.call(this.raw, req, new Metadata(), { deadline: new Date(Date.now() + this.deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res)));
+      method.call(this.raw, req, new Metadata(), { deadline }, (err, res) => (err ? reject(err) : resolve(res)));
     });
-    return idempotent ? this.retry(once) : once();
+    return retryable ? this.retry(name, deadline, once) : once();
   }
 
-  private async retry<T>(fn: () => Promise<T>): Promise<T> {
+  /** Tries again on UNAVAILABLE, with backoff, while the next attempt can start before the deadline. */
+  private async retry<T>(method: string, deadline: Date, fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
-        if (attempt + 1 >= this.retries || !RETRYABLE.has((err as ServiceError).code)) throw err;
-        await sleep(backoffMs(attempt, 100, 2000));
+        const wait = backoffMs(attempt, 100, 2000);
+        if (attempt + 1 >= this.retries || !RETRYABLE.has((err as ServiceError).code) || Date.now() + wait >= deadline.getTime()) throw err;
+        this.onRetry?.({ method, attempt: attempt + 1, error: err as ServiceError, deadline });
+        await sleep(wait);
       }
     }
   }
 
-  /** Submits in one message. Retried on UNAVAILABLE only when the spec has an idempotency key. */
+  /**
+   * Submits in one message. Retried on UNAVAILABLE (until the deadline) only
+   * when the spec has an idempotency key, so a retry can never make a second job.
+   */
   submitJob(spec: JobSpec, entries: PromptEntry[]): Promise<SubmitJobResponse> {
-    return this.unary(this.raw.submitJob, { spec, entries }, spec.idempotencyKey !== '');
+    return this.unary('SubmitJob', this.raw.submitJob, { spec, entries }, spec.idempotencyKey !== '');
   }
 
-  /** Submits any number of prompts by client stream, `chunk` entries per message. */
+  /**
+   * Submits any number of prompts by client stream, `chunk` entries per
+   * message. Retried like submitJob when the spec has an idempotency key and
+   * `entries` is an array (an iterator cannot be read twice).
+   */
   submitJobStream(spec: JobSpec, entries: Iterable<PromptEntry> | AsyncIterable<PromptEntry>, chunk = 1000): Promise<SubmitJobResponse> {
+    const once = () => this.submitJobStreamOnce(spec, entries, chunk);
+    if (spec.idempotencyKey === '' || !Array.isArray(entries)) return once();
+    return this.retry('SubmitJobStream', new Date(Date.now() + this.deadlineMs), once);
+  }
+
+  private submitJobStreamOnce(spec: JobSpec, entries: Iterable<PromptEntry> | AsyncIterable<PromptEntry>, chunk: number): Promise<SubmitJobResponse> {
     return new Promise((resolve, reject) => {
       const call = this.raw.submitJobStream((err, res) => (err ? reject(err) : resolve(res)));
       const write = (m: SubmitJobStreamRequest): Promise<void> =>
@@ -101,28 +133,29 @@ export class FarmClient {
   }
 
   getJob(jobId: string): Promise<Job> {
-    return this.unary(this.raw.getJob, { jobId }, true).then((r) => r.job as Job);
+    return this.unary('GetJob', this.raw.getJob, { jobId }, true).then((r) => r.job as Job);
   }
 
   listJobs(req: Partial<ListJobsRequest> = {}): Promise<ListJobsResponse> {
-    return this.unary(this.raw.listJobs, { pageSize: 0, pageToken: '', states: [], labels: {}, ...req }, true);
+    return this.unary('ListJobs', this.raw.listJobs, { pageSize: 0, pageToken: '', states: [], labels: {}, ...req }, true);
   }
 
   cancelJob(jobId: string): Promise<CancelJobResponse> {
-    return this.unary(this.raw.cancelJob, { jobId }, true);
+    return this.unary('CancelJob', this.raw.cancelJob, { jobId }, true);
   }
 
   estimateCost(req: EstimateCostRequest): Promise<EstimateCostResponse> {
-    return this.unary(this.raw.estimateCost, req, true);
+    return this.unary('EstimateCost', this.raw.estimateCost, req, true);
   }
 
   getFarmStatus(): Promise<GetFarmStatusResponse> {
-    return this.unary(this.raw.getFarmStatus, {}, true);
+    return this.unary('GetFarmStatus', this.raw.getFarmStatus, {}, true);
   }
 
   async getImage(imageId: string): Promise<{ info: ImageInfo; data: Buffer }> {
-    return this.retry(async () => {
-      const call = this.raw.getImage({ imageId }, { deadline: new Date(Date.now() + this.deadlineMs) });
+    const deadline = new Date(Date.now() + this.deadlineMs);
+    return this.retry('GetImage', deadline, async () => {
+      const call = this.raw.getImage({ imageId }, { deadline });
       let info: ImageInfo | undefined;
       const parts: Buffer[] = [];
       for await (const m of call as AsyncIterable<{ info?: ImageInfo; data: Buffer }>) {

@@ -60,6 +60,8 @@ export interface Parsed<S extends OptionSpecs> {
   values: OptionValues<S>;
   positionals: string[];
   help: boolean;
+  /** Keys the user set (by flag or environment), as opposed to defaults: a default may give way, a setting may not. */
+  explicit: ReadonlySet<keyof S & string>;
 }
 
 /**
@@ -108,7 +110,7 @@ export function parseOptions<S extends OptionSpecs>(
     const r = raw.get(key);
     values[key] = r === undefined ? s.default : s.parse(r.value, r.source);
   }
-  return { values: values as OptionValues<S>, positionals, help };
+  return { values: values as OptionValues<S>, positionals, help, explicit: new Set(raw.keys()) as ReadonlySet<keyof S & string> };
 }
 
 export function formatHelp(usage: string, specs: OptionSpecs): string {
@@ -118,4 +120,20 @@ export function formatHelp(usage: string, specs: OptionSpecs): string {
   });
   const width = Math.max(...rows.map(([f]) => f.length)) + 2;
   return `${usage}\n\nOptions:\n${rows.map(([f, h]) => f.padEnd(width) + h).join('\n')}\n  --help${' '.repeat(width - 8)}Show this help\n`;
+}
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/;
+
+/**
+ * Checks a gRPC address given by a user: `host:port` (`[v6]:port`), or a gRPC
+ * target URI (`dns:///host:port`, `unix:/path`) passed on as it is. Without a
+ * port, grpc-js would quietly dial 443 and retry forever.
+ */
+export function checkAddress(flag: string, value: string): string {
+  if (/^(dns|unix|unix-abstract|ipv4|ipv6|xds):/.test(value)) return value; // a target URI, for grpc-js to resolve
+  const m = HOST_PORT.exec(value);
+  if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    throw new ConfigError(`${flag}: "${value}" is not host:port (e.g. 127.0.0.1:7400)`);
+  }
+  return value;
 }

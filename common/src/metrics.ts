@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { ListenError, listenError } from './listen.js';
 
 export { Registry };
 
@@ -20,8 +21,21 @@ export function createRegistry(part: string): Registry {
   return registry;
 }
 
-/** Serves GET /metrics (Prometheus text format) and GET /healthz. Port 0 picks a free port. */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<{ server: Server; port: number }> {
+export interface MetricsServer {
+  server: Server;
+  /** The port it listens on. */
+  port: number;
+  /** The asked-for port, when it was taken and `orFreePort` took another. */
+  movedFrom: number | undefined;
+}
+
+/**
+ * Serves GET /metrics (Prometheus text format) and GET /healthz. Port 0 picks a
+ * free port. A port that cannot be used fails with a ListenError; with
+ * `orFreePort` (a default port, not one the user chose) a port in use gives way
+ * to a free one, so several processes share a host without settings.
+ */
+export async function serveMetrics(registry: Registry, host: string, port: number, options: { orFreePort?: boolean } = {}): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       registry.metrics().then(
@@ -34,8 +48,23 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
       res.writeHead(404).end('not found\n');
     }
   });
-  server.listen(port, host);
-  await once(server, 'listening');
+  const listen = async (p: number): Promise<void> => {
+    server.listen(p, host);
+    try {
+      await once(server, 'listening');
+    } catch (err) {
+      throw listenError(err, host, p) ?? err;
+    }
+  };
+  let movedFrom: number | undefined;
+  try {
+    await listen(port);
+  } catch (err) {
+    const inUse = err instanceof ListenError && err.problem === 'in-use';
+    if (!(inUse && options.orFreePort === true && port !== 0)) throw err;
+    movedFrom = port;
+    await listen(0);
+  }
   const addr = server.address();
-  return { server, port: typeof addr === 'object' && addr !== null ? addr.port : port };
+  return { server, port: typeof addr === 'object' && addr !== null ? addr.port : port, movedFrom };
 }

@@ -1,8 +1,8 @@
 // Starts a coordinator from a compiled config: store, farm, gRPC, /metrics.
-import { serveMetrics, type Logger, type Registry } from '@latentfarm/common';
+import { listenConfigError, listenError, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
 import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
-import { startGrpcServer } from './grpc/server.js';
+import { startGrpcServer, type GrpcServer } from './grpc/server.js';
 import { coordinatorMetrics } from './metrics.js';
 import { EmbeddedStore } from './store/embedded.js';
 import { JetStreamStore } from './store/jetstream.js';
@@ -15,38 +15,70 @@ export interface Coordinator {
   close(): Promise<void>;
 }
 
+/**
+ * Starts every part or none: when a later part cannot start (a port in use),
+ * the parts already started are stopped before the error is thrown, so a
+ * failed start leaves nothing running that would keep the process alive.
+ */
 export async function startCoordinator(config: CoordinatorConfig, deps: { log: Logger; registry: Registry }): Promise<Coordinator> {
   const { log, registry } = deps;
-  // JetStream when a NATS URL is set (durable, shared by several coordinators), else in this process.
-  const store: Store = config.natsUrl !== ''
-    ? await JetStreamStore.connect({
-      url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, leaseTtlMs: config.leaseTtlMs,
-      timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'store' }),
-    })
-    : new EmbeddedStore(config.dataDir);
-  const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }));
-  await farm.start();
-  const grpc = await startGrpcServer(farm, store, log, config.host, config.port);
-  store.onHealthChange((ok) => {
-    for (const svc of ['', 'latentfarm.v1.RenderFarm', 'latentfarm.v1.WorkerGateway']) grpc.health.setStatus(svc, ok ? 'SERVING' : 'NOT_SERVING');
-    log.warn({ healthy: ok }, ok ? 'store reachable again' : 'store unreachable: refusing new jobs');
-  });
-  const metrics = config.metricsPort >= 0 ? await serveMetrics(registry, config.metricsHost, config.metricsPort) : undefined;
-  log.info({ port: grpc.port, metricsPort: metrics?.port, store: store.kind, dataDir: store.kind === 'embedded' ? config.dataDir : undefined }, 'coordinator listening');
-  return {
-    port: grpc.port,
-    metricsPort: metrics?.port,
-    address: `${config.host}:${grpc.port}`,
-    async close() {
-      grpc.health.setStatus('', 'NOT_SERVING');
-      farm.close();
-      await new Promise<void>((resolve) => {
-        // Give streams a moment to end cleanly, then force.
-        const t = setTimeout(() => { grpc.server.forceShutdown(); resolve(); }, 2000);
-        grpc.server.tryShutdown(() => { clearTimeout(t); resolve(); });
-      });
-      metrics?.server.close();
-      await store.close();
-    },
+  const undo: (() => Promise<void> | void)[] = [];
+  const unwind = async () => {
+    for (const u of undo.reverse()) await Promise.resolve().then(u).catch(() => undefined);
   };
+  try {
+    // JetStream when a NATS URL is set (durable, shared by several coordinators), else in this process.
+    const store: Store = config.natsUrl !== ''
+      ? await JetStreamStore.connect({
+        url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, leaseTtlMs: config.leaseTtlMs,
+        timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'store' }),
+      })
+      : new EmbeddedStore(config.dataDir);
+    undo.push(() => store.close());
+    const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }));
+    undo.push(() => farm.close());
+    await farm.start();
+    let grpc: GrpcServer;
+    try {
+      grpc = await startGrpcServer(farm, store, log, config.host, config.port);
+    } catch (err) {
+      const le = listenError(err, config.host, config.port);
+      throw le === undefined ? err : listenConfigError(le, { host: '--host', port: '--port' });
+    }
+    undo.push(() => grpc.server.forceShutdown());
+    store.onHealthChange((ok) => {
+      for (const svc of ['', 'latentfarm.v1.RenderFarm', 'latentfarm.v1.WorkerGateway']) grpc.health.setStatus(svc, ok ? 'SERVING' : 'NOT_SERVING');
+      log.warn({ healthy: ok }, ok ? 'store reachable again' : 'store unreachable: refusing new jobs');
+    });
+    const metrics = config.metricsPort >= 0 ? await serveMetricsOrExplain(registry, config) : undefined;
+    log.info({ port: grpc.port, metricsPort: metrics?.port, store: store.kind, dataDir: store.kind === 'embedded' ? config.dataDir : undefined }, 'coordinator listening');
+    return {
+      port: grpc.port,
+      metricsPort: metrics?.port,
+      address: `${config.host}:${grpc.port}`,
+      async close() {
+        grpc.health.setStatus('', 'NOT_SERVING');
+        farm.close();
+        await new Promise<void>((resolve) => {
+          // Give streams a moment to end cleanly, then force.
+          const t = setTimeout(() => { grpc.server.forceShutdown(); resolve(); }, 2000);
+          grpc.server.tryShutdown(() => { clearTimeout(t); resolve(); });
+        });
+        metrics?.server.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
+
+async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConfig) {
+  try {
+    return await serveMetrics(registry, config.metricsHost, config.metricsPort);
+  } catch (err) {
+    const le = listenError(err, config.metricsHost, config.metricsPort);
+    throw le === undefined ? err : listenConfigError(le, { host: '--metrics-host', port: '--metrics-port', offHint: ', or -1 to turn /metrics off' });
+  }
 }

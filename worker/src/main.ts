@@ -1,5 +1,8 @@
 // `latentfarm worker`: the only place that creates the worker's logger and registry.
-import { createLogger, createRegistry, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
+import {
+  ConfigError, LatentfarmError, checkAddress, createLogger, createRegistry, listenConfigError, listenError, serveMetrics,
+  type Logger, type Registry,
+} from '@latentfarm/common';
 import { parseWorkerConfig, simNativeDefaults, workerHelp, type WorkerConfig } from './config.js';
 import type { Engine } from './engine/engine.js';
 import { OnnxEngine } from './engine/onnx.js';
@@ -22,27 +25,43 @@ export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics)
       stepPerImageMs: config.simStepPerImageMs, failMarker: config.simFailMarker, native: simNativeDefaults(config),
     }, observer);
   }
-  return OnnxEngine.create({ modelDirs: config.modelDir, provider: config.provider, maxBatch: config.maxBatch, threads: config.threads }, observer);
+  try {
+    return await OnnxEngine.create({ modelDirs: config.modelDir, provider: config.provider, maxBatch: config.maxBatch, threads: config.threads }, observer);
+  } catch (err) {
+    // A model folder the loader refuses (its own error classes) is bad input: one line naming the flag.
+    if (err instanceof ConfigError || !(err instanceof LatentfarmError)) throw err;
+    throw new ConfigError(`--model-dir: ${err.message}`, { cause: err });
+  }
 }
 
 /** Starts a worker from a compiled config (used by `worker` and by `up`). */
 export async function startWorker(config: WorkerConfig, deps: { log: Logger; registry: Registry }): Promise<Worker> {
+  for (const a of config.coordinator) checkAddress('--coordinator', a);
   const metrics = workerMetrics(deps.registry);
   const engine = await createEngine(config, metrics);
   return new Worker(config, engine, metrics, deps.log.child({ worker: config.id }));
 }
 
 export async function runWorker(argv: readonly string[]): Promise<void> {
-  const { values: config, help } = parseWorkerConfig(argv);
+  const { values: config, help, explicit } = parseWorkerConfig(argv);
   if (help) {
     process.stdout.write(workerHelp());
     return;
   }
+  for (const a of config.coordinator) checkAddress('--coordinator', a);
   const log = createLogger('worker', config.logLevel);
   const registry = createRegistry('worker');
   if (config.metricsPort >= 0) {
-    const m = await serveMetrics(registry, config.metricsHost, config.metricsPort);
-    log.info({ metricsPort: m.port }, 'metrics listening');
+    // The default port gives way to a free one, so several workers share a host; a port the user chose does not.
+    const m = await serveMetrics(registry, config.metricsHost, config.metricsPort, { orFreePort: !explicit.has('metricsPort') }).catch((err: unknown) => {
+      const le = listenError(err, config.metricsHost, config.metricsPort);
+      throw le === undefined ? err : listenConfigError(le, { host: '--metrics-host', port: '--metrics-port', offHint: ', or -1 to turn /metrics off' });
+    });
+    if (m.movedFrom !== undefined) {
+      log.warn({ metricsPort: m.port }, `metrics port ${m.movedFrom} is in use (another worker on this host?), so /metrics listens on ${m.port}; set --metrics-port to choose`);
+    } else {
+      log.info({ metricsPort: m.port }, 'metrics listening');
+    }
     m.server.unref();
   }
   const worker = await startWorker(config, { log, registry });

@@ -1,7 +1,8 @@
-// Flags that describe a job, shared by submit, estimate and up.
+// Flags that describe a job, shared by submit, estimate and up, and the
+// prompt entries they give (a prompt file, or one --prompt).
 import { InvalidArgumentError, opt } from '@latentfarm/common';
 import { ImageFormat, Scheduler, type GenerationParams, type JobSpec, type PromptEntry } from '@latentfarm/proto';
-import { parseFormat, parseScheduler } from './prompts.js';
+import { parseFormat, parseScheduler, parsePromptFile } from './prompts.js';
 
 export const jobOptions = {
   model: opt.string('Model to render with (empty: the farm\'s default model, see `latentfarm status`)', ''),
@@ -17,7 +18,7 @@ export const jobOptions = {
   format: opt.string('png, webp or jpeg', 'png'),
   priority: opt.int('1 (lowest) to 10 (highest); share of the farm is proportional', 5, { min: 1, max: 10 }),
   label: opt.list('Labels, key=value, comma separated', []),
-  idempotencyKey: opt.string('Resubmitting with the same key returns the same job', ''),
+  idempotencyKey: opt.string('Resubmitting with the same key returns the same job (empty: submit makes a key of its own, so its retries are safe)', ''),
 };
 
 export interface JobFlags {
@@ -47,4 +48,21 @@ export function specFromFlags(f: JobFlags): JobSpec {
 /** Applies the per-job flags that entries inherit (images per prompt, negative prompt). */
 export function withEntryDefaults(e: PromptEntry, f: JobFlags): PromptEntry {
   return { ...e, images: e.images || f.images, negativePrompt: e.negativePrompt || f.negativePrompt };
+}
+
+/** The entries of a prompt file, or of one --prompt; the two together are refused. */
+export async function* entrySource(file: string | undefined, flags: JobFlags): AsyncGenerator<PromptEntry> {
+  if (flags.prompt !== '') {
+    if (file !== undefined) throw new InvalidArgumentError('--prompt', 'give either --prompt or a prompt file, not both');
+    yield withEntryDefaults({ prompt: flags.prompt, negativePrompt: '', images: 0 }, flags);
+    return;
+  }
+  if (file === undefined) throw new InvalidArgumentError('prompts', 'give a prompt file (text or .jsonl) or --prompt "..."');
+  for await (const e of parsePromptFile(file)) yield withEntryDefaults(e, flags);
+}
+
+export async function collectEntries(file: string | undefined, flags: JobFlags): Promise<PromptEntry[]> {
+  const out: PromptEntry[] = [];
+  for await (const e of entrySource(file, flags)) out.push(e);
+  return out;
 }

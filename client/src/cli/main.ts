@@ -1,31 +1,38 @@
 // The `latentfarm` command line: one entry for every part.
 import type { ServiceError } from '@grpc/grpc-js';
-import { status } from '@grpc/grpc-js';
+import { logVerbosity, setLogVerbosity, status } from '@grpc/grpc-js';
 import { ConfigError, InvalidArgumentError } from '@latentfarm/common';
 import { runServe } from '@latentfarm/coordinator';
 import { runWorker } from '@latentfarm/worker';
 import { commands, runCommand } from './commands.js';
+import { fileProblem } from './file-errors.js';
 import { print, printErr } from './output.js';
+import { CoordinatorUnreachableError } from './unreachable.js';
 import { runUp } from './up.js';
 
 const USAGE = `Usage: latentfarm <command> [options]   (latentfarm <command> --help for its options)
 
 Farm:
-  up        coordinator and local workers in one process; with --prompts, render and exit
+  up        coordinator and local workers in one process; with --prompts or --prompt, render and exit
   serve     run a coordinator
   worker    run a worker that dials a coordinator
 Jobs:
   submit    submit prompts (text or JSONL); --watch writes images as they finish
   watch     follow a job, resumably; --out writes its images
   get       show a job
-  list      list jobs
+  list      list jobs, a page at a time
   cancel    cancel a job
   image     fetch a finished image by id
   estimate  dry run of the cost model
-  status    workers, models, queue depth, throughput`;
+  status    workers, models, queue depth, throughput
+
+Exit status: 0 done, 1 failed (a job that did not succeed, an error from the farm), 2 bad input.`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // grpc-js prints its own "E No address added…" lines; every failure reaches us too and is said once, in
+  // words. GRPC_VERBOSITY still turns them on for debugging.
+  if (process.env['GRPC_VERBOSITY'] === undefined) setLogVerbosity(logVerbosity.NONE);
   try {
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       print(USAGE);
@@ -48,16 +55,25 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     return await runCommand(cmd, rest);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof InvalidArgumentError) {
-      printErr(`latentfarm ${name}: ${err.message}`);
-      return 2;
-    }
-    const se = err as Partial<ServiceError>;
-    if (typeof se.code === 'number') {
-      printErr(`latentfarm ${name}: ${status[se.code] ?? se.code}: ${se.details ?? se.message ?? ''}`);
-      return 1;
-    }
-    printErr(`latentfarm ${name}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
+    const { line, code } = explain(err);
+    printErr(`latentfarm ${name}: ${line}`);
+    return code;
   }
+}
+
+/** One line and an exit status for whatever ended a command: 2 for bad input, 1 for the rest. */
+function explain(err: unknown): { line: string; code: number } {
+  if (err instanceof ConfigError || err instanceof InvalidArgumentError) return { line: err.message, code: 2 };
+  const file = fileProblem(err);
+  if (file !== undefined) return { line: file.message, code: 2 };
+  if (err instanceof CoordinatorUnreachableError) return { line: err.message, code: 1 };
+  const se = err as Partial<ServiceError>;
+  if (typeof se.code === 'number') return { line: `${status[se.code] ?? se.code}: ${se.details ?? se.message ?? ''}`, code: 1 };
+  // Not an error a user can cause: a bug. Its stack is for a report, on request.
+  const e = err instanceof Error ? err : new Error(String(err));
+  const debug = ['debug', 'trace'].includes(process.env['LATENTFARM_LOG_LEVEL'] ?? '');
+  return {
+    line: `internal error: ${e.name}: ${e.message}${debug ? `\n${e.stack ?? ''}` : ' (LATENTFARM_LOG_LEVEL=debug shows where)'}`,
+    code: 1,
+  };
 }

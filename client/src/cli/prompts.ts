@@ -1,10 +1,12 @@
 // Prompt files: plain text (one prompt per line; blank lines and lines
 // starting with # are skipped) or JSONL (one object per line, with per-entry
 // overrides). Errors name the line.
+import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { InvalidArgumentError } from '@latentfarm/common';
 import { ImageFormat, Scheduler, type GenerationParams, type PromptEntry } from '@latentfarm/proto';
+import { fileProblem } from './file-errors.js';
 
 const JSONL_KEYS = new Set(['prompt', 'negative_prompt', 'images', 'seed', 'width', 'height', 'steps', 'cfg_scale', 'scheduler', 'format']);
 
@@ -83,10 +85,17 @@ export function parsePromptText(text: string, file = '<input>', jsonl = isJsonl(
 
 /** Streams a prompt file entry by entry, so millions of prompts never sit in memory at once. */
 export async function* parsePromptFile(file: string, jsonl = isJsonl(file)): AsyncGenerator<PromptEntry> {
-  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  const input = createReadStream(file);
+  // Open before reading, so a missing file is one line naming it rather than a stream error.
+  await once(input, 'open').catch((err: unknown) => { throw fileProblem(err, '', file) ?? err; });
+  const rl = createInterface({ input, crlfDelay: Infinity });
   let n = 0;
-  for await (const line of rl) {
-    const e = parsePromptLine(line, ++n, file, jsonl);
-    if (e !== undefined) yield e;
+  try {
+    for await (const line of rl) {
+      const e = parsePromptLine(line, ++n, file, jsonl);
+      if (e !== undefined) yield e;
+    }
+  } catch (err) {
+    throw fileProblem(err, '', file) ?? err; // e.g. a folder given as the file (EISDIR on the first read)
   }
 }

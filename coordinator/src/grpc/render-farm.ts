@@ -124,6 +124,11 @@ async function watch(call: ServerWritableStream<WatchJobRequest, WatchJobRespons
   if (req.afterSequence > last) {
     throw new InvalidArgumentError('after_sequence', `${req.afterSequence} is beyond the job's latest event ${last}`);
   }
+  if (await endedBefore(job.id, req.afterSequence, TERMINAL.has(job.state), last, store)) {
+    // The caller has seen the job's end already (a resume after its last event): nothing will follow.
+    call.end();
+    return;
+  }
   const ac = new AbortController();
   const { signal } = ac;
   call.on('cancelled', () => ac.abort());
@@ -175,6 +180,20 @@ async function watch(call: ServerWritableStream<WatchJobRequest, WatchJobRespons
       if (steps.length > 0) await write(call, { sequence: after, unixMs: Date.now(), event: { $case: 'progress', value: { images: steps } } }, signal);
     }
   }
+}
+
+/**
+ * Whether a watch after `after` has nothing left to wait for: the job is
+ * finished and no event follows `after`, or the event at `after` is the job's
+ * final state (its record may lag it by a moment). `finished` must be read
+ * before `last`: a finishing job appends its final event before its record
+ * says it is finished, so a finished record seen first means `last` is final.
+ */
+async function endedBefore(jobId: string, after: number, finished: boolean, last: number, store: Store): Promise<boolean> {
+  if (after === 0) return false;
+  if (finished) return after >= last;
+  const [atAfter] = await store.readEvents(jobId, after - 1, 1);
+  return atAfter?.seq === after && atAfter.kind === 'state' && TERMINAL.has(atAfter.state);
 }
 
 const IMAGE_ID = /^([a-z0-9]+)\/(\d+)$/;

@@ -1,0 +1,66 @@
+// What every client command shares: its shape, the connection flags, one
+// client per run, and the translation of connection failures.
+import { randomUUID } from 'node:crypto';
+import { checkAddress, formatHelp, opt, parseOptions, type OptionSpecs } from '@latentfarm/common';
+import { FarmClient, type RetryInfo } from '../sdk.js';
+import { printErr } from './output.js';
+import { connectionFailure, unreachable } from './unreachable.js';
+
+export const clientOptions = {
+  coordinator: opt.string('Coordinator address (host:port)', '127.0.0.1:7400'),
+  deadlineMs: opt.int('Deadline of each call, retries included (a submit retries while the coordinator is unreachable)', 30_000, { min: 1 }),
+  json: opt.bool('Print the reply as JSON (proto3 JSON mapping: enum names, lowerCamel fields), one message per line', false),
+};
+
+export interface Command {
+  usage: string;
+  options: OptionSpecs;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+/** A key of its own for each submit, so the SDK may retry it without ever making two jobs. */
+export const newIdempotencyKey = (): string => `cli-${randomUUID()}`;
+
+function retryNotice(address: string, key: () => string): (r: RetryInfo) => void {
+  const told = new Set<string>();
+  return (r) => {
+    if (told.has(r.method)) return;
+    told.add(r.method);
+    const why = connectionFailure(r.error) ?? r.error.details;
+    const k = r.method.startsWith('SubmitJob') ? ` (idempotency key ${key()}, so it cannot make two jobs)` : '';
+    printErr(`coordinator at ${address} unavailable (${why}); retrying ${r.method}${k} until the deadline, ${r.deadline.toISOString()}`);
+  };
+}
+
+/** Attempts of a command that only reads: a coordinator restart takes seconds; one that is down should be said at once. */
+const READ_ATTEMPTS = 4;
+
+/**
+ * Runs `fn` with a client of the coordinator the flags name, and closes it.
+ * A coordinator that cannot be reached becomes one line saying where and what
+ * to check. With `idempotencyKey` (a submit), calls retry until the deadline,
+ * saying so once on stderr.
+ */
+export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClient) => Promise<T>, idempotencyKey?: () => string): Promise<T> {
+  const address = checkAddress('--coordinator', v['coordinator'] as string);
+  const c = new FarmClient(address, {
+    deadlineMs: v['deadlineMs'] as number,
+    ...(idempotencyKey === undefined ? { retries: READ_ATTEMPTS } : { onRetry: retryNotice(address, idempotencyKey) }),
+  });
+  try {
+    return await fn(c);
+  } catch (err) {
+    throw unreachable(err, address) ?? err;
+  } finally {
+    c.close();
+  }
+}
+
+export function runCommand(cmd: Command, argv: readonly string[]): Promise<number> {
+  const { values, positionals, help } = parseOptions(cmd.options, argv);
+  if (help) {
+    process.stdout.write(formatHelp(cmd.usage, cmd.options));
+    return Promise.resolve(0);
+  }
+  return cmd.run(values as Record<string, unknown>, positionals);
+}

@@ -22,14 +22,18 @@ export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics)
       stepPerImageMs: config.simStepPerImageMs, failMarker: config.simFailMarker,
     }, observer);
   }
-  return OnnxEngine.create({ modelDirs: config.modelDir, provider: config.provider, maxBatch: config.maxBatch, threads: config.threads }, observer);
+  return OnnxEngine.create({ modelDirs: config.modelDir, provider: config.provider, maxBatch: config.maxBatch, threads: config.threads, unetTimestep: config.unetTimestep }, observer);
 }
 
 /** Starts a worker from a compiled config (used by `worker` and by `up`). */
 export async function startWorker(config: WorkerConfig, deps: { log: Logger; registry: Registry }): Promise<Worker> {
   const metrics = workerMetrics(deps.registry);
   const engine = await createEngine(config, metrics);
-  return new Worker(config, engine, metrics, deps.log.child({ worker: config.id }));
+  const log = deps.log.child({ worker: config.id });
+  if (engine instanceof OnnxEngine) {
+    for (const m of engine.loaded) log.info({ model: m.model, dir: m.dir, format: m.format, unetTimestep: m.unetTimestep }, `model ${m.model}: ${m.formatDescription}; UNet: ${m.unetTimestepDetail}`);
+  }
+  return new Worker(config, engine, metrics, log);
 }
 
 export async function runWorker(argv: readonly string[]): Promise<void> {

@@ -18,12 +18,16 @@ export interface RenderOutput {
   timings: StageTimings;
 }
 
+/** Native size and default scheduler of a served model, announced to the coordinator. */
+export interface ModelDefaults { readonly name: string; readonly width: number; readonly height: number; readonly scheduler: string }
+
 export interface EngineInfo {
   engine: string;
   provider: string;
   device: string;
   models: string[];
   maxBatch: number;
+  readonly modelDefaults: readonly ModelDefaults[];
 }
 
 export interface Engine {

@@ -32,7 +32,7 @@ export class SimEngine implements Engine {
   private readonly batcher: ContinuousBatcher<SimItem>;
 
   constructor(private readonly options: SimOptions, observer: BatchObserver = {}) {
-    this.info = { engine: 'sim', provider: 'sim', device: 'simulated', models: options.models, maxBatch: options.maxBatch };
+    this.info = { engine: 'sim', provider: 'sim', device: 'simulated', models: options.models, maxBatch: options.maxBatch, modelDefaults: [] };
     this.batcher = new ContinuousBatcher<SimItem>(options.maxBatch, {
       step: async (_group, items) => {
         const ms = options.stepBaseMs + options.stepPerImageMs * items.length;

@@ -46,6 +46,14 @@ describe('adaptScalarTimestep', () => {
       expect(Array.from(await run(result.bytes, 1, [500], false))).toEqual(Array.from(await run(original, 1, [500], true)));
     });
 
+  it('accepts axes [-1] (a 10-byte negative varint in a packed int64 tensor)', async () => {
+    const original = scalarTimestepUnet('axes-constant-node', { axes: [-1] });
+    const result = adaptScalarTimestep(original);
+    if (!result.adapted) throw new Error(result.reason);
+    const out = await run(result.bytes, 2, [7, 9], false);
+    expect([out[0], out[out.length - 1]]).toEqual([sample(2)[0]! * 2 + 7, sample(2)[out.length - 1]! * 2 + 9]);
+  });
+
   it('drops a value_info that pins the Unsqueeze output to [1], so a batch of timesteps loads', async () => {
     const result = adaptScalarTimestep(scalarTimestepUnet('axes-input', { pinUnsqueezed: true }));
     if (!result.adapted) throw new Error(result.reason);

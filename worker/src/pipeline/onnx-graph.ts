@@ -167,7 +167,9 @@ function uniqueName(base: string, taken: (name: string) => boolean): string {
  */
 export function adaptScalarTimestep(model: Uint8Array, inputName = 'timestep'): TimestepAdaptation {
   const refuse = (reason: string): TimestepAdaptation => ({ adapted: false, reason });
-  const top = readFields(model);
+  // Views of a plain Uint8Array are far cheaper than Buffer slices, and a model has hundreds of thousands.
+  const bytesIn = new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
+  const top = readFields(bytesIn);
   const graphField = top.find((f) => f.no === MODEL.graph);
   if (graphField === undefined) return refuse('the model has no graph');
   const graph = readFields(graphField.bytes);
@@ -224,15 +226,16 @@ export function adaptScalarTimestep(model: Uint8Array, inputName = 'timestep'): 
   ]);
 
   // The axes constant goes with the node when nothing else reads it (onnxruntime would warn about it).
-  const axesOnlyHere = axesInput !== undefined && axesInput !== '' && nodes.every((n) => n === unsqueeze || !n.inputs.includes(axesInput));
-  const isAxes = (f: WireField): boolean => axesOnlyHere && (
-    (f.no === GRAPH.initializer && strings(readFields(f.bytes), TENSOR.name)[0] === axesInput) ||
-    (f.no === GRAPH.node && nodes.some((n) => n.field === f && n.opType === 'Constant' && n.outputs.length === 1 && n.outputs[0] === axesInput)));
+  const dropped = new Set<WireField>();
+  if (axesInput !== undefined && axesInput !== '' && nodes.every((n) => n === unsqueeze || !n.inputs.includes(axesInput))) {
+    for (const f of graph) if (f.no === GRAPH.initializer && strings(readFields(f.bytes), TENSOR.name)[0] === axesInput) dropped.add(f);
+    for (const n of nodes) if (n.opType === 'Constant' && n.outputs.length === 1 && n.outputs[0] === axesInput) dropped.add(n.field);
+  }
 
   const parts: Uint8Array[] = [];
   for (const f of graph) {
     if (f === unsqueeze.field) parts.push(lenField(GRAPH.node, reshape));
-    else if (isAxes(f)) continue;
+    else if (dropped.has(f)) continue;
     else if (f === inputField) parts.push(lenField(GRAPH.input, withBatchShape(inputInfo, inputField.bytes, TIMESTEP_BATCH_DIM)));
     else if (f.no === GRAPH.valueInfo && strings(readFields(f.bytes), VALUE_INFO.name)[0] === output) continue; // pinned [1]
     else parts.push(graphField.bytes.subarray(f.start, f.end));
@@ -242,6 +245,6 @@ export function adaptScalarTimestep(model: Uint8Array, inputName = 'timestep'): 
   const graphLength = parts.reduce((n, p) => n + p.length, 0);
   const bytes = concatBytes(top.flatMap((f) => (f === graphField
     ? [tag(MODEL.graph, WireType.Len), encodeVarint(graphLength), ...parts]
-    : [model.subarray(f.start, f.end)])));
+    : [bytesIn.subarray(f.start, f.end)])));
   return { adapted: true, bytes, replacedNode: nodeName };
 }

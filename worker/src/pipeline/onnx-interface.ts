@@ -3,7 +3,7 @@
 // positional reads, and only the small ones (opset_import, inputs) are read.
 import { open, type FileHandle } from 'node:fs/promises';
 import { declaredShape } from './onnx-graph.js';
-import { WireType, readFields, readVarint, strings } from './protobuf-wire.js';
+import { WireType, readFields, readLength, strings } from './protobuf-wire.js';
 
 export interface OnnxInput {
   readonly name: string;
@@ -27,19 +27,21 @@ interface Header { no: number; wireType: number; payloadStart: number; payloadEn
 async function header(fh: FileHandle, pos: number, end: number): Promise<Header> {
   const buf = new Uint8Array(Math.min(20, end - pos));
   await fh.read(buf, 0, buf.length, pos);
-  const [tag, afterTag] = readVarint(buf, 0);
-  const no = Number(tag >> 3n);
-  const wireType = Number(tag & 7n);
+  const [tag, afterTag] = readLength(buf, 0);
+  const no = Math.floor(tag / 8);
+  const wireType = tag % 8;
   switch (wireType) {
     case WireType.Varint: {
-      const [, after] = readVarint(buf, afterTag);
+      let after = afterTag;
+      while (after < buf.length && ((buf[after] as number) & 0x80) !== 0) after++;
+      after++;
       return { no, wireType, payloadStart: pos + afterTag, payloadEnd: pos + after };
     }
     case WireType.Fixed64: return { no, wireType, payloadStart: pos + afterTag, payloadEnd: pos + afterTag + 8 };
     case WireType.Fixed32: return { no, wireType, payloadStart: pos + afterTag, payloadEnd: pos + afterTag + 4 };
     case WireType.Len: {
-      const [len, after] = readVarint(buf, afterTag);
-      return { no, wireType, payloadStart: pos + after, payloadEnd: pos + after + Number(len) };
+      const [len, after] = readLength(buf, afterTag);
+      return { no, wireType, payloadStart: pos + after, payloadEnd: pos + after + len };
     }
     default: throw new Error(`unsupported wire type ${wireType} at byte ${pos}`);
   }

@@ -11,7 +11,7 @@ export interface WireField {
   /** The whole field (tag included) within the message bytes. */
   readonly start: number;
   readonly end: number;
-  /** Varint fields: the value. */
+  /** Varint fields: the value (decoded when asked; most fields never are). */
   readonly varint: bigint;
   /** Length-delimited fields: the payload (a view, not a copy). */
   readonly bytes: Uint8Array;
@@ -23,7 +23,7 @@ export class WireFormatError extends Error {
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
-/** The varint at `pos`, and the position after it. */
+/** The varint at `pos` as a bigint (any 64-bit value), and the position after it. */
 export function readVarint(buf: Uint8Array, pos: number, end = buf.length): [bigint, number] {
   let value = 0n;
   let shift = 0n;
@@ -37,6 +37,40 @@ export function readVarint(buf: Uint8Array, pos: number, end = buf.length): [big
   throw new WireFormatError('varint longer than 10 bytes');
 }
 
+/**
+ * A varint that must fit a JS number exactly (tags, lengths), and the position
+ * after it. Plain arithmetic: a model has hundreds of thousands of these, and
+ * bigint decoding made parsing one take seconds.
+ */
+export function readLength(buf: Uint8Array, pos: number, end = buf.length): [number, number] {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    if (pos >= end) throw new WireFormatError('truncated varint');
+    const b = buf[pos++] as number;
+    value += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) return [value, pos];
+    scale *= 128;
+  }
+  throw new WireFormatError(`varint at byte ${pos - 8} is too large for a tag or a length`);
+}
+
+class Field implements WireField {
+  constructor(
+    readonly no: number,
+    readonly wireType: WireType,
+    readonly start: number,
+    readonly end: number,
+    readonly bytes: Uint8Array,
+    private readonly message: Uint8Array,
+    private readonly valueStart: number,
+  ) {}
+
+  get varint(): bigint {
+    return this.wireType === WireType.Varint ? readVarint(this.message, this.valueStart, this.end)[0] : 0n;
+  }
+}
+
 /** The fields of one message, in the order they were written. */
 export function readFields(buf: Uint8Array): WireField[] {
   const fields: WireField[] = [];
@@ -44,16 +78,19 @@ export function readFields(buf: Uint8Array): WireField[] {
   const end = buf.length;
   while (pos < end) {
     const start = pos;
-    const [tag, afterTag] = readVarint(buf, pos, end);
+    const [tag, afterTag] = readLength(buf, pos, end);
     pos = afterTag;
-    const no = Number(tag >> 3n);
-    const wireType = Number(tag & 7n) as WireType;
+    const no = Math.floor(tag / 8);
+    const wireType = (tag % 8) as WireType;
     if (no === 0) throw new WireFormatError(`field number 0 at byte ${start}`);
-    let varint = 0n;
+    const valueStart = pos;
     let bytes: Uint8Array = EMPTY;
     switch (wireType) {
       case WireType.Varint:
-        [varint, pos] = readVarint(buf, pos, end);
+        for (let i = 0; ; i++) {
+          if (pos >= end || i >= 10) throw new WireFormatError(`bad varint in field ${no} at byte ${start}`);
+          if (((buf[pos++] as number) & 0x80) === 0) break;
+        }
         break;
       case WireType.Fixed64:
         pos += 8;
@@ -62,9 +99,9 @@ export function readFields(buf: Uint8Array): WireField[] {
         pos += 4;
         break;
       case WireType.Len: {
-        const [len, afterLen] = readVarint(buf, pos, end);
-        if (len > BigInt(end - afterLen)) throw new WireFormatError(`field ${no} at byte ${start} runs past the end`);
-        pos = afterLen + Number(len);
+        const [len, afterLen] = readLength(buf, pos, end);
+        if (len > end - afterLen) throw new WireFormatError(`field ${no} at byte ${start} runs past the end`);
+        pos = afterLen + len;
         bytes = buf.subarray(afterLen, pos);
         break;
       }
@@ -72,7 +109,7 @@ export function readFields(buf: Uint8Array): WireField[] {
         throw new WireFormatError(`unsupported wire type ${wireType as number} at byte ${start}`);
     }
     if (pos > end) throw new WireFormatError(`field ${no} at byte ${start} runs past the end`);
-    fields.push({ no, wireType, start, end: pos, varint, bytes });
+    fields.push(new Field(no, wireType, start, pos, bytes, buf, valueStart));
   }
   return fields;
 }

@@ -96,3 +96,28 @@ def signature(model):
 
 def consumers(graph, name):
     return [n for n in graph.node if name in n.input]
+
+
+def adapt_scalar_timestep(model):
+    """What the worker does at load to a UNet whose scalar `timestep` is first used
+    by one Unsqueeze (diffusers' `timesteps[None]`): that node becomes
+    Reshape(timestep, [-1]) and `timestep` is declared [batch_size], so rows at
+    different timesteps share one call.  Used by the recipes' checks."""
+    g = model.graph
+    users = consumers(g, "timestep")
+    assert len(users) == 1 and users[0].op_type == "Unsqueeze", [n.op_type for n in users]
+    node = users[0]
+    shape = numpy_helper.from_array(np.array([-1], dtype=np.int64), "timestep_flat_shape")
+    g.initializer.append(shape)
+    at = list(g.node).index(node)
+    g.node.remove(node)
+    g.node.insert(at, helper.make_node("Reshape", ["timestep", shape.name], list(node.output), name="timestep_flat"))
+    axes = node.input[1]
+    if not consumers(g, axes):  # the Unsqueeze's axes, now unused
+        producer = [n for n in g.node if axes in n.output]
+        for n in producer:
+            g.node.remove(n)
+        for t in [t for t in g.initializer if t.name == axes]:
+            g.initializer.remove(t)
+    set_dims(model, {"timestep": ["batch_size"]})
+    return model

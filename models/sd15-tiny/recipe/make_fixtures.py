@@ -26,7 +26,6 @@ import tempfile
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,7 +34,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "models", "common"))
 sys.path.insert(0, os.path.join(ROOT, "models", "shapes-ldm", "recipe"))
 import sd15_tiny as M  # noqa: E402
-from onnx_opset import consumers, set_dims, signature, to_opset18  # noqa: E402
+from onnx_opset import adapt_scalar_timestep, set_dims, signature, to_opset18  # noqa: E402
 from tokenizer import CLIPTokenizer  # noqa: E402
 
 SEED = 1505
@@ -234,27 +233,6 @@ def write_fixture(folder, fmt, graphs):
 
 
 # ----------------------------------------------------------------------------- checks
-def adapt_timestep(unet_path, out_path):
-    """What the worker does at load: Unsqueeze(timestep) -> Reshape(timestep, [-1]), timestep [batch_size]."""
-    m = onnx.load(unet_path)
-    g = m.graph
-    users = consumers(g, "timestep")
-    assert len(users) == 1 and users[0].op_type == "Unsqueeze", [n.op_type for n in users]
-    node = users[0]
-    shape = numpy_helper.from_array(np.array([-1], dtype=np.int64), "timestep_flat_shape")
-    g.initializer.append(shape)
-    new = helper.make_node("Reshape", ["timestep", shape.name], list(node.output), name="timestep_flat")
-    i = list(g.node).index(node)
-    g.node.remove(node)
-    g.node.insert(i, new)
-    axes = node.input[1]
-    if not consumers(g, axes):  # the Unsqueeze's axes constant, now unused
-        g.node.remove(next(n for n in g.node if axes in n.output))
-    assert next(v for v in g.input if v.name == "timestep").type.tensor_type.elem_type == TensorProto.FLOAT
-    set_dims(m, {"timestep": ["batch_size"]})
-    onnx.save_model(m, out_path)
-
-
 def f32(path, t):
     np.ascontiguousarray(t.detach().numpy(), dtype=np.float32).tofile(path)
 
@@ -305,7 +283,8 @@ def main():
         ref = os.path.join(tmp, "ref")
         os.makedirs(ref)
         reference(te, unet, vae, ref)
-        adapt_timestep(os.path.join(args.out, "sd15-tiny-optimum", "unet", "model.onnx"), os.path.join(ref, "unet-adapted.onnx"))
+        unet_today = onnx.load(os.path.join(args.out, "sd15-tiny-optimum", "unet", "model.onnx"))
+        onnx.save_model(adapt_scalar_timestep(unet_today), os.path.join(ref, "unet-adapted.onnx"))
         subprocess.run(["node", os.path.join(HERE, "check_fixtures.mjs"), args.out, ref], check=True, cwd=ROOT)
 
 

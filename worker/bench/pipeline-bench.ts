@@ -126,6 +126,8 @@ if (sections.has('timestep')) {
 }
 
 await mkdir('loadtest/results', { recursive: true });
-const file = sections.size === 3 ? 'loadtest/results/bench-pipeline.json' : `loadtest/results/bench-pipeline-${[...sections].join('-')}.json`;
+const timestepModel = (report['unetTimestep'] as { model?: string } | undefined)?.model;
+const file = sections.size === 3 ? 'loadtest/results/bench-pipeline.json'
+  : `loadtest/results/bench-pipeline-${[...sections].join('-')}${timestepModel !== undefined ? `-${timestepModel}` : ''}.json`;
 await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
 log(`written ${file}`);

@@ -195,6 +195,10 @@ describe('broken folders in the new layouts', () => {
       delete index['vae'];
       await writeFile(join(d, 'model_index.json'), JSON.stringify(index));
     }, /model_index\.json: has no "vae" \(Optimum\) or "vae_decoder" \(diffusers ONNX\) entry/],
+    ['an SDXL index (a second text encoder)', OPTIMUM, async (d) => {
+      const index = JSON.parse(await readFile(join(d, 'model_index.json'), 'utf8')) as Record<string, unknown>;
+      await writeFile(join(d, 'model_index.json'), JSON.stringify({ ...index, _class_name: 'StableDiffusionXLPipeline', text_encoder_2: ['transformers', 'CLIPTextModelWithProjection'] }));
+    }, /model_index\.json: StableDiffusionXLPipeline has a second text encoder \(SDXL\); only SD 1\.x\/2\.x layouts are supported/],
     ['VAE config with a bad block list', OPTIMUM, (d) => writeFile(join(d, 'vae_decoder/config.json'), '{"block_out_channels": []}'), /vae_decoder\/config\.json: block_out_channels \[\] is not a non-empty list/],
   ];
 

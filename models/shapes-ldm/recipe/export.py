@@ -187,9 +187,7 @@ def main():
         "out_channels": 3,
         "latent_channels": 4,
         "sample_size": 64,
-        # One entry per resolution level (64, 32, 16, 8), as diffusers counts them:
-        # the pipeline's scale factor is 2^(len - 1) = 8.
-        "block_out_channels": [32, 64, 128, 128],
+        "block_out_channels": [32, 64, 128],
         "scaling_factor": round(sf, 6),
         "act_fn": "silu",
         "norm_num_groups": 32,

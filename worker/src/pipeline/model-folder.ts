@@ -185,8 +185,9 @@ function recognise(indexFile: string, index: Record<string, unknown>, timestep: 
   }
   const legacy = className.startsWith('Onnx') || (listed(index, 'vae_decoder') && !listed(index, 'vae'));
   if (legacy) return 'diffusers-onnx';
-  // Optimum ≥ 1.24 declares a scalar timestep; earlier releases a [steps] vector.
-  return timestep?.shape !== undefined && timestep.shape.length === 0 ? 'optimum' : 'optimum-1.23';
+  // Optimum ≤ 1.23 declares a timestep per row ([steps], a dynamic axis); later releases one scalar.
+  const perRow = timestep?.shape?.length === 1 && typeof timestep.shape[0] === 'string';
+  return perRow ? 'optimum-1.23' : 'optimum';
 }
 
 const FORMAT_NAMES: Readonly<Record<ModelFormat, string>> = {

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, formatHelp, opt, parseOptions, type OptionValues } from '@latentfarm/common';
 import { SCHEDULER_KINDS } from './schedulers/config.js';
+import { UNET_TIMESTEP_MODES } from './pipeline/unet-session.js';
 
 export const workerOptions = {
   coordinator: opt.list('Coordinator addresses (host:port, comma separated); reconnects rotate through them', ['127.0.0.1:7400']),
@@ -11,6 +12,7 @@ export const workerOptions = {
   modelDir: opt.list('onnx: model folders (Optimum ONNX Stable Diffusion layout); each serves the model named after its folder', ['models/shapes-ldm']),
   provider: opt.oneOf('onnx: execution provider', 'cpu', ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const),
   threads: opt.int('onnx: onnxruntime intra-op threads (0: onnxruntime decides)', 0, { min: 0, max: 256 }),
+  unetTimestep: opt.oneOf('onnx: a UNet that takes one scalar timestep (Optimum ≥ 1.24): adapt (edit the graph in memory so each image in a batch has its own timestep) or group (one UNet call per distinct timestep)', 'adapt', UNET_TIMESTEP_MODES),
   maxBatch: opt.int('Most images in one batched step', 8, { min: 1, max: 1024 }),
   prefetch: opt.int('Tasks leased ahead beyond max-batch, so the device never waits', -1, { min: -1, max: 4096 }),
   simStepBaseMs: opt.number('sim: fixed milliseconds of one batched step', 20, { min: 0 }),

@@ -26,7 +26,7 @@ export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics)
     }, observer);
   }
   try {
-    return await OnnxEngine.create({ modelDirs: config.modelDir, provider: config.provider, maxBatch: config.maxBatch, threads: config.threads }, observer);
+    return await OnnxEngine.create({ modelDirs: config.modelDir, provider: config.provider, maxBatch: config.maxBatch, threads: config.threads, unetTimestep: config.unetTimestep }, observer);
   } catch (err) {
     // A model folder the loader refuses (its own error classes) is bad input: one line naming the flag.
     if (err instanceof ConfigError || !(err instanceof LatentfarmError)) throw err;
@@ -39,7 +39,11 @@ export async function startWorker(config: WorkerConfig, deps: { log: Logger; reg
   for (const a of config.coordinator) checkAddress('--coordinator', a);
   const metrics = workerMetrics(deps.registry);
   const engine = await createEngine(config, metrics);
-  return new Worker(config, engine, metrics, deps.log.child({ worker: config.id }));
+  const log = deps.log.child({ worker: config.id });
+  if (engine instanceof OnnxEngine) {
+    for (const m of engine.loaded) log.info({ model: m.model, dir: m.dir, format: m.format, unetTimestep: m.unetTimestep }, `model ${m.model}: ${m.formatDescription}; UNet: ${m.unetTimestepDetail}`);
+  }
+  return new Worker(config, engine, metrics, log);
 }
 
 export async function runWorker(argv: readonly string[]): Promise<void> {

@@ -181,7 +181,10 @@ class OnnxModels:
         return self.torch.from_numpy(self.te({"input_ids": ids.numpy()})[0])
 
     def eps(self, z, t, ctx):
-        return self.torch.from_numpy(self.unet({"sample": z.numpy(), "timestep": t.numpy(), "encoder_hidden_states": ctx.numpy()})[0])
+        # the export takes one float32 scalar timestep for the whole batch
+        assert bool((t == t[0]).all()), "one timestep per call"
+        timestep = np.array(float(t[0]), dtype=np.float32)
+        return self.torch.from_numpy(self.unet({"sample": z.numpy(), "timestep": timestep, "encoder_hidden_states": ctx.numpy()})[0])
 
     def decode(self, z):
         return self.torch.from_numpy(self.dec({"latent_sample": z.numpy()})[0])
@@ -199,8 +202,8 @@ def sample(models, prompts, seeds, steps=25, cfg=5.0, batch=48):
         for i in range(0, len(prompts), batch):
             ps, ss = prompts[i:i + batch], seeds[i:i + batch]
             n = len(ps)
-            cond = models.text(torch.tensor([tok(p) for p in ps], dtype=torch.int32))
-            unc = models.text(torch.tensor([tok("")], dtype=torch.int32)).expand(n, -1, -1)
+            cond = models.text(torch.tensor([tok(p) for p in ps], dtype=torch.int64))
+            unc = models.text(torch.tensor([tok("")], dtype=torch.int64)).expand(n, -1, -1)
             ctx = torch.cat([unc, cond]).contiguous()
             lat = torch.cat([torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(s)) for s in ss])
             for t in ts:

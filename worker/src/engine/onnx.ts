@@ -2,17 +2,16 @@
 // Text encoding happens before an image joins the batch; the continuous
 // batcher runs only UNet steps; VAE decoding and image encoding happen as
 // each image leaves, off the UNet's path.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ImageFormat, Scheduler, type ResolvedParams } from '@latentfarm/proto';
 import { ContinuousBatcher, type BatchObserver, type BatchPolicy } from '../batching/continuous-batcher.js';
 import { encodeImage } from '../image/encode.js';
 import { loadModelFolder, type ModelFolder } from '../pipeline/model-folder.js';
 import { createSession, type Provider } from '../pipeline/onnx-session.js';
+import { createUnetSession, type UnetTimestepHandling, type UnetTimestepMode } from '../pipeline/unet-session.js';
 import { SeededRandom } from '../pipeline/random.js';
 import { TextEncoder } from '../pipeline/text-encoder.js';
 import { ClipTokenizer } from '../pipeline/tokenizer.js';
-import { Unet } from '../pipeline/unet.js';
+import { Unet, type UnetCallObserver } from '../pipeline/unet.js';
 import { VaeDecoder } from '../pipeline/vae.js';
 import {
   createScheduler, parseSchedulerConfig, resolveSchedulerConfig,
@@ -27,6 +26,20 @@ export interface OnnxOptions {
   /** onnxruntime intra-op threads; 0 lets onnxruntime choose. */
   threads: number;
   batchPolicy?: BatchPolicy;
+  /** A UNet declaring one scalar timestep: adapt its graph in memory (default) or group rows by timestep. */
+  unetTimestep?: UnetTimestepMode;
+  /** Told of every UNet call (benchmarks and tests count them). */
+  onUnetCall?: (model: string, ...call: Parameters<UnetCallObserver>) => void;
+}
+
+/** What was loaded for one model folder, for the start log. */
+export interface LoadedModelReport {
+  readonly model: string;
+  readonly dir: string;
+  readonly format: ModelFolder['format'];
+  readonly formatDescription: string;
+  readonly unetTimestep: UnetTimestepHandling;
+  readonly unetTimestepDetail: string;
 }
 
 interface LoadedModel {
@@ -35,9 +48,7 @@ interface LoadedModel {
   unet: Unet;
   vae: VaeDecoder;
   schedulerFile: SchedulerConfigInput;
-  defaultKind: SchedulerKind;
-  /** Native image size, announced to the coordinator; undefined when the UNet config gives none. */
-  native: { width: number; height: number } | undefined;
+  report: LoadedModelReport;
 }
 
 interface Item {
@@ -63,35 +74,19 @@ const KIND_BY_ENUM: Partial<Record<Scheduler, SchedulerKind>> = {
   [Scheduler.DDIM]: 'ddim', [Scheduler.PNDM]: 'pndm', [Scheduler.EULER]: 'euler',
   [Scheduler.EULER_ANCESTRAL]: 'euler_ancestral', [Scheduler.DPMPP_2M]: 'dpmpp_2m', [Scheduler.LCM]: 'lcm',
 };
-const KIND_BY_CLASS: Record<string, SchedulerKind> = {
-  DDIMScheduler: 'ddim', PNDMScheduler: 'pndm', EulerDiscreteScheduler: 'euler', EulerAncestralDiscreteScheduler: 'euler_ancestral',
-  DPMSolverMultistepScheduler: 'dpmpp_2m', LCMScheduler: 'lcm',
-};
-const LATENT_CHANNELS = 4;
-/** Image pixels per latent pixel: the pipeline's latents are always 1/8 of the image. */
-const LATENT_SCALE = 8;
-
-/** The size the model was trained at: unet/config.json's sample_size (int or [h, w]) in image pixels. */
-async function nativeSize(dir: string): Promise<{ width: number; height: number } | undefined> {
-  let size: unknown;
-  try {
-    size = (JSON.parse(await readFile(join(dir, 'unet', 'config.json'), 'utf8')) as Record<string, unknown>)['sample_size'];
-  } catch {
-    return undefined; // an export without a UNet config still renders; it just announces no native size
-  }
-  const [h, w] = Array.isArray(size) ? size : [size, size];
-  return typeof h === 'number' && typeof w === 'number' && h > 0 && w > 0 ? { width: w * LATENT_SCALE, height: h * LATENT_SCALE } : undefined;
-}
 
 export class OnnxEngine implements Engine {
   readonly info: EngineInfo;
+  /** One report per model folder: the format recognised and how the UNet takes timesteps. */
+  readonly loaded: readonly LoadedModelReport[];
   private readonly batcher: ContinuousBatcher<Item>;
 
   private constructor(private readonly models: Map<string, LoadedModel>, options: OnnxOptions, observer: BatchObserver) {
     this.info = {
       engine: 'onnx', provider: options.provider, device: options.provider === 'cpu' ? 'cpu' : options.provider, models: [...models.keys()], maxBatch: options.maxBatch,
-      modelDefaults: [...models.values()].flatMap((m) => (m.native !== undefined ? [{ name: m.folder.name, ...m.native, scheduler: m.defaultKind }] : [])),
+      modelDefaults: [...models.values()].map(({ folder }) => ({ name: folder.name, width: folder.nativeWidth, height: folder.nativeHeight, scheduler: folder.defaultScheduler })),
     };
+    this.loaded = [...models.values()].map((m) => m.report);
     this.batcher = new ContinuousBatcher<Item>(options.maxBatch, {
       step: (_group, items) => this.step(items),
       isDone: (item) => item.stepIndex >= item.scheduler.stepCount,
@@ -108,9 +103,9 @@ export class OnnxEngine implements Engine {
     const models = new Map<string, LoadedModel>();
     for (const dir of options.modelDirs) {
       const folder = await loadModelFolder(dir);
-      const [textSession, unetSession, vaeSession] = await Promise.all([
+      const [textSession, unet, vaeSession] = await Promise.all([
         createSession(folder.textEncoder, options.provider, options.threads),
-        createSession(folder.unet, options.provider, options.threads),
+        createUnetSession(folder.unet, folder.unetTimestep, options.unetTimestep ?? 'adapt', options.provider, options.threads),
         createSession(folder.vaeDecoder, options.provider, options.threads),
       ]);
       const tokenizer = await ClipTokenizer.load(folder.tokenizerDir);
@@ -118,11 +113,13 @@ export class OnnxEngine implements Engine {
       models.set(folder.name, {
         folder,
         text: new TextEncoder(textSession, tokenizer, folder.textEncoder),
-        unet: new Unet(unetSession, folder.unet),
-        vae: new VaeDecoder(vaeSession, folder.vaeScalingFactor, folder.vaeDecoder),
+        unet: new Unet(unet.session, folder.unet, (rows, timesteps) => options.onUnetCall?.(folder.name, rows, timesteps)),
+        vae: new VaeDecoder(vaeSession, folder.vaeScalingFactor, folder.vaeScaleFactor, folder.vaeDecoder),
         schedulerFile,
-        defaultKind: KIND_BY_CLASS[folder.schedulerClass] ?? 'pndm',
-        native: await nativeSize(folder.dir),
+        report: {
+          model: folder.name, dir: folder.dir, format: folder.format, formatDescription: folder.formatDescription,
+          unetTimestep: unet.handling, unetTimestepDetail: unet.detail,
+        },
       });
     }
     return new OnnxEngine(models, options, observer);
@@ -132,7 +129,8 @@ export class OnnxEngine implements Engine {
     const model = this.models.get(request.model);
     if (model === undefined) throw new TaskError(`model "${request.model}" is not loaded on this worker`, false);
     const p = request.params;
-    if (p.width % 8 !== 0 || p.height % 8 !== 0) throw new TaskError(`size ${p.width}×${p.height} is not a multiple of 8`, false);
+    const f = model.folder.vaeScaleFactor;
+    if (p.width % f !== 0 || p.height % f !== 0) throw new TaskError(`size ${p.width}×${p.height} is not a multiple of ${f} (the VAE's scale factor)`, false);
     const scheduler = this.scheduler(model, p);
     const guided = p.cfgScale > 1;
     const t0 = performance.now();
@@ -141,7 +139,7 @@ export class OnnxEngine implements Engine {
     if (request.signal.aborted) throw new TaskAbortedError(`task ${request.taskId} aborted`);
     // Each image's noise comes from its own seed: the same image alone or in any batch.
     const rng = new SeededRandom(p.seed);
-    const latentShape = [LATENT_CHANNELS, p.height / 8, p.width / 8] as const;
+    const latentShape = [model.folder.latentChannels, p.height / f, p.width / f] as const;
     const latents = rng.fillNormal(new Float32Array(latentShape[0] * latentShape[1] * latentShape[2]));
     for (let i = 0; i < latents.length; i++) latents[i] = (latents[i] as number) * scheduler.initNoiseSigma;
     return new Promise((resolve, reject) => {
@@ -154,7 +152,7 @@ export class OnnxEngine implements Engine {
   }
 
   private scheduler(model: LoadedModel, p: ResolvedParams): ImageScheduler {
-    const kind = KIND_BY_ENUM[p.scheduler] ?? model.defaultKind;
+    const kind = KIND_BY_ENUM[p.scheduler] ?? model.folder.defaultScheduler;
     try {
       return createScheduler(kind, resolveSchedulerConfig(kind, model.schedulerFile), p.steps);
     } catch (err) {

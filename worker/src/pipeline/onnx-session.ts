@@ -1,5 +1,6 @@
 // onnxruntime-node sessions, and tensors shaped to whatever the model's
 // inputs declare (fp32 or fp16; int32 or int64; scalar, [1] or [batch]).
+import { dirname } from 'node:path';
 import { InferenceSession, Tensor, listSupportedBackends } from 'onnxruntime-node';
 import { ConfigError } from '@latentfarm/common';
 import { f16ToF32, f32ToF16 } from './fp16.js';
@@ -18,18 +19,31 @@ export function checkProvider(provider: Provider): void {
   }
 }
 
-export async function createSession(file: string, provider: Provider, threads: number): Promise<InferenceSession> {
+/**
+ * A model to load: a file, or bytes edited in memory from `file` (whose
+ * external weights, model.onnx_data or weights.pb, are still found beside it).
+ */
+export type ModelSource = string | { readonly bytes: Uint8Array; readonly file: string };
+
+export async function createSession(source: ModelSource, provider: Provider, threads: number): Promise<InferenceSession> {
   checkProvider(provider);
+  const file = typeof source === 'string' ? source : source.file;
   const options: InferenceSession.SessionOptions = {
     executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     graphOptimizationLevel: 'all',
-    // Three sessions (text encoder, UNet, VAE) run side by side; spinning
-    // idle threads would steal the cores the UNet call needs.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    extra: {
+      session: {
+        // Three sessions (text encoder, UNet, VAE) run side by side; spinning
+        // idle threads would steal the cores the UNet call needs.
+        intra_op: { allow_spinning: '0' },
+        // A model loaded from bytes has no path to resolve external data against.
+        ...(typeof source === 'string' ? {} : { model_external_initializers_file_folder_path: dirname(file) }),
+      },
+    },
     ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
   };
   try {
-    return await InferenceSession.create(file, options);
+    return await (typeof source === 'string' ? InferenceSession.create(source, options) : InferenceSession.create(source.bytes, options));
   } catch (err) {
     const msg = (err as Error).message;
     if (provider !== 'cpu' && /provider|cuda|tensorrt|webgpu|dawn|vulkan|\.so/i.test(msg)) {

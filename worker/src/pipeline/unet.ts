@@ -2,6 +2,7 @@
 // takes a timestep per sample; otherwise rows are grouped by timestep and
 // each group gets its own call (the fallback for single-timestep exports).
 import { floatTensor, inputSpec, numberTensor, outputName, readFloats, type InferenceSession, type InputSpec, timedRun } from './onnx-session.js';
+import { takesTimestepPerRow } from './unet-session.js';
 
 export interface UnetRows {
   /** [rows, 4, h, w] scaled model inputs. */
@@ -14,6 +15,9 @@ export interface UnetRows {
   seqLen: number;
 }
 
+/** Told of every onnxruntime call: its rows and their timesteps. */
+export type UnetCallObserver = (rows: number, timesteps: readonly number[]) => void;
+
 export class Unet {
   private readonly sample: InputSpec;
   private readonly timestep: InputSpec;
@@ -22,13 +26,12 @@ export class Unet {
   /** The timestep input is [batch] with a dynamic batch: rows may differ. */
   readonly perSampleTimestep: boolean;
 
-  constructor(private readonly session: InferenceSession, private readonly file: string) {
+  constructor(private readonly session: InferenceSession, private readonly file: string, private readonly onCall: UnetCallObserver = () => undefined) {
     this.sample = inputSpec(session, 'sample', file);
     this.timestep = inputSpec(session, 'timestep', file);
     this.hidden = inputSpec(session, 'encoder_hidden_states', file);
     this.output = outputName(session, 'out_sample', file);
-    const shape = this.timestep.shape;
-    this.perSampleTimestep = shape.length === 1 && typeof shape[0] !== 'number';
+    this.perSampleTimestep = takesTimestepPerRow(session);
   }
 
   async run(rows: UnetRows): Promise<Float32Array> {
@@ -63,6 +66,7 @@ export class Unet {
       [this.timestep.name]: numberTensor(this.timestep, timesteps, tDims, this.file),
       [this.hidden.name]: floatTensor(this.hidden, rows.hidden, [n, rows.seqLen, rows.hidden.length / n / rows.seqLen], this.file),
     };
+    this.onCall(n, rows.timesteps);
     const out = await timedRun(this.session, feeds);
     return readFloats(out[this.output] as Parameters<typeof readFloats>[0]);
   }

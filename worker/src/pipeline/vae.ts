@@ -1,16 +1,23 @@
 // Latents → pixels: divide by the VAE scaling factor, decode, map [-1, 1] to bytes.
+import { ModelFolderError } from './model-folder.js';
 import { floatTensor, inputSpec, outputName, readFloats, type InferenceSession, type InputSpec, timedRun } from './onnx-session.js';
 
 export class VaeDecoder {
   private readonly latent: InputSpec;
   private readonly output: string;
 
-  constructor(private readonly session: InferenceSession, private readonly scalingFactor: number, private readonly file: string) {
+  constructor(
+    private readonly session: InferenceSession,
+    private readonly scalingFactor: number,
+    /** Pixels per latent cell, from the VAE config; checked against what the decoder really does. */
+    private readonly scaleFactor: number,
+    private readonly file: string,
+  ) {
     this.latent = inputSpec(session, 'latent_sample', file);
     this.output = outputName(session, 'sample', file);
   }
 
-  /** Decodes one image's latent [4, h, w] into interleaved RGB bytes [H, W, 3]. */
+  /** Decodes one image's latent [c, h, w] into interleaved RGB bytes [H, W, 3]. */
   async decode(latent: Float32Array, shape: readonly [number, number, number]): Promise<{ rgb: Uint8Array; width: number; height: number }> {
     const scaled = new Float32Array(latent.length);
     for (let i = 0; i < latent.length; i++) scaled[i] = (latent[i] as number) / this.scalingFactor;
@@ -19,6 +26,11 @@ export class VaeDecoder {
     const px = readFloats(t);
     const height = t.dims[2] as number;
     const width = t.dims[3] as number;
+    if (height !== shape[1] * this.scaleFactor || width !== shape[2] * this.scaleFactor) {
+      // The config's block_out_channels disagree with the decoder: every image would come out the wrong size.
+      throw new ModelFolderError(this.file, `decoded ${shape[2]}×${shape[1]} latents into ${width}×${height} pixels, ` +
+        `but the VAE config's block_out_channels imply ×${this.scaleFactor}`);
+    }
     const plane = width * height;
     const rgb = new Uint8Array(plane * 3);
     for (let i = 0; i < plane; i++) {

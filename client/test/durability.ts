@@ -15,6 +15,14 @@ import { collect, spec, type Collected } from './farm.js';
 export const LEASE_TTL_MS = 3_000;
 
 /**
+ * Each durability test's time limit. Every wait inside is on an event; this only stops a test that hangs. It is
+ * wide because the tests start 6 to 10 processes (nats-server, coordinators, 4 workers, restarts), each a few
+ * CPU-seconds of loading TypeScript: on an idle 2-core machine a test takes about a minute, on a loaded one
+ * (the suite twice at once) about two.
+ */
+export const TEST_BUDGET_MS = 300_000;
+
+/**
  * One coordinator process, restartable on the port it got: its first start binds port 0 and reports the port;
  * restarts bind that port again, as a real coordinator's clients and workers keep its address.
  */

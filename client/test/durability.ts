@@ -98,9 +98,10 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
   const nats = await startNatsServer();
   const dir = await tempDir();
   const prefix = `lf${randomBytes(3).toString('hex')}`;
-  // LATENTFARM_TEST_LOG_LEVEL=debug shows more of the coordinators' logs when a failure is reported (info is the
-  // least: the port a coordinator bound is read from its log).
-  const logLevel = process.env['LATENTFARM_TEST_LOG_LEVEL'] === 'debug' ? 'debug' : 'info';
+  // LATENTFARM_TEST_LOG_LEVEL=debug (or trace) shows more of the coordinators' logs when a failure is reported
+  // (info is the least: the port a coordinator bound is read from its log).
+  const wanted = process.env['LATENTFARM_TEST_LOG_LEVEL'];
+  const logLevel: ChattyLevel = wanted === 'debug' || wanted === 'trace' ? wanted : 'info';
   const args = [
     '--nats-url', nats.url, '--nats-prefix', prefix, '--nats-timeout-ms', '2000',
     '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--data-dir', dir.path, ...(o.extraArgs ?? []),

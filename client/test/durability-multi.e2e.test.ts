@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { JobState } from '@latentfarm/proto';
 import { eventually } from '@latentfarm/testkit';
 import { prompts } from './farm.js';
-import { allSucceeded, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, workersConnected, WORKER, type DurableFarm } from './durability.js';
+import {
+  allSucceeded, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, workersConnected, TEST_BUDGET_MS, WORKER, type DurableFarm,
+} from './durability.js';
 
 const IMAGES = 2000;
 
@@ -40,7 +42,7 @@ describe('two coordinators on one JetStream (2,000 images, 4 sim workers)', () =
     expect(seen.images.size).toBe(IMAGES);
     expect(allSucceeded(seen)).toBe(true);
     expect(seen.states.at(-1)).toBe(JobState.SUCCEEDED);
-  }, 120_000);
+  }, TEST_BUDGET_MS);
 
   it('serves one job from both coordinators: submitted through one, watched through the other; cancel works across them', async () => {
     const f = await twoCoordinators();
@@ -77,5 +79,5 @@ describe('two coordinators on one JetStream (2,000 images, 4 sim workers)', () =
     const later = (await c2.client.submitJob(jobSpec(), prompts(40))).job!;
     expect((await watchJob(c1.client, later.id).done).states.at(-1)).toBe(JobState.SUCCEEDED);
     expect((await c2.client.getJob(big.id)).images).toEqual(after.images);
-  }, 120_000);
+  }, TEST_BUDGET_MS);
 });

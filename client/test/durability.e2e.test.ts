@@ -7,7 +7,10 @@ import { JobState } from '@latentfarm/proto';
 import { eventually } from '@latentfarm/testkit';
 import type { ServiceError } from '../src/index.js';
 import { prompts } from './farm.js';
-import { allSucceeded, healthStatus, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, workersConnected, type CoordinatorProcess, type DurableFarm } from './durability.js';
+import {
+  allSucceeded, healthStatus, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, workersConnected, TEST_BUDGET_MS,
+  type CoordinatorProcess, type DurableFarm,
+} from './durability.js';
 
 const IMAGES = 2000;
 /** How long NATS stays stalled: the fault's length (ten lease TTLs, so leases lapse meanwhile), not a wait for an event. */
@@ -46,7 +49,7 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
       await c.restart();
     }
     await expectAllDelivered(c, jobId, w);
-  }, 120_000);
+  }, TEST_BUDGET_MS);
 
   it('loses and duplicates nothing when nats-server is SIGKILLed and restarted twice', async () => {
     const { f, c, jobId, w } = await jobUnderWay();
@@ -58,7 +61,7 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
       await f.nats.restart();
     }
     await expectAllDelivered(c, jobId, w);
-  }, 120_000);
+  }, TEST_BUDGET_MS);
 
   it('reports NOT_SERVING and refuses jobs while NATS is unreachable for 30 s, then recovers by itself', async () => {
     const { f, c, w } = await jobUnderWay();
@@ -78,7 +81,7 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
     const after = await c.client.submitJob(jobSpec(), prompts(4));
     expect(after.created).toBe(true);
     expectExactlyOnce(await w.done);
-  }, 120_000);
+  }, TEST_BUDGET_MS);
 
   it('loses and duplicates nothing when workers are SIGKILLed 10 times', async () => {
     const { f, c, jobId, w } = await jobUnderWay();
@@ -91,5 +94,5 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
       f.addWorker(c);
     }
     await expectAllDelivered(c, jobId, w);
-  }, 120_000);
+  }, TEST_BUDGET_MS);
 });

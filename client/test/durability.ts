@@ -15,6 +15,14 @@ import { collect, spec, type Collected } from './farm.js';
 export const LEASE_TTL_MS = 3_000;
 
 /**
+ * Each durability test's time limit. Every wait inside is on an event; this only stops a test that hangs. It is
+ * wide because the tests start 6 to 10 processes (nats-server, coordinators, 4 workers, restarts), each a few
+ * CPU-seconds of loading TypeScript: on an idle 2-core machine a test takes about a minute, on a loaded one
+ * (the suite twice at once) about two.
+ */
+export const TEST_BUDGET_MS = 300_000;
+
+/**
  * One coordinator process, restartable on the port it got: its first start binds port 0 and reports the port;
  * restarts bind that port again, as a real coordinator's clients and workers keep its address.
  */
@@ -90,9 +98,10 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
   const nats = await startNatsServer();
   const dir = await tempDir();
   const prefix = `lf${randomBytes(3).toString('hex')}`;
-  // LATENTFARM_TEST_LOG_LEVEL=debug shows more of the coordinators' logs when a failure is reported (info is the
-  // least: the port a coordinator bound is read from its log).
-  const logLevel = process.env['LATENTFARM_TEST_LOG_LEVEL'] === 'debug' ? 'debug' : 'info';
+  // LATENTFARM_TEST_LOG_LEVEL=debug (or trace) shows more of the coordinators' logs when a failure is reported
+  // (info is the least: the port a coordinator bound is read from its log).
+  const wanted = process.env['LATENTFARM_TEST_LOG_LEVEL'];
+  const logLevel: ChattyLevel = wanted === 'debug' || wanted === 'trace' ? wanted : 'info';
   const args = [
     '--nats-url', nats.url, '--nats-prefix', prefix, '--nats-timeout-ms', '2000',
     '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--data-dir', dir.path, ...(o.extraArgs ?? []),

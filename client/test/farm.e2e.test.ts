@@ -9,7 +9,7 @@ describe('farm end to end (4 sim worker processes)', () => {
   let farm: TestFarm;
   beforeAll(async () => {
     farm = await startTestFarm(4, { maxBatch: 8, stepBaseMs: 2, stepPerImageMs: 0.1 });
-  }, 60_000);
+  }, 120_000); // four worker processes starting at once on a loaded machine
   afterAll(async () => farm?.stop());
 
   it('delivers every image of a 1,000-image job exactly once, from all four workers', async () => {

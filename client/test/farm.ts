@@ -17,8 +17,12 @@ export interface TestFarm {
   stop(): Promise<void>;
 }
 
-/** Waits until GetFarmStatus lists every one of `ids` (by id: a count can be met by the wrong workers). */
-export async function workersConnected(client: FarmClient, ids: readonly string[], procs: readonly Proc[] = [], timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until GetFarmStatus lists every one of `ids` (by id: a count can be met by the wrong workers), failing at
+ * once if one of `procs` exits. The bound only catches a hang: a worker process takes a few CPU-seconds to start,
+ * and on a loaded 2-core machine several starting at once can take half a minute.
+ */
+export async function workersConnected(client: FarmClient, ids: readonly string[], procs: readonly Proc[] = [], timeoutMs = 60_000): Promise<void> {
   await eventually(async () => {
     for (const p of procs) if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`a worker exited before connecting:\n${p.output()}`);
     const connected = new Set((await client.getFarmStatus()).workers.map((w) => w.id));

@@ -1,15 +1,21 @@
-"""Export the trained model in the Hugging Face Optimum Stable Diffusion ONNX layout.
+"""Export the trained model as today's Hugging Face Optimum exports Stable Diffusion
+(optimum >= 1.24 / optimum-onnx), so the worker that runs it runs a real export too.
 
   /usr/bin/python3 models/shapes-ldm/recipe/export.py [--ckdir recipe/checkpoints] [--out models/shapes-ldm]
 
-Writes model_index.json, scheduler/, tokenizer/, text_encoder/, unet/, vae_decoder/.
-Interfaces (same names/dtypes as an Optimum SD 1.5 export):
-  text_encoder: input_ids int32 [batch,77] -> last_hidden_state f32 [batch,77,128], pooler_output f32 [batch,128]
-  unet: sample f32 [batch,4,h,w], timestep int64 [steps] (steps = batch or 1), encoder_hidden_states f32 [batch,77,128]
-        -> out_sample f32 [batch,4,h,w]
-  vae_decoder: latent_sample f32 [batch,4,h,w] -> sample f32 [batch,3,8h,8w]
+Writes model_index.json (the torch pipeline's style), scheduler/, tokenizer/,
+text_encoder/, unet/, vae_decoder/ with the interface of interface.py:
+  text_encoder: input_ids int64 [batch_size,77] -> last_hidden_state f32 [batch_size,77,128], pooler_output f32 [batch_size,128]
+  unet: sample f32 [batch_size,4,h,w], timestep f32 [] (a scalar), encoder_hidden_states f32 [batch_size,77,128]
+        -> out_sample f32 [batch_size,4,h,w]
+  vae_decoder: latent_sample f32 [batch_size,4,h,w] -> sample f32 [batch_size,3,8h,8w]
+Two steps: torch.onnx.export writes the graphs as the session-3 recipe did (opset 14,
+input_ids int32, timestep int64 [steps]; checked by onnx.checker), then
+upgrade_interface.upgrade_graphs rewrites their interface (int64 ids, a scalar float
+timestep through Unsqueeze + Expand as diffusers exports it, opset 18).  The same
+two steps made the shipped files, so this export still reproduces them byte for byte.
 Large weights are stored as float16 initializers followed by a Cast to float32
-(keeps the shipped folder < 10 MB); every graph input/output stays float32/int.
+(keeps the shipped folder < 10 MB); every graph input/output stays float32/int64.
 """
 import argparse
 import json
@@ -23,10 +29,12 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import interface as I  # noqa: E402
 import model as M  # noqa: E402
 from tokenizer import build_tokenizer  # noqa: E402
+from upgrade_interface import upgrade_graphs  # noqa: E402
 
-OPSET = 14
+OPSET = 14  # what torch exports here; upgrade_graphs raises it to 18
 DIFFUSERS_VERSION = "0.14.0"
 
 
@@ -116,19 +124,8 @@ def main():
             "sample": {0: "batch", 2: "height", 3: "width"}},
            {"sample": ["batch", 3, "height", "width"]})
 
-    dump({
-        "_class_name": "OnnxStableDiffusionPipeline",
-        "_diffusers_version": DIFFUSERS_VERSION,
-        "feature_extractor": [None, None],
-        "requires_safety_checker": False,
-        "safety_checker": [None, None],
-        "scheduler": ["diffusers", "DDIMScheduler"],
-        "text_encoder": ["diffusers", "OnnxRuntimeModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"],
-        "unet": ["diffusers", "OnnxRuntimeModel"],
-        "vae_decoder": ["diffusers", "OnnxRuntimeModel"],
-        "vae_encoder": [None, None],
-    }, os.path.join(out, "model_index.json"))
+    upgrade_graphs(out)
+    I.dump(I.INDEX, os.path.join(out, "model_index.json"))
     dump({
         "_class_name": "DDIMScheduler",
         "_diffusers_version": DIFFUSERS_VERSION,
@@ -180,18 +177,7 @@ def main():
         "freq_shift": 0,
         "center_input_sample": False,
     }, os.path.join(out, "unet", "config.json"))
-    dump({
-        "_class_name": "AutoencoderKL",
-        "_diffusers_version": DIFFUSERS_VERSION,
-        "in_channels": 3,
-        "out_channels": 3,
-        "latent_channels": 4,
-        "sample_size": 64,
-        "block_out_channels": [32, 64, 128],
-        "scaling_factor": round(sf, 6),
-        "act_fn": "silu",
-        "norm_num_groups": 32,
-    }, os.path.join(out, "vae_decoder", "config.json"))
+    I.dump(I.vae_config(round(sf, 6)), os.path.join(out, "vae_decoder", "config.json"))
 
     total = 0
     for sub in ["text_encoder", "unet", "vae_decoder"]:

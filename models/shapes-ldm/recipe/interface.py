@@ -11,6 +11,7 @@ for export.py (new exports) and upgrade_interface.py (the files shipped before).
                 -> sample f32 [batch_size, 3, latent_height * 8, latent_width * 8]
   opset 18; model_index.json is the torch pipeline's own (StableDiffusionPipeline, a `vae` entry).
 """
+import json
 import os
 import sys
 
@@ -71,3 +72,10 @@ def finish(model, part):
     """Name the dims as Optimum does and raise the graph to opset 18."""
     set_dims(model, DIMS[part])
     return to_opset18(model)
+
+
+def dump(obj, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")

@@ -1,8 +1,9 @@
 """Numerical check of the exported ONNX graphs without onnxruntime (not
-available here): a tiny interpreter for the ~30 ONNX ops our graphs use,
-written with torch ops, compared against the PyTorch modules.  Also checks
-dynamic batch, per-sample timesteps, a length-1 timestep (SD-pipeline style
-broadcast) and a non-8x8 latent.
+available to Python here): a tiny interpreter for the ~30 ONNX ops our graphs
+use, written with torch ops, compared against the PyTorch modules.  Also checks
+dynamic batch, the scalar timestep serving the whole batch, per-sample timesteps
+once its Unsqueeze is made a Reshape (what the worker does at load) and a
+non-8x8 latent.
 
   /usr/bin/python3 models/shapes-ldm/recipe/onnx_check.py [--ckdir ...] [--model models/shapes-ldm]
 """
@@ -18,6 +19,8 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "common"))
+from onnx_opset import adapt_scalar_timestep  # noqa: E402
 
 DT = {TensorProto.FLOAT: torch.float32, TensorProto.FLOAT16: torch.float16, TensorProto.INT64: torch.int64,
       TensorProto.INT32: torch.int32, TensorProto.BOOL: torch.bool, TensorProto.DOUBLE: torch.float64}
@@ -30,8 +33,8 @@ def attrs(node):
 class OnnxGraph:
     """One exported graph, loaded once, run with torch ops (see run_onnx)."""
 
-    def __init__(self, path):
-        self.m = onnx.load(path)
+    def __init__(self, path_or_model):
+        self.m = onnx.load(path_or_model) if isinstance(path_or_model, str) else path_or_model
         self.init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in self.m.graph.initializer}
 
     def __call__(self, feeds):
@@ -54,7 +57,9 @@ def _run(m, env, feeds):
         elif op == "Cast":
             y = x[0].to(DT[a["to"]])
         elif op == "Shape":
-            y = torch.tensor(x[0].shape, dtype=torch.int64)
+            y = torch.tensor(x[0].shape[a.get("start", 0):a.get("end", x[0].dim())], dtype=torch.int64)
+        elif op == "Expand":
+            y = x[0].expand(torch.broadcast_shapes(x[0].shape, tuple(int(v) for v in x[1])))
         elif op == "Gather":
             ax = a.get("axis", 0)
             idx = x[1].flatten().long() % x[0].shape[ax]  # ONNX allows negative indices
@@ -93,8 +98,9 @@ def _run(m, env, feeds):
             y = conv(x[0], x[1], x[2] if len(x) > 2 else None, a.get("strides", 1), pads[:nd], a.get("dilations", 1), a.get("group", 1))
         elif op == "InstanceNormalization":
             y = F.instance_norm(x[0], weight=x[1], bias=x[2], eps=a.get("epsilon", 1e-5))
-        elif op == "ReduceMean":
-            y = x[0].mean(dim=list(a["axes"]), keepdim=bool(a.get("keepdims", 1)))
+        elif op == "ReduceMean":  # axes: an attribute up to opset 17, an input from 18
+            axes = list(a["axes"]) if "axes" in a else [int(v) for v in x[1]]
+            y = x[0].mean(dim=axes, keepdim=bool(a.get("keepdims", 1)))
         elif op == "ReduceSum":
             y = x[0].sum(dim=[int(v) for v in x[1]], keepdim=bool(a.get("keepdims", 1)))
         elif op == "ArgMax":
@@ -138,7 +144,7 @@ def main():
         print(f"{name:<40} shape {tuple(a.shape)} max|diff| {err:.2e} (rel {rel:.1e}) {'ok' if good else 'MISMATCH'}")
 
     with torch.no_grad():
-        ids = np.array([tok(s) for s in ["a red circle on a blue background", "", "yellow star, gray backdrop"]], np.int32)
+        ids = np.array([tok(s) for s in ["a red circle on a blue background", "", "yellow star, gray backdrop"]], np.int64)
         h_onnx, pool_onnx = run_onnx(p("text_encoder"), {"input_ids": ids})
         h, pool = te(torch.from_numpy(ids))
         cmp("text_encoder last_hidden_state B=3", h_onnx, h.numpy())
@@ -148,17 +154,20 @@ def main():
 
         g = torch.Generator().manual_seed(0)
         z = torch.randn(3, 4, 8, 8, generator=g)
-        t = torch.tensor([1, 481, 961])
-        (e_onnx,) = run_onnx(p("unet"), {"sample": z.numpy(), "timestep": t.numpy(), "encoder_hidden_states": h.numpy()})
-        cmp("unet B=3 per-sample timesteps", e_onnx, unet(z, t, h).numpy())
-        singles = np.concatenate([run_onnx(p("unet"), {"sample": z[i:i + 1].numpy(), "timestep": t[i:i + 1].numpy(),
-                                                        "encoder_hidden_states": h[i:i + 1].numpy()})[0] for i in range(3)])
+        scalar = lambda t: np.array(t, dtype=np.float32)  # timestep: a float32 scalar, shape []
+        unet_onnx = OnnxGraph(p("unet"))
+        (e_onnx,) = unet_onnx({"sample": z.numpy(), "timestep": scalar(481), "encoder_hidden_states": h.numpy()})
+        cmp("unet B=3, one scalar timestep", e_onnx, unet(z, torch.tensor([481] * 3), h).numpy())
+        singles = np.concatenate([unet_onnx({"sample": z[i:i + 1].numpy(), "timestep": scalar(481),
+                                             "encoder_hidden_states": h[i:i + 1].numpy()})[0] for i in range(3)])
         cmp("unet batched == one-by-one", e_onnx, singles)
-        (e1,) = run_onnx(p("unet"), {"sample": z.numpy(), "timestep": np.array([481]), "encoder_hidden_states": h.numpy()})
-        cmp("unet timestep shape [1] broadcast", e1, unet(z, torch.tensor([481] * 3), h).numpy())
+        t = torch.tensor([1, 481, 961])
+        adapted = OnnxGraph(adapt_scalar_timestep(onnx.load(p("unet"))))
+        (e_per,) = adapted({"sample": z.numpy(), "timestep": t.numpy().astype(np.float32), "encoder_hidden_states": h.numpy()})
+        cmp("unet per-sample timesteps (Unsqueeze->Reshape)", e_per, unet(z, t, h).numpy())
         z16 = torch.randn(2, 4, 16, 16, generator=g)
-        (e16,) = run_onnx(p("unet"), {"sample": z16.numpy(), "timestep": np.array([5, 700]), "encoder_hidden_states": h[:2].numpy()})
-        cmp("unet 16x16 latent", e16, unet(z16, torch.tensor([5, 700]), h[:2]).numpy())
+        (e16,) = unet_onnx({"sample": z16.numpy(), "timestep": scalar(700), "encoder_hidden_states": h[:2].numpy()})
+        cmp("unet 16x16 latent", e16, unet(z16, torch.tensor([700, 700]), h[:2]).numpy())
         (x_onnx,) = run_onnx(p("vae_decoder"), {"latent_sample": z.numpy()})
         cmp("vae_decoder B=3", x_onnx, dec(z).numpy())
         (x16,) = run_onnx(p("vae_decoder"), {"latent_sample": z16.numpy()})

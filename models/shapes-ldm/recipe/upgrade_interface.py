@@ -92,7 +92,8 @@ def weights(m):
     return {t.name: t.SerializeToString() for t in m.graph.initializer}
 
 
-def upgrade(folder):
+def upgrade_graphs(folder):
+    """The three graphs in `folder`, as the session-3 export.py wrote them, rewritten in place."""
     models = {}
     for part in PARTS:  # all in memory first: a refusal leaves every file as it was
         m = onnx.load(os.path.join(folder, part, "model.onnx"))
@@ -105,12 +106,14 @@ def upgrade(folder):
         models[part] = m
     for part, m in models.items():
         onnx.save_model(m, os.path.join(folder, part, "model.onnx"))
+
+
+def upgrade(folder):
+    upgrade_graphs(folder)
     with open(os.path.join(folder, "vae_decoder", "config.json")) as f:
         sf = json.load(f)["scaling_factor"]
-    for obj, rel in [(I.INDEX, "model_index.json"), (I.vae_config(sf), "vae_decoder/config.json")]:
-        with open(os.path.join(folder, rel), "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
+    I.dump(I.INDEX, os.path.join(folder, "model_index.json"))
+    I.dump(I.vae_config(sf), os.path.join(folder, "vae_decoder", "config.json"))
 
 
 def main():

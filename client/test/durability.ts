@@ -32,7 +32,9 @@ export class CoordinatorProcess {
 
   private constructor(proc: CoordinatorProc, private readonly args: string[], private readonly logLevel: ChattyLevel) {
     this.proc = proc;
-    this.client = new FarmClient(this.address, { deadlineMs: 10_000, retries: 1 });
+    // Retries as the SDK does by default: an idempotent call (a read, a keyed submit) that meets an overloaded store
+    // gets UNAVAILABLE, "retry later", and a real client retries it.
+    this.client = new FarmClient(this.address, { deadlineMs: 10_000 });
   }
 
   /** Starts the process and waits until it answers. */

@@ -70,6 +70,14 @@ describe('farm commands: bad input and busy ports', () => {
     oneLine(metrics.output, new RegExp(`^latentfarm serve: --metrics-port: 127\\.0\\.0\\.1:${held.port} is already in use.*-1 to turn /metrics off$`));
   });
 
+  it('serve with a --data-dir it cannot write exits 2 with one line (not a farm that fails every image)', async () => {
+    const file = join(dir.path, 'a-file');
+    await writeFile(file, '');
+    const r = await runCli(['serve', '--port', '0', '--metrics-port', '-1', '--data-dir', join(file, 'data')]);
+    expect(r.code, r.output).toBe(2);
+    oneLine(r.output, /^latentfarm serve: --data-dir: cannot write to ".*a-file\/data" \(ENOTDIR\)$/);
+  });
+
   it('worker on a /metrics port the user chose, in use, exits 2 with one line', async () => {
     const r = await runCli(['worker', '--metrics-port', String(held.port), '--log-level', 'warn']);
     expect(r.code, r.output).toBe(2);

@@ -110,7 +110,7 @@ describe('up --prompt', () => {
       const farmLine = /farm up: coordinator 127\.0\.0\.1:(\d+), 1 sim workers$/m.exec(r.output);
       expect(farmLine, r.output).not.toBeNull();
       expect(Number(farmLine?.[1])).not.toBe(7400);
-      expect(r.output).toMatch(/SUCCEEDED: 2\/2 done, 0 failed; 2 images written to/);
+      expect(r.output).toMatch(/SUCCEEDED: 2 images written to .*out\/ \(2\/2 done, 0 failed\)/);
     } finally {
       await dir.remove();
     }

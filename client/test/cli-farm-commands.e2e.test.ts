@@ -70,6 +70,14 @@ describe('farm commands: bad input and busy ports', () => {
     oneLine(metrics.output, new RegExp(`^latentfarm serve: --metrics-port: 127\\.0\\.0\\.1:${held.port} is already in use.*-1 to turn /metrics off$`));
   });
 
+  it('serve with a --data-dir it cannot write exits 2 with one line (not a farm that fails every image)', async () => {
+    const file = join(dir.path, 'a-file');
+    await writeFile(file, '');
+    const r = await runCli(['serve', '--port', '0', '--metrics-port', '-1', '--data-dir', join(file, 'data')]);
+    expect(r.code, r.output).toBe(2);
+    oneLine(r.output, /^latentfarm serve: --data-dir: cannot write to ".*a-file\/data" \(ENOTDIR\)$/);
+  });
+
   it('worker on a /metrics port the user chose, in use, exits 2 with one line', async () => {
     const r = await runCli(['worker', '--metrics-port', String(held.port), '--log-level', 'warn']);
     expect(r.code, r.output).toBe(2);
@@ -102,7 +110,7 @@ describe('up --prompt', () => {
       const farmLine = /farm up: coordinator 127\.0\.0\.1:(\d+), 1 sim workers$/m.exec(r.output);
       expect(farmLine, r.output).not.toBeNull();
       expect(Number(farmLine?.[1])).not.toBe(7400);
-      expect(r.output).toMatch(/SUCCEEDED: 2\/2 done, 0 failed; 2 images written to/);
+      expect(r.output).toMatch(/SUCCEEDED: 2 images written to .*out\/ \(2\/2 done, 0 failed\)/);
     } finally {
       await dir.remove();
     }

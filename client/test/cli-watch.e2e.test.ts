@@ -59,6 +59,12 @@ describe('the CLI watching jobs', () => {
     expect(r.output).toContain(`${job!.id} SUCCEEDED: 40/40 done`);
   });
 
+  it('image into a folder that does not exist is one line naming the file, exit 2', async () => {
+    const r = await runCli(['image', `${finished.id}/0`, '/nonexistent-folder/x.png', '--coordinator', address]);
+    expect(r.code, r.output).toBe(2);
+    expect(r.output.trim()).toBe('latentfarm image: /nonexistent-folder/x.png: no such file or directory');
+  });
+
   it('watch --json prints each event as a WatchJob message (enum names), then the final job', async () => {
     const r = await runCli(['watch', finished.id, '--coordinator', address, '--json']);
     expect(r.code, r.output).toBe(0);

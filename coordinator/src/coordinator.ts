@@ -1,5 +1,7 @@
 // Starts a coordinator from a compiled config: store, farm, gRPC, /metrics.
-import { listenConfigError, listenError, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
+import { ConfigError, listenConfigError, listenError, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
 import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
 import { startGrpcServer, type GrpcServer } from './grpc/server.js';
@@ -27,6 +29,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     for (const u of undo.reverse()) await Promise.resolve().then(u).catch(() => undefined);
   };
   try {
+    if (config.natsUrl === '') await checkDataDir(config.dataDir);
     // JetStream when a NATS URL is set (durable, shared by several coordinators), else in this process.
     const store: Store = config.natsUrl !== ''
       ? await JetStreamStore.connect({
@@ -80,5 +83,16 @@ async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConf
   } catch (err) {
     const le = listenError(err, config.metricsHost, config.metricsPort);
     throw le === undefined ? err : listenConfigError(le, { host: '--metrics-host', port: '--metrics-port', offHint: ', or -1 to turn /metrics off' });
+  }
+}
+
+/** The embedded store writes images under --data-dir: a folder it cannot write would fail every result, forever, so it fails the start instead. */
+async function checkDataDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`--data-dir: cannot write to "${dir}" (${code})`, { cause: err });
   }
 }

@@ -62,7 +62,7 @@ export async function runWorker(argv: readonly string[]): Promise<void> {
       throw le === undefined ? err : listenConfigError(le, { host: '--metrics-host', port: '--metrics-port', offHint: ', or -1 to turn /metrics off' });
     });
     if (m.movedFrom !== undefined) {
-      log.warn({ metricsPort: m.port }, `metrics port ${m.movedFrom} is in use (another worker on this host?), so /metrics listens on ${m.port}; set --metrics-port to choose`);
+      log.info({ metricsPort: m.port }, `metrics port ${m.movedFrom} is in use (another worker on this host?), so /metrics listens on ${m.port}; set --metrics-port to choose`);
     } else {
       log.info({ metricsPort: m.port }, 'metrics listening');
     }

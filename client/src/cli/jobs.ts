@@ -56,7 +56,7 @@ export const jobCommands: Record<string, Command> = {
       return withClient(v, async (c) => {
         const s = await watchToFolder(c, id, out, { afterSequence: v['after'] as number, json });
         if (json) printJson(GetJobResponse.toJSON({ job: s.job }));
-        else print(`${id} ${JobState[s.job.state]}: ${doneLine(s.job)}${out !== undefined ? `; ${s.written} images written to ${out}` : ''} (last sequence ${s.lastSequence})`);
+        else print(`${id} ${JobState[s.job.state]}: ${out !== undefined ? `${s.written} images written to ${out} (${doneLine(s.job)}; ` : `${doneLine(s.job)} (`}last sequence ${s.lastSequence})`);
         return s.job.state === JobState.SUCCEEDED ? 0 : 1;
       });
     },

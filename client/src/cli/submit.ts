@@ -52,7 +52,7 @@ export const submitCommands: Record<string, Command> = {
         const out = wanted || `out/${job.id}`;
         const s = await watchToFolder(c, job.id, out, { json });
         if (json) printJson(GetJobResponse.toJSON({ job: s.job }));
-        else print(`${job.id} ${JobState[s.job.state]}: ${doneLine(s.job)}; ${s.written} images written to ${out}`);
+        else print(`${job.id} ${JobState[s.job.state]}: ${s.written} images written to ${out} (${doneLine(s.job)})`);
         return s.job.state === JobState.SUCCEEDED ? 0 : 1;
       }, () => spec.idempotencyKey);
     },

@@ -105,7 +105,7 @@ async function renderAndReport(coordinator: Coordinator, spec: JobSpec, entries:
     if (job === undefined) throw new Error('submit returned no job');
     print(`job ${job.id}: ${job.images?.total ?? 0} images of "${model}"`);
     const s = await watchToFolder(client, job.id, out);
-    print(`${JobState[s.job.state]}: ${doneLine(s.job)}; ${s.written} images written to ${out}/`);
+    print(`${JobState[s.job.state]}: ${s.written} images written to ${out}/ (${doneLine(s.job)})`);
     return s.job.state === JobState.SUCCEEDED ? 0 : 1;
   } finally {
     client.close();

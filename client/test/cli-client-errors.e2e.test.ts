@@ -43,7 +43,7 @@ describe('client commands with the coordinator down or restarting', () => {
   });
 
   it('a submit waits out a coordinator restart (saying so once) and makes exactly one job', async () => {
-    const submit = spawnCli(['submit', '--coordinator', address, '--prompt', 'a red circle', '--images', '2', '--deadline-ms', '300000']);
+    const submit = spawnCli(['submit', '--coordinator', address, '--model', 'sim', '--prompt', 'a red circle', '--images', '2', '--deadline-ms', '300000']);
     await eventually(() => /retrying SubmitJob \(idempotency key cli-[0-9a-f-]+, so it cannot make two jobs\) until the deadline/.test(submit.output()),
       60_000, `the submit to say it retries\n${submit.output()}`);
     coordinator = await start(port, join(dir.path, 'data'));

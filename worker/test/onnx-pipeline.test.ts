@@ -165,14 +165,17 @@ describe('an export with another tensor interface (fp16, int64 ids, one float ti
     const variant = await Engine.create({ modelDirs: [VARIANT], provider: 'cpu', maxBatch: 8, threads: 1 });
     const reference = await engine(8);
     const args = { prompt: 'a red circle on a blue background', seed: 5, cfg: 6, steps: 15 };
-    const one = (e: OnnxEngine, a: typeof args & { model?: string }) => e.render({
+    const one = (e: OnnxEngine, a: typeof args & { model?: string }, onStep: () => void = () => undefined) => e.render({
       taskId: `v/${a.seed}`, model: a.model ?? 'shapes-ldm', prompt: a.prompt, negativePrompt: '',
       params: { width: 64, height: 64, steps: a.steps, cfgScale: a.cfg, scheduler: Scheduler.DDIM, seed: a.seed, outputFormat: 1 },
-      signal: new AbortController().signal, onStep: () => undefined,
+      signal: new AbortController().signal, onStep,
     });
     // Staggered starts put images on different steps in one batch: the single-timestep UNet needs one call per step.
-    const first = one(variant, { ...args, model: 'shapes-ldm-variant', seed: 8 });
-    await new Promise((r) => setTimeout(r, 20));
+    // The second image starts once the first has taken its first step (an event, not a pause).
+    let firstStepped!: () => void;
+    const stepped = new Promise<void>((r) => { firstStepped = r; });
+    const first = one(variant, { ...args, model: 'shapes-ldm-variant', seed: 8 }, () => firstStepped());
+    await stepped;
     const [v] = await Promise.all([one(variant, { ...args, model: 'shapes-ldm-variant' }), first]);
     const r = await one(reference, args);
     const a = pixels(v.image);

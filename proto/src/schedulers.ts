@@ -15,8 +15,6 @@ export interface SchedulerInfo {
   readonly name: string;
   /** The wire's enum value. */
   readonly proto: Scheduler;
-  /** What `--help` and error messages call it. */
-  readonly title: string;
   /**
    * diffusers class names (`_class_name` in scheduler_config.json) that mean
    * this scheduler: a model folder shipping one defaults to it.
@@ -32,19 +30,19 @@ export interface SchedulerInfo {
 }
 
 export const SCHEDULERS = [
-  { name: 'ddim', proto: Scheduler.DDIM, title: 'DDIM', diffusersClasses: ['DDIMScheduler'], diffusersDefaults: {} },
-  { name: 'pndm', proto: Scheduler.PNDM, title: 'PNDM (PLMS)', diffusersClasses: ['PNDMScheduler'], diffusersDefaults: { set_alpha_to_one: false } },
-  { name: 'euler', proto: Scheduler.EULER, title: 'Euler', diffusersClasses: ['EulerDiscreteScheduler'], diffusersDefaults: { timestep_spacing: 'linspace' } },
+  { name: 'ddim', proto: Scheduler.DDIM, diffusersClasses: ['DDIMScheduler'], diffusersDefaults: {} },
+  { name: 'pndm', proto: Scheduler.PNDM, diffusersClasses: ['PNDMScheduler'], diffusersDefaults: { set_alpha_to_one: false } },
+  { name: 'euler', proto: Scheduler.EULER, diffusersClasses: ['EulerDiscreteScheduler'], diffusersDefaults: { timestep_spacing: 'linspace' } },
   {
-    name: 'euler_ancestral', proto: Scheduler.EULER_ANCESTRAL, title: 'Euler ancestral',
+    name: 'euler_ancestral', proto: Scheduler.EULER_ANCESTRAL,
     diffusersClasses: ['EulerAncestralDiscreteScheduler'], diffusersDefaults: { timestep_spacing: 'linspace' },
   },
   {
-    name: 'dpmpp_2m', proto: Scheduler.DPMPP_2M, title: 'DPM-Solver++ 2M',
+    name: 'dpmpp_2m', proto: Scheduler.DPMPP_2M,
     diffusersClasses: ['DPMSolverMultistepScheduler'], diffusersDefaults: { timestep_spacing: 'linspace' },
   },
   {
-    name: 'lcm', proto: Scheduler.LCM, title: 'LCM', diffusersClasses: ['LCMScheduler'],
+    name: 'lcm', proto: Scheduler.LCM, diffusersClasses: ['LCMScheduler'],
     diffusersDefaults: { beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', clip_sample: false },
   },
 ] as const satisfies readonly SchedulerInfo[];

@@ -4,13 +4,13 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
 import {
-  FinishReason, GenerationParams, JobState,
+  FinishReason, GenerationParams, JobState, batchGroupKey,
   type GetFarmStatusResponse, type Hello, type ImageInfo, type Job, type JobSpec, type ListJobsRequest,
   type PromptEntry, type Task, type TaskFailure, type TaskResult, type TaskStep,
 } from '@latentfarm/proto';
 import type { CoordinatorConfig } from '../config.js';
-import { describeCost, imageCredits, type CostModel } from '../jobs/cost.js';
-import { priorityWeight, resolveParams, validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
+import { describeCost, estimateJob, imageCredits, type CostModel } from '../jobs/cost.js';
+import { jobBatchGroup, priorityWeight, validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
 import { EntryTaskSource } from '../jobs/task-source.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import { FairShare } from '../scheduling/fair-share.js';
@@ -154,11 +154,7 @@ export class Farm {
     }
     const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
     const spec: JobSpec = { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) };
-    let credits = 0;
-    for (const e of entries) {
-      const p = resolveParams(spec.params, e.overrides, this.defaults, 0);
-      credits += (e.images || 1) * imageCredits(this.cost, p.width, p.height, p.steps);
-    }
+    const credits = estimateJob(this.cost, spec.params, entries, this.defaults).credits;
     const record: JobRecord = {
       id, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: credits,
       state: JobState.QUEUED, startedUnixMs: 0, finishedUnixMs: 0, reason: '',
@@ -272,8 +268,7 @@ export class Farm {
     }
     if (before === undefined) this.metrics.activeJobs.inc();
     if (!this.share.has(job.id)) {
-      const p = resolveParams(job.spec.params, undefined, this.defaults, 0);
-      this.share.add(job.id, job.spec.model, groupOf(job.spec.model, p.width, p.height), priorityWeight(job.spec.priority));
+      this.share.add(job.id, job.spec.model, jobBatchGroup(job.spec, this.defaults), priorityWeight(job.spec.priority));
       this.scheduleDispatch();
     }
   }
@@ -496,7 +491,8 @@ export class Farm {
           for (const s of stored) await this.store.returnLease(s, false);
           break;
         }
-        group = job.group;
+        // The images just leased, not the job's spec, say the group: entries may set their own sizes.
+        group = batchGroupKey(job.model, (stored[stored.length - 1] as StoredLease).task.params);
         const tasks = stored.map((s) => this.lease(session, s));
         session.link.send({ message: { $case: 'lease', value: { tasks } } });
       }
@@ -626,8 +622,6 @@ export class Farm {
     this.committedHere.set(jobId, (this.committedHere.get(jobId) ?? 0) + 1);
   }
 }
-
-const groupOf = (model: string, width: number, height: number): string => `${model}:${width}x${height}`;
 
 function counts(total: number, succeeded: number, failed: number, cancelled: number, running = 0) {
   return { total, succeeded, failed, cancelled, running };

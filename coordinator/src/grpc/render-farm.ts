@@ -10,8 +10,7 @@ import {
   type GetImageRequest, type GetImageResponse, type SubmitJobStreamRequest, type SubmitJobStreamResponse, type ImageStep,
 } from '@latentfarm/proto';
 import type { Farm } from '../farm/farm.js';
-import { imageCredits } from '../jobs/cost.js';
-import { resolveParams } from '../jobs/params.js';
+import { estimateJob } from '../jobs/cost.js';
 import type { FarmEvent, Store } from '../store/store.js';
 import { isInternal, toServiceError } from './status.js';
 
@@ -64,20 +63,7 @@ export function renderFarmHandlers(farm: Farm, store: Store, log: Logger): Rende
     estimateCost: unary((req) => {
       const spec = farm.validate(req.spec, req.entries);
       if (req.entries.length === 0) throw new InvalidArgumentError('entries', 'empty: estimate needs at least one prompt');
-      let images = 0;
-      let credits = 0;
-      let min = Infinity;
-      let max = 0;
-      for (const e of req.entries) {
-        const p = resolveParams(spec.params, e.overrides, farm.defaults, 0);
-        const c = imageCredits(farm.cost, p.width, p.height, p.steps);
-        const n = e.images || 1;
-        images += n;
-        credits += c * n;
-        min = Math.min(min, c);
-        max = Math.max(max, c);
-      }
-      return { images, credits, creditsPerImageMin: min, creditsPerImageMax: max, formula: farm.describeCost() };
+      return { ...estimateJob(farm.cost, spec.params, req.entries, farm.defaults), formula: farm.describeCost() };
     }),
 
     getFarmStatus: unary(() => farm.status()),

@@ -8,23 +8,35 @@
 // one end on time; the host's own time between steps still counts in full.
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** The clock and timer the device runs on (real ones by default; tests pass their own). */
+export interface DeviceClock {
+  now(): number;
+  /** Resolves after about `ms` (a Node timer: whole milliseconds, often late). */
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: DeviceClock = {
+  now: () => performance.now(),
+  // A timer shorter than 1 ms is 1 ms in Node: yield once instead, and let the next step make up for waking early.
+  sleep: (ms) => (ms >= 1 ? sleep(ms).then(() => undefined) : new Promise<void>((resolve) => setImmediate(resolve))),
+};
+
 export class SimDevice {
+  constructor(private readonly clock: DeviceClock = realClock) {}
+
   /** When the last step ended on the device's clock, and when the host woke up to it (performance.now() ms). */
   private lastEnd = -Infinity;
   private lastWake = -Infinity;
 
   async step(ms: number): Promise<void> {
-    const launch = performance.now();
+    const launch = this.clock.now();
     const hostGap = launch - this.lastWake;
     // Back to back (the host launched this step within one step time of seeing the last end), the step starts the
     // host's gap after the last one ended, but never more than one step time before its launch; else at launch.
     const start = hostGap < ms ? Math.max(this.lastEnd + hostGap, launch - ms) : launch;
     const end = start + ms;
-    const remaining = end - performance.now();
-    // A timer shorter than 1 ms is 1 ms in Node; the next step makes up for waking early.
-    if (remaining >= 1) await sleep(remaining);
-    else await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.clock.sleep(Math.max(0, end - this.clock.now()));
     this.lastEnd = end;
-    this.lastWake = performance.now();
+    this.lastWake = this.clock.now();
   }
 }

@@ -1,8 +1,46 @@
-// `npm run bench`: the farm benchmark of record — 16 sim workers at a
-// GPU-like step time, one 20,000-image job. Prints images/s, farm efficiency
-// and the coordinator's CPU and memory; writes loadtest/results/bench-farm16.*
-import { main } from './loadtest.js';
+// `npm run bench:farm`: the farm efficiency benchmark of record (issue 11) —
+// 16 sim workers, max batch 8, 25 steps of 20 ms, 4,000 images of 64×64, in
+// both topologies, with where the slot-time went. Usage:
+//   npm run bench:farm [-- --topology up|serve|both] [--runs N]
+import { availableParallelism, loadavg } from 'node:os';
+import { formatHelp, opt, parseOptions } from '@latentfarm/common';
+import { runEfficiency, type EfficiencyResult, type Topology } from './farm-efficiency.js';
+import { ISSUE_WORKLOAD, tailBound } from './workload.js';
 
-const preset = ['--name', 'bench-farm16', '--mode', 'one-job', '--workers', '16', '--worker-processes', '4', '--max-batch', '8',
-  '--steps', '25', '--step-base-ms', '20', '--step-per-image-ms', '0.5', '--images', '20000'];
-process.exitCode = await main([...preset, ...process.argv.slice(2)]);
+const options = {
+  topology: opt.oneOf('Topology: up (one process), serve (a coordinator and one process per worker), or both', 'both', ['up', 'serve', 'both'] as const),
+  runs: opt.int('Runs of each topology', 1, { min: 1, max: 20 }),
+};
+const { values, help } = parseOptions(options, process.argv.slice(2));
+if (help) {
+  process.stdout.write(formatHelp('Usage: npm run bench:farm -- [options]', options));
+  process.exit(0);
+}
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+const w = ISSUE_WORKLOAD;
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+process.stdout.write(`workload: ${w.workers} sim workers, max batch ${w.maxBatch}, ${w.steps} steps of ${w.stepMs} ms (0 ms per image), ` +
+  `${w.images} images of ${w.size}x${w.size}, prompts "shape N"; tail bound ${pct(tailBound(w))}\n`);
+const topologies: Topology[] = values.topology === 'both' ? ['up', 'serve'] : [values.topology];
+const results: EfficiencyResult[] = [];
+for (const t of topologies) {
+  for (let i = 0; i < values.runs; i++) {
+    const l0 = load();
+    const r = await runEfficiency(t, w);
+    results.push(r);
+    const b = r.breakdown;
+    process.stdout.write([
+      `\n== ${t} (run ${i + 1}; load average ${l0})`,
+      `efficiency                 ${pct(r.efficiency)}  (${r.images} images in ${r.seconds.toFixed(3)} s; ideal ${r.idealImagesPerSecond.toFixed(0)} images/s)`,
+      `farm CPU                   ${r.cpuCores.toFixed(2)} cores of ${availableParallelism()}`,
+      `  rendering                ${pct(b.rendering)}`,
+      `  empty slots in steps     ${pct(b.emptySlots)}  (mean batch fill ${pct(b.meanBatchFill)})`,
+      `  step overrun             ${pct(b.stepOverrun)}  (mean step ${b.meanStepMs.toFixed(2)} ms)`,
+      `  gaps between steps       ${pct(b.stepGaps)}  (PNG encoding ${b.encodeSeconds.toFixed(2)} s in all)`,
+      `  ramp-up                  ${pct(b.rampUp)}  (devices idle until the first image was in)`,
+      `  starved mid-job          ${pct(b.starved)}  (devices idle waiting for leases)`,
+      `  idle after last step     ${pct(b.idleAfterLastStep)}  (last steps spread over ${b.lastStepSpreadSeconds.toFixed(3)} s; finish ${b.finishLagSeconds.toFixed(3)} s after the last step)`,
+      `  unaccounted              ${pct(b.unaccounted)}`,
+    ].join('\n') + '\n');
+  }
+}

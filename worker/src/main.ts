@@ -17,7 +17,10 @@ export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics)
       metrics.batchSize.observe(n);
       metrics.batchFill.observe(n / config.maxBatch);
       metrics.steps.inc(n);
+      metrics.lastStep.set(Date.now() / 1000);
     },
+    onGap: (seconds: number) => metrics.stepGapSeconds.inc(seconds),
+    onIdle: (idle: boolean) => metrics.deviceIdle(idle),
   };
   if (config.engine === 'sim') {
     return new SimEngine({

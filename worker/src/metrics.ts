@@ -3,7 +3,33 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export function workerMetrics(registry: Registry) {
   const registers = [registry];
+  // The device starts idle; an open idle stretch is counted up to each scrape, so the counter is right at any moment.
+  let idleSince: number | undefined = performance.now();
+  const countIdle = (counter: Counter): void => {
+    if (idleSince === undefined) return;
+    const now = performance.now();
+    counter.inc((now - idleSince) / 1000);
+    idleSince = now;
+  };
+  const idleSeconds: Counter = new Counter({
+    name: 'latentfarm_worker_idle_seconds_total', help: 'Seconds the device had no image to step (waiting for leases, or no work)', registers,
+    collect() { countIdle(idleSeconds); },
+  });
   return {
+    idleSeconds,
+    /** The batcher's idle transitions, into latentfarm_worker_idle_seconds_total. */
+    deviceIdle(idle: boolean): void {
+      if (idle) idleSince ??= performance.now();
+      else {
+        countIdle(idleSeconds);
+        idleSince = undefined;
+      }
+    },
+    stepGapSeconds: new Counter({
+      name: 'latentfarm_worker_step_gap_seconds_total', registers,
+      help: 'Seconds between one batched step and the next while images were in hand (host work: bookkeeping, encoding, event-loop delay)',
+    }),
+    lastStep: new Gauge({ name: 'latentfarm_worker_last_step_timestamp_seconds', help: 'Unix time the latest batched step ended', registers }),
     imagesRendered: new Counter({ name: 'latentfarm_worker_images_total', help: 'Images this worker rendered', labelNames: ['model'], registers }),
     imagesFailed: new Counter({ name: 'latentfarm_worker_failures_total', help: 'Renders that failed', labelNames: ['model', 'retryable'], registers }),
     stepSeconds: new Histogram({

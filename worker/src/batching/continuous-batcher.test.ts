@@ -77,4 +77,25 @@ describe('ContinuousBatcher', () => {
     expect(await Promise.all([x.done, y.done, z.done, bad.done])).toEqual(['done', 'done', 'aborted', 'error']);
     expect(seen.slice(0, 3).sort()).toEqual(['g1', 'g2', 'g3']);
   });
+
+  it('tells its observer when the device goes busy and idle, and of each gap between back-to-back steps', async () => {
+    const events: string[] = [];
+    const b = new ContinuousBatcher<ReturnType<typeof item>>(2, {
+      step: async (_g, items) => { events.push(`step${items.length}`); for (const i of items) i.step++; await Promise.resolve(); },
+      isDone: (i) => i.step >= i.total,
+      leave: (i) => i.resolve('done'),
+    }, {
+      onIdle: (idle) => events.push(idle ? 'idle' : 'busy'),
+      onGap: (seconds) => events.push(seconds >= 0 ? 'gap' : 'negative gap'),
+    });
+    const a = item('a', 3);
+    b.add(a);
+    await a.done;
+    await new Promise<void>((r) => setImmediate(r));
+    const c = item('c', 1);
+    b.add(c);
+    await c.done;
+    await new Promise<void>((r) => setImmediate(r));
+    expect(events).toEqual(['busy', 'step1', 'gap', 'step1', 'gap', 'step1', 'idle', 'busy', 'step1', 'idle']);
+  });
 });

@@ -28,6 +28,10 @@ export type BatchPolicy = 'continuous' | 'static';
 
 export interface BatchObserver {
   onStep?(group: string, batchSize: number, seconds: number): void;
+  /** Host time between the end of one step and the start of the next while items were in hand (bookkeeping, encoding, the event loop). */
+  onGap?(seconds: number): void;
+  /** The device went idle (nothing left to step: true) or got work again (false). It starts idle. */
+  onIdle?(idle: boolean): void;
 }
 
 export class ContinuousBatcher<T extends BatchItem> {
@@ -72,16 +76,28 @@ export class ContinuousBatcher<T extends BatchItem> {
   }
 
   private async run(): Promise<void> {
+    this.observer.onIdle?.(false);
+    try {
+      await this.steps();
+    } finally {
+      this.observer.onIdle?.(true);
+    }
+  }
+
+  private async steps(): Promise<void> {
+    let lastEnd: number | undefined;
     for (let group = this.nextGroup(); group !== undefined; group = this.nextGroup()) {
       const batch = this.fill(group);
       if (batch.length === 0) continue;
       const t0 = performance.now();
+      if (lastEnd !== undefined) this.observer.onGap?.((t0 - lastEnd) / 1000);
       try {
         await this.runner.step(group, batch);
       } catch (error) {
         // A failed call fails the items in it, not the worker.
         this.running.delete(group);
         for (const item of batch) this.runner.leave(item, { error });
+        lastEnd = performance.now();
         continue;
       }
       const seconds = (performance.now() - t0) / 1000;
@@ -96,6 +112,7 @@ export class ContinuousBatcher<T extends BatchItem> {
       });
       if (stay.length > 0) this.running.set(group, stay);
       else this.running.delete(group);
+      lastEnd = t0 + seconds * 1000;
     }
   }
 

@@ -2,10 +2,10 @@
 // base + perImage × batch milliseconds, so batching policies can be compared
 // honestly without a GPU. Images are real PNGs of the requested size whose
 // pixels follow from the seed, so determinism is testable end to end.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_SEED, batchGroupKey, isSeed } from '@latentfarm/proto';
 import { ContinuousBatcher, type BatchObserver } from '../batching/continuous-batcher.js';
 import { encodePng } from '../image/png.js';
+import { SimDevice } from './sim-device.js';
 import { TaskAbortedError, TaskError, type Engine, type EngineInfo, type RenderOutput, type RenderRequest } from './engine.js';
 
 export interface SimOptions {
@@ -40,10 +40,11 @@ export class SimEngine implements Engine {
       engine: 'sim', provider: 'sim', device: 'simulated', models: options.models, maxBatch: options.maxBatch,
       modelDefaults: native === undefined ? [] : options.models.map((name) => ({ name, ...native })),
     };
+    const device = new SimDevice();
     this.batcher = new ContinuousBatcher<SimItem>(options.maxBatch, {
       step: async (_group, items) => {
         const ms = options.stepBaseMs + options.stepPerImageMs * items.length;
-        if (ms > 0) await sleep(ms);
+        if (ms > 0) await device.step(ms);
         for (const item of items) {
           item.step++;
           item.unetSeconds += ms / 1000;
@@ -54,7 +55,9 @@ export class SimEngine implements Engine {
       leave: (item, outcome) => {
         if (outcome.aborted) item.reject(new TaskAbortedError(`task ${item.request.taskId} aborted`));
         else if (outcome.error !== undefined) item.reject(outcome.error);
-        else this.finish(item);
+        // Encoding waits until the next step is under way, as a real device's VAE and encoding run beside the UNet:
+        // done inline, the PNGs of every image finishing at this boundary would hold the next step back.
+        else setImmediate(() => this.finish(item));
       },
     }, observer);
   }

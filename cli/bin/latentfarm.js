@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (tsx), so there is no build step.
-import { register } from 'tsx/esm/api';
+// Runs the compiled CLI: `tsc -b` (npm run build) writes it to dist/. The npm scripts that start it
+// (demo, latentfarm) build first; the container image builds it in its own stage.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
-const code = await main(process.argv.slice(2));
-process.exitCode = code;
+const entry = new URL('../dist/src/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('latentfarm: the CLI is not built yet: run `npm run build` (tsc -b) in the repository first\n');
+  process.exit(2);
+}
+const { main } = await import(entry.href);
+process.exitCode = await main(process.argv.slice(2));

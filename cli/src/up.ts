@@ -2,11 +2,11 @@
 // default. With a prompt file (or one --prompt) it renders the job into a
 // folder and exits; without, it serves until Ctrl-C.
 import { basename, resolve } from 'node:path';
+import { FarmClient } from '@latentfarm/client';
 import { createLogger, createRegistry, formatHelp, opt, parseOptions, Registry } from '@latentfarm/common';
 import { defaultCoordinatorConfig, startCoordinator, type Coordinator } from '@latentfarm/coordinator';
 import { JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { defaultWorkerConfig, startWorker, type Worker } from '@latentfarm/worker';
-import { FarmClient } from '../sdk.js';
 import { collectEntries, jobOptions, specFromFlags, type JobFlags } from './job-options.js';
 import { print } from './output.js';
 import { doneLine } from './submit.js';

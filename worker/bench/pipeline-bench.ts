@@ -6,7 +6,7 @@
 //  4. a scalar-timestep UNet (today's Optimum interface) adapted in memory vs
 //     grouping rows by timestep, continuous batching under Poisson arrivals,
 //     on --timestep-model (default: the bundled model).
-//   node --import tsx worker/bench/pipeline-bench.ts [--provider cpu|webgpu|cuda] [--images N]
+//   node --conditions=@latentfarm/source --import tsx worker/bench/pipeline-bench.ts [--provider cpu|webgpu|cuda] [--images N]
 //     [--sections throughput,poisson,timestep] [--timestep-model DIR] [--timestep-steps N] [--seed N]
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { OnnxEngine } from '../src/engine/onnx.js';

@@ -82,6 +82,13 @@ describe('the packed SDK', () => {
     expect(JSON.parse(r.output)).toEqual({ workers: 0, models: ['sim'] });
   });
 
+  it('finds the contract\'s descriptor set from its compiled code', async () => {
+    const r = await run(process.execPath, ['--input-type=module', '-e',
+      "const { fileDescriptorProtos } = await import('@latentfarm/proto'); console.log(fileDescriptorProtos().length);"], app);
+    expect(r.code, r.output).toBe(0);
+    expect(Number(r.output)).toBeGreaterThanOrEqual(3);
+  });
+
   it('gives a TypeScript user its types', async () => {
     await writeFile(join(app, 'use.ts'), [
       "import { FarmClient, GrpcStatus, type WatchEvent } from '@latentfarm/client';",

@@ -20,5 +20,5 @@ export default tseslint.config(
         { object: 'test', property: 'only', message: 'no .only in committed tests' }],
     },
   },
-  { files: ['client/src/cli/output.ts'], rules: { 'no-console': 'off' } },
+  { files: ['cli/src/output.ts'], rules: { 'no-console': 'off' } },
 );

@@ -1,2 +1,3 @@
-export { FarmClient, GrpcStatus, type ClientOptions, type WatchEvent, type WatchOptions, type ServiceError } from './sdk.js';
-export { parsePromptFile, parsePromptText } from './cli/prompts.js';
+export {
+  FarmClient, GrpcStatus, type ClientOptions, type RetryInfo, type ServiceError, type WatchEvent, type WatchOptions,
+} from './sdk.js';

@@ -1,14 +1,15 @@
 // A typed SDK over the generated callback-style client: promises, async
 // iterables for streams, deadlines, retries for idempotent calls, and a
 // WatchJob that resumes by sequence number after a dropped connection.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { backoffMs, sleep } from '@latentfarm/common';
 import {
   RenderFarmClient,
   type CancelJobResponse, type EstimateCostRequest, type EstimateCostResponse, type GetFarmStatusResponse,
   type ImageCounts, type ImageInfo, type ImageStep, type Job, type JobSpec, type JobState, type ListJobsRequest,
   type ListJobsResponse, type PromptEntry, type SubmitJobResponse, type SubmitJobStreamRequest, type WatchJobResponse,
 } from '@latentfarm/proto';
+import { backoffMs } from './backoff.js';
 
 export { status as GrpcStatus };
 export type { ServiceError };

@@ -53,6 +53,16 @@ function inRange(v: number, range: { min?: number; max?: number }, name: string)
 export type OptionSpecs = Record<string, OptionSpec<unknown>>;
 export type OptionValues<S extends OptionSpecs> = { -readonly [K in keyof S]: S[K] extends OptionSpec<infer T> ? T : never };
 
+/** `specs` less `keys`: for a command that takes another part's options but sets some of them itself. */
+export function omitOptions<S extends OptionSpecs, K extends keyof S & string>(specs: S, keys: readonly K[]): Omit<S, K> {
+  return Object.fromEntries(Object.entries(specs).filter(([k]) => !(keys as readonly string[]).includes(k))) as Omit<S, K>;
+}
+
+/** The values of `specs`' options out of a larger set of parsed values (e.g. one part's share of a command's flags). */
+export function optionValues<S extends OptionSpecs>(specs: S, values: OptionValues<S>): OptionValues<S> {
+  return Object.fromEntries(Object.keys(specs).map((k) => [k, values[k as keyof S]])) as OptionValues<S>;
+}
+
 export const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 export const envName = (key: string): string => `LATENTFARM_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 

@@ -36,17 +36,21 @@ export type CoordinatorConfig = OptionValues<typeof coordinatorOptions>;
 
 export function parseCoordinatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env) {
   const parsed = parseOptions(coordinatorOptions, argv, env);
-  if (!/^[A-Za-z0-9_-]+$/.test(parsed.values.natsPrefix)) {
-    throw new ConfigError(`--nats-prefix: "${parsed.values.natsPrefix}" may only contain letters, digits, "_" and "-" (it names streams and subjects)`);
+  return { ...parsed, values: compileCoordinatorConfig(parsed.values) };
+}
+
+/** Checks what one option alone cannot (names, defaults against maxima); throws ConfigError naming the flag. */
+export function compileCoordinatorConfig(v: CoordinatorConfig): CoordinatorConfig {
+  if (!/^[A-Za-z0-9_-]+$/.test(v.natsPrefix)) {
+    throw new ConfigError(`--nats-prefix: "${v.natsPrefix}" may only contain letters, digits, "_" and "-" (it names streams and subjects)`);
   }
-  const v = parsed.values;
   for (const [flag, value, max] of [['--default-width', v.defaultWidth, v.maxWidth], ['--default-height', v.defaultHeight, v.maxHeight]] as const) {
     if (value % 8 !== 0) throw new ConfigError(`${flag}: ${value} is not a multiple of 8`);
     if (value > max) throw new ConfigError(`${flag}: ${value} is above the maximum ${max}`);
   }
   if (v.defaultSteps > v.maxSteps) throw new ConfigError(`--default-steps: ${v.defaultSteps} is above --max-steps ${v.maxSteps}`);
   if (v.defaultCfgScale > v.maxCfgScale) throw new ConfigError(`--default-cfg-scale: ${v.defaultCfgScale} is above --max-cfg-scale ${v.maxCfgScale}`);
-  return parsed;
+  return v;
 }
 
 export const coordinatorHelp = (): string =>

@@ -1,3 +1,3 @@
 export { runServe } from './main.js';
 export { startCoordinator, type Coordinator } from './coordinator.js';
-export { coordinatorOptions, defaultCoordinatorConfig, coordinatorHelp, type CoordinatorConfig } from './config.js';
+export { coordinatorOptions, compileCoordinatorConfig, defaultCoordinatorConfig, coordinatorHelp, type CoordinatorConfig } from './config.js';

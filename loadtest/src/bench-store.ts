@@ -2,7 +2,7 @@
 // JetStream (its own nats-server), one after the other, printed side by side.
 // Sim workers are made fast so the coordinator and its store are the limit:
 // images/s here is the farm's dispatch + commit capacity, not GPU speed.
-// Usage: node --import tsx loadtest/src/bench-store.ts [loadtest options]
+// Usage: npm run bench:store -- [loadtest options]
 import { parseOptions } from '@latentfarm/common';
 import { formatReport, loadtestOptions, runLoadtest, writeReport, type Report } from './loadtest.js';
 

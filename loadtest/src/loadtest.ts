@@ -93,7 +93,7 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
     for (let p = 0; p < Math.min(c.workerProcesses, c.workers); p++) {
       const n = Math.floor(c.workers / c.workerProcesses) + (p < c.workers % c.workerProcesses ? 1 : 0);
       if (n === 0) continue;
-      pools.push(spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'loadtest/src/worker-pool.ts'), address, String(n), String(c.maxBatch),
+      pools.push(spawn(process.execPath, ['--conditions=@latentfarm/source', '--import', 'tsx', join(repoRoot, 'loadtest/src/worker-pool.ts'), address, String(n), String(c.maxBatch),
         String(c.stepBaseMs), String(c.stepPerImageMs), `pool${p}`], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] }));
     }
     await eventually(async () => (await client.getFarmStatus()).workers.length >= c.workers, 60_000, `${c.workers} workers`);

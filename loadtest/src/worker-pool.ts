@@ -1,6 +1,6 @@
 // Runs many sim workers in one process, so a load test can field 64 workers
 // without 64 Node.js processes on a 2-core machine.
-// Usage: node --import tsx loadtest/src/worker-pool.ts <coordinator> <count> <maxBatch> <stepBaseMs> <stepPerImageMs> <prefix>
+// Usage: node --conditions=@latentfarm/source --import tsx loadtest/src/worker-pool.ts <coordinator> <count> <maxBatch> <stepBaseMs> <stepPerImageMs> <prefix>
 import { createLogger, Registry } from '@latentfarm/common';
 import { defaultWorkerConfig, startWorker, type Worker } from '@latentfarm/worker';
 

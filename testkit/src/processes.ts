@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const cliPath = join(repoRoot, 'client/bin/latentfarm.js');
+export const cliPath = join(repoRoot, 'cli/bin/latentfarm.js');
 
 export interface Proc {
   readonly child: ChildProcess;

@@ -2,7 +2,7 @@
 // the recipe's held-out evaluation prompts (DDIM 25 steps, CFG 5), classifies
 // each image, prints the accuracy table, and writes the PNGs with a manifest
 // that the recipe's own classifier reads (models/shapes-ldm/recipe/eval.py).
-//   node --import tsx worker/bench/eval-model.ts [out-dir]
+//   node --conditions=@latentfarm/source --import tsx worker/bench/eval-model.ts [out-dir]
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodePng } from '../src/image/png.js';

@@ -8,7 +8,7 @@
 //     on --timestep-model (default: the bundled model).
 //  5. (--sections agree, with a --provider other than cpu) how far that
 //     provider's images are from the cpu's, pixel by pixel.
-//   node --import tsx worker/bench/pipeline-bench.ts [--provider cpu|webgpu|cuda] [--images N] [--batches 1,4,16]
+//   node --conditions=@latentfarm/source --import tsx worker/bench/pipeline-bench.ts [--provider cpu|webgpu|cuda] [--images N] [--batches 1,4,16]
 //     [--sections throughput,poisson,timestep,agree] [--timestep-model DIR] [--timestep-steps N] [--seed N]
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { OnnxEngine } from '../src/engine/onnx.js';

@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FinishReason, WatchJobResponse, type Job } from '@latentfarm/proto';
-import type { FarmClient, WatchEvent } from '../sdk.js';
+import type { FarmClient, WatchEvent } from '@latentfarm/client';
 import { fileProblem } from './file-errors.js';
 import { isFinished, JobRate, Tally } from './job-progress.js';
 import { printErr, printJson, ProgressBar } from './output.js';

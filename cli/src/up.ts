@@ -2,32 +2,31 @@
 // default. With a prompt file (or one --prompt) it renders the job into a
 // folder and exits; without, it serves until Ctrl-C.
 import { basename, resolve } from 'node:path';
-import { createLogger, createRegistry, formatHelp, opt, parseOptions, Registry } from '@latentfarm/common';
-import { defaultCoordinatorConfig, startCoordinator, type Coordinator } from '@latentfarm/coordinator';
+import { FarmClient } from '@latentfarm/client';
+import { createLogger, createRegistry, formatHelp, omitOptions, opt, optionValues, parseOptions, Registry } from '@latentfarm/common';
+import { compileCoordinatorConfig, coordinatorOptions, startCoordinator, type Coordinator } from '@latentfarm/coordinator';
 import { JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
-import { defaultWorkerConfig, startWorker, type Worker } from '@latentfarm/worker';
-import { FarmClient } from '../sdk.js';
+import { defaultWorkerConfig, startWorker, workerOptions, type Worker } from '@latentfarm/worker';
 import { collectEntries, jobOptions, specFromFlags, type JobFlags } from './job-options.js';
 import { print } from './output.js';
 import { doneLine } from './submit.js';
 import { makeOutFolder, watchToFolder } from './watch-to-folder.js';
 
+// up takes the coordinator's and the worker's own options (names, help, defaults, LATENTFARM_*
+// variables), less those it decides itself: the models served (from --engine and --model-dir) and
+// what each local worker gets from the farm (its coordinator, id, heartbeat, logger, /metrics).
+const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models']);
+const farmWorkerOptions = omitOptions(workerOptions, ['coordinator', 'id', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel']);
+
 const upOptions = {
-  host: opt.string('Address the coordinator listens on', '127.0.0.1'),
-  port: opt.int('Coordinator gRPC port (0 picks a free one); a render run (--prompts/--prompt) picks a free one unless set', 7400, { min: 0, max: 65535 }),
-  metricsPort: opt.int('Coordinator /metrics port (0 picks a free one, -1 disables); a render run has none unless set', 9400, { min: -1, max: 65535 }),
-  dataDir: opt.string('Directory of the embedded store', 'data'),
+  ...farmCoordinatorOptions,
+  port: { ...coordinatorOptions.port, help: `${coordinatorOptions.port.help}; a render run (--prompts/--prompt) picks a free one unless set` },
+  metricsPort: { ...coordinatorOptions.metricsPort, help: `${coordinatorOptions.metricsPort.help}; a render run has none unless set` },
+  logLevel: { ...coordinatorOptions.logLevel, help: 'Log level of the farm', default: 'warn' as const },
   workers: opt.int('Local workers', 2, { min: 1, max: 256 }),
-  engine: opt.oneOf('Worker engine: onnx (the real pipeline) or sim (no model)', 'sim', ['sim', 'onnx'] as const),
-  modelDir: opt.list('onnx: model folders; each serves the model named after its folder', ['models/shapes-ldm']),
-  provider: opt.oneOf('onnx: execution provider', 'cpu', ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const),
-  threads: opt.int('onnx: onnxruntime threads per worker (0: onnxruntime decides)', 0, { min: 0 }),
-  maxBatch: opt.int('Most images in one batched step, per worker', 8, { min: 1 }),
-  simStepBaseMs: opt.number('sim: fixed milliseconds of one batched step', 20, { min: 0 }),
-  simStepPerImageMs: opt.number('sim: milliseconds per image of one batched step', 0.5, { min: 0 }),
+  ...farmWorkerOptions,
   prompts: opt.string('Prompt file to render, then exit (empty, and no --prompt: serve until Ctrl-C)', ''),
   out: opt.string('Folder for the rendered images', 'out'),
-  logLevel: opt.oneOf('Log level of the farm', 'warn', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
   ...jobOptions,
   prompt: opt.string('One prompt to render, then exit (like a one-line --prompts file)', ''),
 };
@@ -51,13 +50,12 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   // A render run serves nobody else: unless told, it takes a free port and no /metrics, so it never collides with a farm on this host.
   const port = render && !explicit.has('port') ? 0 : v.port;
   const metricsPort = render && !explicit.has('metricsPort') ? -1 : v.metricsPort;
+  const coordinatorConfig = compileCoordinatorConfig({ ...optionValues(farmCoordinatorOptions, v), port, metricsPort, models: served });
+  const workerConfig = defaultWorkerConfig({ ...optionValues(farmWorkerOptions, v), models: served, metricsPort: -1 });
 
   const log = createLogger('latentfarm', v.logLevel);
   const registry = createRegistry('up');
-  const coordinator = await startCoordinator(
-    defaultCoordinatorConfig({ host: v.host, port, metricsPort, dataDir: v.dataDir, models: served, logLevel: v.logLevel }),
-    { log, registry },
-  );
+  const coordinator = await startCoordinator(coordinatorConfig, { log, registry });
   const workers: Worker[] = [];
   const shutdown = async () => {
     await Promise.all(workers.map((w) => w.close()));
@@ -65,11 +63,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   };
   try {
     for (let i = 0; i < v.workers; i++) {
-      const config = defaultWorkerConfig({
-        coordinator: [coordinator.address], id: `local-${i}`, engine: v.engine, models: served, maxBatch: v.maxBatch,
-        modelDir: v.modelDir, provider: v.provider, threads: v.threads,
-        simStepBaseMs: v.simStepBaseMs, simStepPerImageMs: v.simStepPerImageMs, metricsPort: -1,
-      });
+      const config = { ...workerConfig, coordinator: [coordinator.address], id: `local-${i}` };
       // One /metrics per process: the first worker's metrics are served with the coordinator's;
       // the others record into registries nobody scrapes (no second set of process metrics).
       workers.push(await startWorker(config, { log, registry: i === 0 ? registry : new Registry() }));
@@ -81,7 +75,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
     await shutdown();
     throw err;
   }
-  print(`farm up: coordinator ${coordinator.address}, ${v.workers} ${v.engine} workers${coordinator.metricsPort !== undefined ? `, metrics http://${v.host}:${coordinator.metricsPort}/metrics` : ''}`);
+  print(`farm up: coordinator ${coordinator.address}, ${v.workers} ${v.engine} workers${coordinator.metricsPort !== undefined ? `, metrics http://${v.metricsHost}:${coordinator.metricsPort}/metrics` : ''}`);
   if (!render) {
     await new Promise<void>((done) => {
       process.once('SIGINT', done);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SlidingRate } from '@latentfarm/common';
 import { FinishReason, ImageInfo, Job, JobState } from '@latentfarm/proto';
-import type { WatchEvent } from '../sdk.js';
+import type { WatchEvent } from '@latentfarm/client';
 import { JobRate, Tally } from './job-progress.js';
 
 const T0 = 1_700_000_000_000;

@@ -2,13 +2,10 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { logVerbosity, setLogVerbosity, status } from '@grpc/grpc-js';
 import { ConfigError, InvalidArgumentError } from '@latentfarm/common';
-import { runServe } from '@latentfarm/coordinator';
-import { runWorker } from '@latentfarm/worker';
 import { commands, runCommand } from './commands.js';
 import { fileProblem } from './file-errors.js';
 import { print, printErr } from './output.js';
 import { CoordinatorUnreachableError } from './unreachable.js';
-import { runUp } from './up.js';
 
 const USAGE = `Usage: latentfarm <command> [options]   (latentfarm <command> --help for its options)
 
@@ -38,16 +35,23 @@ export async function main(argv: readonly string[]): Promise<number> {
       print(USAGE);
       return name === undefined ? 2 : 0;
     }
+    // The farm's parts (onnxruntime, sharp, NATS) load only for the commands that run them, so the
+    // job commands and --help start quickly.
     if (name === 'serve') {
+      const { runServe } = await import('@latentfarm/coordinator');
       const c = await runServe(rest);
       if (c !== undefined) await new Promise(() => undefined); // serve until a signal ends the process
       return 0;
     }
     if (name === 'worker') {
+      const { runWorker } = await import('@latentfarm/worker');
       await runWorker(rest);
       return 0;
     }
-    if (name === 'up') return await runUp(rest);
+    if (name === 'up') {
+      const { runUp } = await import('./up.js');
+      return await runUp(rest);
+    }
     const cmd = commands[name];
     if (cmd === undefined) {
       printErr(`latentfarm: unknown command "${name}"\n\n${USAGE}`);

@@ -9,7 +9,7 @@ import {
   eventually, spawnCoordinator, spawnSimWorker, startNatsServer, tempDir,
   type ChattyLevel, type CoordinatorProc, type NatsServer, type SimWorker, type WorkerOptions,
 } from '@latentfarm/testkit';
-import { FarmClient } from '../src/index.js';
+import { FarmClient } from '@latentfarm/client';
 import { collect, spec, type Collected } from './farm.js';
 
 export const LEASE_TTL_MS = 3_000;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import { JobState } from '@latentfarm/proto';
 import { eventually } from '@latentfarm/testkit';
-import type { ServiceError } from '../src/index.js';
+import type { ServiceError } from '@latentfarm/client';
 import { prompts } from './farm.js';
 import {
   allSucceeded, healthStatus, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, workersConnected, TEST_BUDGET_MS,

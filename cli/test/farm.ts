@@ -4,7 +4,7 @@ import { createLogger, Registry } from '@latentfarm/common';
 import { defaultCoordinatorConfig, startCoordinator, type Coordinator, type CoordinatorConfig } from '@latentfarm/coordinator';
 import { ImageFormat, Scheduler, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { spawnSimWorker, tempDir, eventually, type Proc, type SimWorker, type WorkerOptions } from '@latentfarm/testkit';
-import { FarmClient, type WatchEvent } from '../src/index.js';
+import { FarmClient, type WatchEvent } from '@latentfarm/client';
 
 export interface TestFarm {
   coordinator: Coordinator;

@@ -2,7 +2,7 @@
 // client per run, and the translation of connection failures.
 import { randomUUID } from 'node:crypto';
 import { checkAddress, formatHelp, opt, parseOptions, type OptionSpecs } from '@latentfarm/common';
-import { FarmClient, type RetryInfo } from '../sdk.js';
+import { FarmClient, type RetryInfo } from '@latentfarm/client';
 import { printErr } from './output.js';
 import { connectionFailure, unreachable } from './unreachable.js';
 

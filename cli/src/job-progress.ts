@@ -1,7 +1,7 @@
 // How far a watched job is, and how fast it goes, from what a watch sees.
 import { SlidingRate } from '@latentfarm/common';
 import { FinishReason, JobState, type Job } from '@latentfarm/proto';
-import type { WatchEvent } from '../sdk.js';
+import type { WatchEvent } from '@latentfarm/client';
 
 const TERMINAL = new Set([JobState.SUCCEEDED, JobState.PARTIAL, JobState.FAILED, JobState.CANCELLED]);
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, Registry } from '@latentfarm/common';
 import { defaultCoordinatorConfig, startCoordinator, type Coordinator } from '@latentfarm/coordinator';
 import { eventually, runCli, spawnCli, tempDir } from '@latentfarm/testkit';
-import { FarmClient } from '../src/index.js';
+import { FarmClient } from '@latentfarm/client';
 
 function oneLine(output: string, re: RegExp): void {
   const lines = output.trim().split('\n');

@@ -4,7 +4,7 @@ import { InvalidArgumentError, opt } from '@latentfarm/common';
 import {
   CancelJobResponse, GetFarmStatusResponse, GetImageResponse, GetJobResponse, JobState, ListJobsResponse, type Job,
 } from '@latentfarm/proto';
-import type { FarmClient } from '../sdk.js';
+import type { FarmClient } from '@latentfarm/client';
 import { clientOptions, withClient, type Command } from './command.js';
 import { fileProblem } from './file-errors.js';
 import { print, printErr, printJson } from './output.js';

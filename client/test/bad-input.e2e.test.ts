@@ -48,6 +48,8 @@ describe('bad input', () => {
     ['oversized prompt', () => farm.client.submitJob(spec(), [{ prompt: 'x'.repeat(101), negativePrompt: '', images: 1 }]), status.INVALID_ARGUMENT, /101 characters, at most 100/],
     ['oversized negative prompt', () => farm.client.submitJob(spec(), [{ prompt: 'x', negativePrompt: 'y'.repeat(500), images: 1 }]), status.INVALID_ARGUMENT, /negative_prompt: 500 characters/],
     ['bad entry override', () => farm.client.submitJob(spec(), [{ prompt: 'ok', negativePrompt: '', images: 1 }, { prompt: 'x', negativePrompt: '', images: 1, overrides: { width: 12, scheduler: 0, outputFormat: 0 } }]), status.INVALID_ARGUMENT, /entries\[1\]\.overrides\.width/],
+    ['seed in an entry\'s overrides', () => farm.client.submitJob(spec(), [{ prompt: 'ok', negativePrompt: '', images: 1, overrides: { seed: 3, scheduler: 0, outputFormat: 0 } }]), status.INVALID_ARGUMENT, /entries\[0\]\.overrides\.seed: not allowed: set the entry's own seed \(entries\[0\]\.seed\)/],
+    ['seed in an entry\'s overrides, estimated', () => farm.client.estimateCost({ spec: spec(), entries: [{ prompt: 'ok', negativePrompt: '', images: 1, overrides: { seed: 3, scheduler: 0, outputFormat: 0 } }] }), status.INVALID_ARGUMENT, /entries\[0\]\.overrides\.seed: not allowed/],
     ['bad entry in a stream', () => farm.client.submitJobStream(spec(), [...prompts(1500), { prompt: '', negativePrompt: '', images: 1 }], 500), status.INVALID_ARGUMENT, /entries\[1500\]\.prompt: empty/],
     ['unknown job (get)', () => farm.client.getJob('jnope'), status.NOT_FOUND, /job "jnope" does not exist/],
     ['unknown job (cancel)', () => farm.client.cancelJob('jnope'), status.NOT_FOUND, /does not exist/],
@@ -84,6 +86,12 @@ describe('bad input', () => {
     } finally {
       await dir.remove();
     }
+  });
+
+  it('the CLI refuses a seed outside 0..2^32-1 before sending anything, exit 2', async () => {
+    const r = await runCli(['submit', '--coordinator', farm.coordinator.address, '--seed', '4294967296', '--prompt', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.output.trim()).toBe('latentfarm submit: --seed: 4294967296 is above the maximum 4294967295');
   });
 
   it('the CLI reports a server-side rejection with its status', async () => {

@@ -15,3 +15,8 @@ export {
 } from './gen/latentfarm/v1/worker_gateway.js';
 
 export { fileDescriptorProtos } from './descriptors.js';
+
+// Hand-written contract helpers every part reads (not generated).
+export * from './schedulers.js';
+export * from './batch-group.js';
+export * from './seeds.js';

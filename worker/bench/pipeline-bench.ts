@@ -6,12 +6,15 @@
 //  4. a scalar-timestep UNet (today's Optimum interface) adapted in memory vs
 //     grouping rows by timestep, continuous batching under Poisson arrivals,
 //     on --timestep-model (default: the bundled model).
-//   node --import tsx worker/bench/pipeline-bench.ts [--provider cpu|webgpu|cuda] [--images N]
-//     [--sections throughput,poisson,timestep] [--timestep-model DIR] [--timestep-steps N] [--seed N]
+//  5. (--sections agree, with a --provider other than cpu) how far that
+//     provider's images are from the cpu's, pixel by pixel.
+//   node --import tsx worker/bench/pipeline-bench.ts [--provider cpu|webgpu|cuda] [--images N] [--batches 1,4,16]
+//     [--sections throughput,poisson,timestep,agree] [--timestep-model DIR] [--timestep-steps N] [--seed N]
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { OnnxEngine } from '../src/engine/onnx.js';
 import { onnxBusy, type Provider } from '../src/pipeline/onnx-session.js';
 import type { UnetTimestepMode } from '../src/pipeline/unet-session.js';
+import { decodePng } from '../src/image/png.js';
 import { engine, MODEL_DIR, render } from './render.js';
 
 const arg = (name: string, def: string): string => {
@@ -21,6 +24,7 @@ const arg = (name: string, def: string): string => {
 const provider = arg('provider', 'cpu') as Provider;
 const images = Number(arg('images', '48'));
 const sections = new Set(arg('sections', 'throughput,poisson,timestep').split(','));
+const batches = arg('batches', '1,4,16').split(',').map(Number);
 const steps = 25;
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const prompt = (i: number) => `a ${['red', 'blue', 'green', 'yellow'][i % 4]} ${['circle', 'square', 'triangle', 'star'][(i >> 2) % 4]} on a ${['white', 'black', 'gray'][i % 3]} background`;
@@ -62,7 +66,7 @@ const report: Record<string, unknown> = { provider, steps, images, seed };
 if (sections.has('throughput') || sections.has('poisson')) {
   log(`pipeline benchmark: shapes-ldm 64×64, DDIM ${steps} steps, CFG 5, provider ${provider}, ${images} images per run`);
   const throughput: { maxBatch: number; imagesPerSecond: number; outsideOnnxShare: number }[] = [];
-  for (const maxBatch of [1, 4, 16]) {
+  for (const maxBatch of batches) {
     const e = await engine(maxBatch, 'continuous', provider);
     await Promise.all([0, 1].map((i) => render(e, { prompt: prompt(i), seed: i }))); // warm-up
     const busy0 = onnxBusy.seconds;
@@ -76,12 +80,12 @@ if (sections.has('throughput') || sections.has('poisson')) {
   report['throughput'] = throughput;
 
   if (sections.has('poisson')) {
-    // Poisson arrivals at 70 % of the batch-16 capacity, same arrival times for both policies.
+    // Poisson arrivals at 70 % of the largest batch's capacity, same arrival times for both policies.
     const rate = 0.7 * (throughput.at(-1)?.imagesPerSecond ?? 1);
     const arrivals = poissonArrivals(images * 2, rate, seed);
     const poisson: Record<string, PoissonResult> = {};
     for (const policy of ['continuous', 'static'] as const) {
-      const e = await engine(16, policy, provider);
+      const e = await engine(batches.at(-1) ?? 16, policy, provider);
       await render(e, { prompt: prompt(0), seed: 0 });
       poisson[policy] = await runArrivals(e, arrivals);
       log(`poisson ${rate.toFixed(2)} img/s, ${policy.padEnd(10)}: ${poisson[policy].imagesPerSecond.toFixed(2)} images/s, latency p50 ${poisson[policy].p50.toFixed(2)} s, p95 ${poisson[policy].p95.toFixed(2)} s`);
@@ -125,9 +129,33 @@ if (sections.has('timestep')) {
   report['unetTimestep'] = { model: loaded?.model, format: loaded?.format, size, steps: tSteps, maxBatch, burstImagesPerSecond: capacity, poissonRate: rate, results };
 }
 
+if (sections.has('agree') && provider !== 'cpu') {
+  // Same prompts and seeds on the cpu and on the provider: kernels differ in
+  // float order, so pixels may differ a little, never wholesale.
+  const n = 16;
+  const [cpu, other] = await Promise.all([engine(n, 'continuous', 'cpu'), engine(n, 'continuous', provider)]);
+  const renderAll = (e: OnnxEngine) => Promise.all(Array.from({ length: n }, (_, i) => render(e, { prompt: prompt(i), seed: 900 + i })));
+  const [a, b] = [await renderAll(cpu), await renderAll(other)];
+  let sum = 0;
+  let max = 0;
+  let count = 0;
+  a.forEach((out, i) => {
+    const x = decodePng(out.image).rgb;
+    const y = decodePng((b[i] as typeof out).image).rgb;
+    for (let k = 0; k < x.length; k++) {
+      const d = Math.abs((x[k] ?? 0) - (y[k] ?? 0));
+      sum += d;
+      max = Math.max(max, d);
+      count++;
+    }
+  });
+  report['agree'] = { images: n, meanAbsDiff: sum / count, maxAbsDiff: max };
+  log(`${provider} vs cpu, ${n} images: mean |Δpixel| ${(sum / count).toFixed(3)}, max ${max} (of 255)`);
+}
+
 await mkdir('loadtest/results', { recursive: true });
 const timestepModel = (report['unetTimestep'] as { model?: string } | undefined)?.model;
-const file = sections.size === 3 ? 'loadtest/results/bench-pipeline.json'
-  : `loadtest/results/bench-pipeline-${[...sections].join('-')}${timestepModel !== undefined ? `-${timestepModel}` : ''}.json`;
+const file = sections.size === 3 && !sections.has('agree') && provider === 'cpu' ? 'loadtest/results/bench-pipeline.json'
+  : `loadtest/results/bench-pipeline-${[...sections].join('-')}${provider !== 'cpu' ? `-${provider}` : ''}${timestepModel !== undefined ? `-${timestepModel}` : ''}.json`;
 await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
 log(`written ${file}`);

@@ -3,7 +3,7 @@
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import { backoffMs, sleep, type Logger } from '@latentfarm/common';
 import {
-  Scheduler, WorkerGatewayClient, schedulerFromJSON,
+  Scheduler, WorkerGatewayClient, schedulerByName,
   type ConnectRequest, type ConnectResponse, type ModelDefaults as WireModelDefaults, type Task, type TaskStep,
 } from '@latentfarm/proto';
 import type { WorkerConfig } from './config.js';
@@ -280,6 +280,5 @@ export class Worker {
 
 /** A model's defaults as the hello carries them: the scheduler kind as the wire's enum (UNSPECIFIED for a kind it lacks). */
 function toWire(d: ModelDefaults): WireModelDefaults {
-  const scheduler = schedulerFromJSON(`SCHEDULER_${d.scheduler.toUpperCase()}`);
-  return { name: d.name, width: d.width, height: d.height, scheduler: scheduler === Scheduler.UNRECOGNIZED ? Scheduler.UNSPECIFIED : scheduler };
+  return { name: d.name, width: d.width, height: d.height, scheduler: schedulerByName(d.scheduler)?.proto ?? Scheduler.UNSPECIFIED };
 }

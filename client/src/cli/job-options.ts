@@ -1,7 +1,7 @@
 // Flags that describe a job, shared by submit, estimate and up, and the
 // prompt entries they give (a prompt file, or one --prompt).
 import { InvalidArgumentError, opt } from '@latentfarm/common';
-import { ImageFormat, Scheduler, type GenerationParams, type JobSpec, type PromptEntry } from '@latentfarm/proto';
+import { ImageFormat, MAX_SEED, Scheduler, schedulerNameList, type GenerationParams, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { parseFormat, parseScheduler, parsePromptFile } from './prompts.js';
 
 export const jobOptions = {
@@ -13,8 +13,8 @@ export const jobOptions = {
   height: opt.int('Image height, a multiple of 8 (0: the model\'s native height)', 0, { min: 0 }),
   steps: opt.int('Denoising steps (0: the farm default)', 0, { min: 0 }),
   cfgScale: opt.number('Classifier-free guidance scale (-1: the farm default)', -1),
-  scheduler: opt.string('ddim, pndm, euler, euler_ancestral, dpmpp_2m or lcm (empty: the model default)', ''),
-  seed: opt.int('Job seed; image i gets seed + i (-1: random)', -1, { min: -1, max: 0xffffffff }),
+  scheduler: opt.string(`${schedulerNameList()} (empty: the model default)`, ''),
+  seed: opt.int(`Job seed, 0 to ${MAX_SEED}; image i gets seed + i, modulo 2^32 (-1: random)`, -1, { min: -1, max: MAX_SEED }),
   format: opt.string('png, webp or jpeg', 'png'),
   priority: opt.int('1 (lowest) to 10 (highest); share of the farm is proportional', 5, { min: 1, max: 10 }),
   label: opt.list('Labels, key=value, comma separated', []),

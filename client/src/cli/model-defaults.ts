@@ -2,7 +2,7 @@
 // `status`, and the warning `submit` prints once for a size far from the
 // model's native one. Such a size is allowed (the farm renders what is asked),
 // but slow and usually garbled: a 64×64 model asked for 512×512 tiles its shapes.
-import { Scheduler, type GetFarmStatusResponse, type JobSpec, type ModelStatus, type PromptEntry } from '@latentfarm/proto';
+import { schedulerByProto, type GetFarmStatusResponse, type JobSpec, type ModelStatus, type PromptEntry } from '@latentfarm/proto';
 
 /** "Far": more than this factor off the native size in either dimension. */
 export const FAR_FACTOR = 2;
@@ -39,6 +39,7 @@ const isFar = (v: number, native: number): boolean => v > native * FAR_FACTOR ||
 
 /** The model line of `latentfarm status`: who serves it and what a job that sets nothing gets. */
 export function modelLine(m: ModelStatus, defaultModel: string): string {
-  const defaults = `${m.defaultWidth}×${m.defaultHeight}${m.defaultScheduler !== Scheduler.UNSPECIFIED ? ` ${Scheduler[m.defaultScheduler]?.toLowerCase() ?? ''}` : ''}`;
+  const scheduler = schedulerByProto(m.defaultScheduler)?.name;
+  const defaults = `${m.defaultWidth}×${m.defaultHeight}${scheduler !== undefined ? ` ${scheduler}` : ''}`;
   return `model ${m.name}: ${m.workers} workers, jobs that set no size get ${defaults} (${m.native ? 'native' : 'coordinator default'})${m.name === defaultModel ? ', the default model' : ''}`;
 }

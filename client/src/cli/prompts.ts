@@ -5,17 +5,16 @@ import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { InvalidArgumentError } from '@latentfarm/common';
-import { ImageFormat, Scheduler, type GenerationParams, type PromptEntry } from '@latentfarm/proto';
+import { ImageFormat, MAX_SEED, Scheduler, schedulerByName, schedulerNameList, type GenerationParams, type PromptEntry } from '@latentfarm/proto';
 import { fileProblem } from './file-errors.js';
 
 const JSONL_KEYS = new Set(['prompt', 'negative_prompt', 'images', 'seed', 'width', 'height', 'steps', 'cfg_scale', 'scheduler', 'format']);
 
+/** A scheduler as the CLI and JSONL spell it (the farm's scheduler table, any case). */
 export function parseScheduler(name: string, where: string): Scheduler {
-  const v = (Scheduler as unknown as Record<string, number>)[name.toUpperCase()];
-  if (v === undefined || v === Scheduler.UNRECOGNIZED || v === Scheduler.UNSPECIFIED) {
-    throw new InvalidArgumentError(where, `unknown scheduler "${name}": use ddim, pndm, euler, euler_ancestral, dpmpp_2m or lcm`);
-  }
-  return v as Scheduler;
+  const row = schedulerByName(name);
+  if (row === undefined) throw new InvalidArgumentError(where, `unknown scheduler "${name}": use ${schedulerNameList()}`);
+  return row.proto;
 }
 
 export function parseFormat(name: string, where: string): ImageFormat {
@@ -27,7 +26,7 @@ export function parseFormat(name: string, where: string): ImageFormat {
 }
 
 function uint(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new InvalidArgumentError(where, `${JSON.stringify(v)} is not a non-negative integer`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_SEED) throw new InvalidArgumentError(where, `${JSON.stringify(v)} is not an integer from 0 to ${MAX_SEED}`);
   return v;
 }
 

@@ -4,12 +4,11 @@
 // knobs live here: how many tasks one store call takes, how long a job with
 // nothing to lease is skipped, and sticking to a worker's batch group.
 import type { Logger } from '@latentfarm/common';
-import type { Task } from '@latentfarm/proto';
-import { priorityWeight, type Defaults } from '../jobs/params.js';
+import { batchGroupKey, type Task } from '@latentfarm/proto';
+import { jobBatchGroup, priorityWeight, type Defaults } from '../jobs/params.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import type { SharePolicy } from '../scheduling/share-policy.js';
-import type { JobRecord, Store } from '../store/store.js';
-import { batchGroupOf } from './job-params.js';
+import type { JobRecord, Store, StoredLease } from '../store/store.js';
 import { isFinished, type JobTable } from './job-table.js';
 import type { LeaseTable } from './lease-table.js';
 import type { Timers } from './timers.js';
@@ -84,7 +83,7 @@ export class Dispatcher {
   private admit(job: JobRecord): void {
     const { policy, defaults } = this.d;
     if (policy.has(job.id)) return;
-    policy.add(job.id, job.spec.model, batchGroupOf(job.spec, defaults), priorityWeight(job.spec.priority));
+    policy.add(job.id, job.spec.model, jobBatchGroup(job.spec, defaults), priorityWeight(job.spec.priority));
     this.schedule();
   }
 
@@ -110,7 +109,8 @@ export class Dispatcher {
           for (const s of stored) await store.returnLease(s, false);
           break;
         }
-        group = job.group;
+        // The images just leased, not the job's spec, say the group: entries may set their own sizes.
+        group = batchGroupKey(job.model, (stored[stored.length - 1] as StoredLease).task.params);
         const tasks = stored.map((s) => this.task(this.d.leases.hold(session, s)));
         session.link.send({ message: { $case: 'lease', value: { tasks } } });
       }

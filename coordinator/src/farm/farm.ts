@@ -1,15 +1,7 @@
-// The farm: composes its parts and offers them to the gRPC handlers (api.ts).
-// It decides nothing itself; each part has one job:
-//   JobTable       the jobs this coordinator knows, their change feed, who sees which
-//   JobService     submit, estimate, read, list, cancel
-//   Dispatcher     fills workers' credit in the order the SharePolicy picks
-//   LeaseTable     leases held by this coordinator's workers; lost ones go back to wait
-//   Workers        connected workers and their stream messages (epoch-checked)
-//   ResultCommitter commits results and failures exactly once, ends finished jobs
-//   JobWatch       a job's events as an async iterable (log, live, step progress)
-//   ImageHistory   any finished image by id
-//   FarmStatus     GetFarmStatus and the queue gauges
-// Only the farm's parts use the Store; the fair-share policy is given from outside.
+// The farm: composes its parts, each with one job (listed in the coordinator
+// README), and offers them to the gRPC handlers through api.ts. It decides
+// nothing itself. Only the farm's parts use the Store; the fair-share policy
+// is given from outside (coordinator.ts passes FairShare).
 import type { Logger } from '@latentfarm/common';
 import type { GetFarmStatusResponse, Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep } from '@latentfarm/proto';
 import type { CoordinatorConfig } from '../config.js';

@@ -1,6 +1,8 @@
 // The cost model: credits grow linearly with pixels and with steps. One credit
 // buys the reference image (512×512 at 50 steps by default), as the public
 // service that inspired us charged by size and step count.
+import type { GenerationParams, PromptEntry } from '@latentfarm/proto';
+import { resolveEntryParams, type Defaults } from './params.js';
 
 export interface CostModel {
   basePixels: number;
@@ -15,4 +17,30 @@ export function imageCredits(model: CostModel, width: number, height: number, st
 
 export function describeCost(model: CostModel): string {
   return `credits per image = max(${model.minCredits}, width×height/${model.basePixels} × steps/${model.baseSteps})`;
+}
+
+/** What a job's images cost, as estimated before it runs (EstimateCost) and reserved when it is accepted (submit). */
+export interface JobEstimate {
+  images: number;
+  credits: number;
+  creditsPerImageMin: number;
+  creditsPerImageMax: number;
+}
+
+/** Prices every entry at its own resolved size and steps. */
+export function estimateJob(model: CostModel, job: GenerationParams | undefined, entries: readonly PromptEntry[], defaults: Defaults): JobEstimate {
+  let images = 0;
+  let credits = 0;
+  let min = Infinity;
+  let max = 0;
+  for (const e of entries) {
+    const p = resolveEntryParams(job, e.overrides, defaults);
+    const c = imageCredits(model, p.width, p.height, p.steps);
+    const n = e.images || 1;
+    images += n;
+    credits += c * n;
+    min = Math.min(min, c);
+    max = Math.max(max, c);
+  }
+  return { images, credits, creditsPerImageMin: entries.length === 0 ? 0 : min, creditsPerImageMax: max };
 }

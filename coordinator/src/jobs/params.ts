@@ -1,7 +1,10 @@
 // Validation of submitted jobs and resolution of each image's parameters.
 // Pure functions: the gRPC layer maps the InvalidArgumentError they throw.
 import { InvalidArgumentError } from '@latentfarm/common';
-import { GenerationParams, ImageFormat, Scheduler, type JobSpec, type PromptEntry, type ResolvedParams } from '@latentfarm/proto';
+import {
+  GenerationParams, ImageFormat, MAX_SEED, Scheduler, batchGroupKey, isSeed, schedulerByProto, schedulerNameList,
+  type JobSpec, type PromptEntry, type ResolvedParams,
+} from '@latentfarm/proto';
 
 export interface Limits {
   maxPromptChars: number;
@@ -49,6 +52,12 @@ export function validateEntry(entry: PromptEntry, index: number, limits: Limits)
   if (entry.images > limits.maxImagesPerEntry) {
     throw new InvalidArgumentError(`${f}.images`, `${entry.images} images, at most ${limits.maxImagesPerEntry} per entry`);
   }
+  checkSeed(entry.seed, `${f}.seed`);
+  // An entry's images are seeded by its own `seed` field; a second way to say
+  // it would need a rule for when the two differ, so this one is refused.
+  if (entry.overrides?.seed !== undefined) {
+    throw new InvalidArgumentError(`${f}.overrides.seed`, `not allowed: set the entry's own seed (${f}.seed) for its first image`);
+  }
   validateParams(entry.overrides, `${f}.overrides`, limits);
 }
 
@@ -62,9 +71,10 @@ function validateParams(p: GenerationParams | undefined, f: string, limits: Limi
   if (p.cfgScale !== undefined && !(p.cfgScale >= 0 && p.cfgScale <= limits.maxCfgScale)) {
     throw new InvalidArgumentError(`${f}.cfg_scale`, `${p.cfgScale} is out of range 0..${limits.maxCfgScale}`);
   }
-  if (!(p.scheduler in Scheduler) || p.scheduler === Scheduler.UNRECOGNIZED) {
-    throw new InvalidArgumentError(`${f}.scheduler`, `unknown scheduler ${p.scheduler}: use DDIM, PNDM, EULER, EULER_ANCESTRAL, DPMPP_2M or LCM`);
+  if (p.scheduler !== Scheduler.UNSPECIFIED && schedulerByProto(p.scheduler) === undefined) {
+    throw new InvalidArgumentError(`${f}.scheduler`, `unknown scheduler ${p.scheduler}: use ${schedulerNameList((n) => n.toUpperCase())}, or leave it unset for the model's own`);
   }
+  checkSeed(p.seed, `${f}.seed`);
   if (!(p.outputFormat in ImageFormat) || p.outputFormat === ImageFormat.UNRECOGNIZED) {
     throw new InvalidArgumentError(`${f}.output_format`, `unknown format ${p.outputFormat}: use PNG, WEBP or JPEG`);
   }
@@ -74,6 +84,11 @@ function checkSize(v: number | undefined, f: string, max: number): void {
   if (v === undefined) return;
   if (v === 0 || v % 8 !== 0) throw new InvalidArgumentError(f, `${v} is not a positive multiple of 8`);
   if (v > max) throw new InvalidArgumentError(f, `${v} is above the maximum ${max}`);
+}
+
+/** The wire's uint32 cannot carry more, but a caller in the same process could. */
+function checkSeed(v: number | undefined, f: string): void {
+  if (v !== undefined && !isSeed(v)) throw new InvalidArgumentError(f, `${v} is outside the seed range 0..${MAX_SEED}`);
 }
 
 export const priorityWeight = (priority: number): number => (priority === 0 ? DEFAULT_PRIORITY : priority);
@@ -90,18 +105,26 @@ export function withModelDefaults(p: GenerationParams | undefined, d: { width: n
   return out;
 }
 
-/** Entry override → job default → coordinator default, for one image. */
-export function resolveParams(job: GenerationParams | undefined, entry: GenerationParams | undefined, defaults: Defaults, seed: number): ResolvedParams {
+/** One image's parameters but its seed, which depends on where the image sits in its job (see EntryTaskSource.seedOf). */
+export type EntryParams = Omit<ResolvedParams, 'seed'>;
+
+/** Entry override → job default → coordinator default: the parameters every image of an entry renders with. */
+export function resolveEntryParams(job: GenerationParams | undefined, entry: GenerationParams | undefined, defaults: Defaults): EntryParams {
   const pick = <K extends keyof GenerationParams>(k: K): GenerationParams[K] | undefined => entry?.[k] ?? job?.[k];
-  const scheduler = entry?.scheduler || job?.scheduler || Scheduler.UNSPECIFIED;
-  const outputFormat = entry?.outputFormat || job?.outputFormat || ImageFormat.PNG;
   return {
     width: pick('width') ?? defaults.width,
     height: pick('height') ?? defaults.height,
     steps: pick('steps') ?? defaults.steps,
     cfgScale: pick('cfgScale') ?? defaults.cfgScale,
-    scheduler,
-    seed: seed >>> 0,
-    outputFormat,
+    scheduler: entry?.scheduler || job?.scheduler || Scheduler.UNSPECIFIED,
+    outputFormat: entry?.outputFormat || job?.outputFormat || ImageFormat.PNG,
   };
 }
+
+/**
+ * The batch group the fair share files a job under before any of its images
+ * is leased: its model at the job-level size. Entries may set other sizes, so
+ * the dispatcher goes by the group of the images it actually leased after that.
+ */
+export const jobBatchGroup = (spec: JobSpec, defaults: Defaults): string =>
+  batchGroupKey(spec.model, resolveEntryParams(spec.params, undefined, defaults));

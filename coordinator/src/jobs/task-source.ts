@@ -1,8 +1,8 @@
 // The tasks of a job, computed from its prompt entries on demand: one image
 // per task, seeds and parameters resolved, nothing stored per image.
-import type { JobSpec, PromptEntry } from '@latentfarm/proto';
+import { offsetSeed, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import type { TaskSource, TaskSpec } from '../store/store.js';
-import { resolveParams, type Defaults } from './params.js';
+import { resolveEntryParams, type Defaults } from './params.js';
 
 export class EntryTaskSource implements TaskSource {
   readonly total: number;
@@ -37,14 +37,23 @@ export class EntryTaskSource implements TaskSource {
     return lo;
   }
 
-  /** Seeds: the entry's seed plus the offset within the entry, else the job seed plus the index. */
+  /**
+   * The one rule for image seeds: an entry that sets a seed gives its images
+   * that seed plus their offset within the entry, the others get the job seed
+   * plus the image's index in the job; both modulo 2^32 (the seed range).
+   */
+  seedOf(index: number): number {
+    const entryIndex = this.entryOf(index);
+    const entry = this.entries[entryIndex] as PromptEntry;
+    return entry.seed !== undefined ? offsetSeed(entry.seed, index - (this.entryStart[entryIndex] ?? 0)) : offsetSeed(this.seed, index);
+  }
+
   task(index: number): TaskSpec {
     const entryIndex = this.entryOf(index);
     const entry = this.entries[entryIndex] as PromptEntry;
-    const seed = entry.seed !== undefined ? entry.seed + (index - (this.entryStart[entryIndex] ?? 0)) : this.seed + index;
     return {
       jobId: this.jobId, index, entryIndex, prompt: entry.prompt, negativePrompt: entry.negativePrompt,
-      params: resolveParams(this.spec.params, entry.overrides, this.defaults, seed), attempts: 0, losses: 0,
+      params: { ...resolveEntryParams(this.spec.params, entry.overrides, this.defaults), seed: this.seedOf(index) }, attempts: 0, losses: 0,
     };
   }
 }

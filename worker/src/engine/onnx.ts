@@ -2,7 +2,7 @@
 // Text encoding happens before an image joins the batch; the continuous
 // batcher runs only UNet steps; VAE decoding and image encoding happen as
 // each image leaves, off the UNet's path.
-import { ImageFormat, Scheduler, type ResolvedParams } from '@latentfarm/proto';
+import { ImageFormat, MAX_SEED, Scheduler, batchGroupKey, isSeed, schedulerByProto, type ResolvedParams } from '@latentfarm/proto';
 import { ContinuousBatcher, type BatchObserver, type BatchPolicy } from '../batching/continuous-batcher.js';
 import { encodeImage } from '../image/encode.js';
 import { loadModelFolder, type ModelFolder } from '../pipeline/model-folder.js';
@@ -70,11 +70,6 @@ interface Item {
   reject(e: unknown): void;
 }
 
-const KIND_BY_ENUM: Partial<Record<Scheduler, SchedulerKind>> = {
-  [Scheduler.DDIM]: 'ddim', [Scheduler.PNDM]: 'pndm', [Scheduler.EULER]: 'euler',
-  [Scheduler.EULER_ANCESTRAL]: 'euler_ancestral', [Scheduler.DPMPP_2M]: 'dpmpp_2m', [Scheduler.LCM]: 'lcm',
-};
-
 export class OnnxEngine implements Engine {
   readonly info: EngineInfo;
   /** One report per model folder: the format recognised and how the UNet takes timesteps. */
@@ -131,6 +126,7 @@ export class OnnxEngine implements Engine {
     const p = request.params;
     const f = model.folder.vaeScaleFactor;
     if (p.width % f !== 0 || p.height % f !== 0) throw new TaskError(`size ${p.width}×${p.height} is not a multiple of ${f} (the VAE's scale factor)`, false);
+    if (!isSeed(p.seed)) throw new TaskError(`seed ${p.seed} is outside the seed range 0..${MAX_SEED}`, false);
     const scheduler = this.scheduler(model, p);
     const guided = p.cfgScale > 1;
     const t0 = performance.now();
@@ -144,7 +140,7 @@ export class OnnxEngine implements Engine {
     for (let i = 0; i < latents.length; i++) latents[i] = (latents[i] as number) * scheduler.initNoiseSigma;
     return new Promise((resolve, reject) => {
       this.batcher.add({
-        group: `${request.model}:${p.width}x${p.height}`, signal: request.signal, request, model, scheduler, latents, latentShape,
+        group: batchGroupKey(request.model, p), signal: request.signal, request, model, scheduler, latents, latentShape,
         cond: cond as Float32Array, uncond: guided ? uncond : undefined, noise: rng.normalSource(),
         stepIndex: 0, unetSeconds: 0, textSeconds, resolve, reject,
       });
@@ -152,7 +148,10 @@ export class OnnxEngine implements Engine {
   }
 
   private scheduler(model: LoadedModel, p: ResolvedParams): ImageScheduler {
-    const kind = KIND_BY_ENUM[p.scheduler] ?? model.folder.defaultScheduler;
+    const asked = schedulerByProto(p.scheduler);
+    // A scheduler this worker's table lacks (a newer coordinator's) fails the image rather than render it with another.
+    if (asked === undefined && p.scheduler !== Scheduler.UNSPECIFIED) throw new TaskError(`scheduler ${p.scheduler} is not one this worker offers`, false);
+    const kind: SchedulerKind = asked?.name ?? model.folder.defaultScheduler;
     try {
       return createScheduler(kind, resolveSchedulerConfig(kind, model.schedulerFile), p.steps);
     } catch (err) {

@@ -3,6 +3,7 @@
 // honestly without a GPU. Images are real PNGs of the requested size whose
 // pixels follow from the seed, so determinism is testable end to end.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MAX_SEED, batchGroupKey, isSeed } from '@latentfarm/proto';
 import { ContinuousBatcher, type BatchObserver } from '../batching/continuous-batcher.js';
 import { encodePng } from '../image/png.js';
 import { TaskAbortedError, TaskError, type Engine, type EngineInfo, type RenderOutput, type RenderRequest } from './engine.js';
@@ -62,10 +63,12 @@ export class SimEngine implements Engine {
     if (this.options.failMarker !== '' && request.prompt.includes(this.options.failMarker)) {
       return Promise.reject(new TaskError(`prompt contains the sim engine's fail marker "${this.options.failMarker}"`, true));
     }
-    const { width, height } = request.params;
+    if (!isSeed(request.params.seed)) {
+      return Promise.reject(new TaskError(`seed ${request.params.seed} is outside the seed range 0..${MAX_SEED}`, false));
+    }
     return new Promise((resolve, reject) => {
       this.batcher.add({
-        group: `${request.model}:${width}x${height}`, signal: request.signal, request,
+        group: batchGroupKey(request.model, request.params), signal: request.signal, request,
         step: 0, total: request.params.steps, unetSeconds: 0, resolve, reject,
       });
     });
@@ -92,28 +95,43 @@ export class SimEngine implements Engine {
   }
 }
 
-/** A smooth two-colour gradient with a disc, all chosen by the seed. */
+/** murmur3's finaliser: a bijection on uint32 that scatters neighbouring seeds. */
+function mix32(x: number): number {
+  let z = x >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/**
+ * A two-colour gradient with a disc, all chosen by the seed. The gradient's
+ * ends lie exactly in the top-left and bottom-right pixels, which the disc
+ * never covers, and their first four channels are the four bytes of a
+ * bijective mix of the seed: so every seed in 0..2^32−1 renders its own image
+ * (at least 2 pixels), and neighbouring seeds look unrelated.
+ */
 export function simPixels(width: number, height: number, seed: number): Uint8Array {
-  let s = seed >>> 0 || 1;
+  if (!isSeed(seed)) throw new RangeError(`seed ${seed} is outside the seed range 0..${MAX_SEED}`);
+  const id = mix32(seed);
+  // Counter-based draws (splitmix32's step): any seed, 0 included, gives a full stream.
+  let counter = seed;
   const rnd = (): number => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
+    counter = (counter + 0x9e3779b9) >>> 0;
+    return mix32(counter) / 0x100000000;
   };
-  const a = [rnd() * 255, rnd() * 255, rnd() * 255];
-  const b = [rnd() * 255, rnd() * 255, rnd() * 255];
+  const a = [id >>> 24, (id >>> 16) & 255, (id >>> 8) & 255];
+  const b = [id & 255, Math.floor(rnd() * 256), Math.floor(rnd() * 256)];
   const disc = [rnd() * 255, rnd() * 255, rnd() * 255];
   const cx = rnd() * width;
   const cy = rnd() * height;
   const r2 = (0.1 + rnd() * 0.25) ** 2 * width * height;
+  const span = Math.max(1, width + height - 2);
   const out = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      const t = (x + y) / (width + height);
-      const inDisc = (x - cx) ** 2 + (y - cy) ** 2 < r2;
+      const t = (x + y) / span;
+      const corner = (x === 0 && y === 0) || (x === width - 1 && y === height - 1);
+      const inDisc = !corner && (x - cx) ** 2 + (y - cy) ** 2 < r2;
       for (let c = 0; c < 3; c++) {
         out[(y * width + x) * 3 + c] = inDisc ? (disc[c] as number) : (a[c] as number) * (1 - t) + (b[c] as number) * t;
       }

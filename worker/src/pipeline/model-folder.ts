@@ -13,6 +13,7 @@
 import { access, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { LatentfarmError } from '@latentfarm/common';
+import { schedulerByDiffusersClass } from '@latentfarm/proto';
 import type { SchedulerKind } from '../schedulers/index.js';
 import { describeInput, readOnnxInterface, type OnnxInput, type OnnxInterface } from './onnx-interface.js';
 
@@ -58,11 +59,6 @@ const SD_LATENT_CHANNELS = 4;
 const SD_SCALING_FACTOR = 0.18215;
 /** SD 1.5's native size, used only when unet/config.json has no sample_size. */
 export const FALLBACK_NATIVE_SIZE = 512;
-
-const KIND_BY_CLASS: Readonly<Record<string, SchedulerKind>> = {
-  DDIMScheduler: 'ddim', PNDMScheduler: 'pndm', EulerDiscreteScheduler: 'euler', EulerAncestralDiscreteScheduler: 'euler_ancestral',
-  DPMSolverMultistepScheduler: 'dpmpp_2m', LCMScheduler: 'lcm',
-};
 
 /** Index entries we never load; safety checker and feature extractor are the torch pipeline's, not needed to render. */
 const UNUSED = ['safety_checker', 'feature_extractor', 'image_encoder', 'vae_encoder'];
@@ -227,7 +223,8 @@ export async function loadModelFolder(dirIn: string): Promise<ModelFolder> {
     if (listed(index, part) || hasFolder) ignored.push(hasFolder ? part : `${part} (listed, no folder)`);
   }
   const schedulerClass = typeof schedulerConfig['_class_name'] === 'string' ? schedulerConfig['_class_name'] : 'PNDMScheduler';
-  const defaultScheduler = KIND_BY_CLASS[schedulerClass] ?? 'pndm';
+  const offered = schedulerByDiffusersClass(schedulerClass);
+  const defaultScheduler: SchedulerKind = offered?.name ?? 'pndm';
   const className = typeof index['_class_name'] === 'string' ? index['_class_name'] : 'no _class_name';
   const facts = [
     `${className} index with a "${listed(index, 'vae') ? 'vae' : 'vae_decoder'}" entry`,
@@ -235,7 +232,7 @@ export async function loadModelFolder(dirIn: string): Promise<ModelFolder> {
     `input_ids ${describeInput(textIo.inputs.find((i) => i.name === 'input_ids'))}`,
     `VAE ×${vae.scaleFactor}, ${vae.latentChannels} latent channels`,
     `native ${size?.[0] ?? FALLBACK_NATIVE_SIZE}×${size?.[1] ?? FALLBACK_NATIVE_SIZE}${size === undefined ? ' (unet config has no sample_size)' : ''}`,
-    `scheduler ${schedulerClass}${KIND_BY_CLASS[schedulerClass] === undefined ? ` (not offered; default ${defaultScheduler})` : ''}`,
+    `scheduler ${schedulerClass}${offered === undefined ? ` (not offered; default ${defaultScheduler})` : ''}`,
     ...vae.notes,
     ...(ignored.length > 0 ? [`ignoring ${ignored.join(', ')}`] : []),
   ];

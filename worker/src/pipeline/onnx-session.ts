@@ -31,6 +31,9 @@ export async function createSession(source: ModelSource, provider: Provider, thr
   const options: InferenceSession.SessionOptions = {
     executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     graphOptimizationLevel: 'all',
+    // Errors only: with a GPU provider onnxruntime warns, per session, that it
+    // placed shape ops on the cpu, which it does on purpose.
+    logSeverityLevel: 3,
     extra: {
       session: {
         // Three sessions (text encoder, UNet, VAE) run side by side; spinning
@@ -50,7 +53,7 @@ export async function createSession(source: ModelSource, provider: Provider, thr
       throw new ConfigError(`--provider ${provider}: the ${provider} execution provider could not start (${msg.split('\n')[0] ?? ''}); ` +
         (provider === 'cuda' || provider === 'tensorrt'
           ? 'install its binaries with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --ignore-scripts=false` (see worker/README.md)'
-          : 'check the GPU driver and Vulkan loader'));
+          : 'webgpu runs over Vulkan: install the Vulkan loader (Debian: libvulkan1) and the GPU driver\'s Vulkan ICD; NVIDIA\'s ICD also needs libglvnd (libglvnd0, libglx0, libegl1)'));
     }
     throw new ModelFolderError(file, `onnxruntime could not load it: ${msg.split('\n')[0] ?? msg}`);
   }

@@ -14,7 +14,11 @@ const TWO_POW_32 = 4294967296;
 const TWO_POW_MINUS_24 = 1 / 16777216;
 const TWO_POW_MINUS_53 = 1 / 9007199254740992;
 
-/** Largest accepted seed: every integer a JS number holds exactly. */
+/**
+ * Largest seed this generator takes: every integer a JS number holds exactly.
+ * The farm's image seeds are narrower, uint32 (@latentfarm/proto's seed
+ * range), and the engines refuse others before they get here.
+ */
 export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
 export class SeededRandom {

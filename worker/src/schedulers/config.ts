@@ -8,9 +8,11 @@
 // on SD 1.5 gets timestep_spacing "linspace" while DDIM gets "leading".
 
 import { LatentfarmError } from '@latentfarm/common';
+import { SCHEDULER_NAMES, schedulerByName, type SchedulerName } from '@latentfarm/proto';
 
-export const SCHEDULER_KINDS = ['ddim', 'pndm', 'euler', 'euler_ancestral', 'dpmpp_2m', 'lcm'] as const;
-export type SchedulerKind = (typeof SCHEDULER_KINDS)[number];
+/** The farm's scheduler table (in @latentfarm/proto) names the kinds; each has an implementation here. */
+export const SCHEDULER_KINDS = SCHEDULER_NAMES;
+export type SchedulerKind = SchedulerName;
 
 export type BetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
@@ -83,19 +85,23 @@ const COMMON_DEFAULTS: SchedulerConfig = {
   timestepScaling: 10,
 };
 
-/** Each diffusers class's own defaults where they differ from the common ones. */
-const KIND_DEFAULTS: Record<SchedulerKind, SchedulerConfigInput> = {
-  ddim: {},
-  pndm: { setAlphaToOne: false },
-  euler: { timestepSpacing: 'linspace' },
-  euler_ancestral: { timestepSpacing: 'linspace' },
-  dpmpp_2m: { timestepSpacing: 'linspace' },
-  lcm: { betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear', clipSample: false },
-};
+/** Each diffusers class's own defaults where they differ from the common ones, from the scheduler table; read once. */
+const kindDefaults = new Map<SchedulerKind, SchedulerConfigInput>();
+
+function defaultsOf(kind: SchedulerKind): SchedulerConfigInput {
+  let d = kindDefaults.get(kind);
+  if (d === undefined) {
+    const row = schedulerByName(kind);
+    if (row === undefined) throw new SchedulerConfigError('the scheduler table', kind, 'is not a scheduler it lists');
+    d = parseSchedulerConfig(row.diffusersDefaults, `the scheduler table's ${kind} defaults`);
+    kindDefaults.set(kind, d);
+  }
+  return d;
+}
 
 /** Defaults of `kind`, then each input in order (file config, then job overrides). */
 export function resolveSchedulerConfig(kind: SchedulerKind, ...inputs: SchedulerConfigInput[]): SchedulerConfig {
-  const merged: Record<string, unknown> = { ...COMMON_DEFAULTS, ...KIND_DEFAULTS[kind] };
+  const merged: Record<string, unknown> = { ...COMMON_DEFAULTS, ...defaultsOf(kind) };
   for (const input of inputs) {
     for (const [key, value] of Object.entries(input)) if (value !== undefined) merged[key] = value;
   }

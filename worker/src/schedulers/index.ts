@@ -1,6 +1,7 @@
 // Public face of the schedulers: build one ImageScheduler per image.
 
 import { InvalidArgumentError } from '@latentfarm/common';
+import { isSchedulerName } from '@latentfarm/proto';
 import { SCHEDULER_KINDS, type SchedulerConfig, type SchedulerKind } from './config.js';
 import { DdimScheduler } from './ddim.js';
 import { DpmSolverMultistepScheduler } from './dpm-solver.js';
@@ -31,8 +32,23 @@ export interface CreateSchedulerOptions {
 }
 
 export function isSchedulerKind(value: string): value is SchedulerKind {
-  return (SCHEDULER_KINDS as readonly string[]).includes(value);
+  return isSchedulerName(value);
 }
+
+type Implementation = (config: SchedulerConfig, steps: number, options: CreateSchedulerOptions) => ImageScheduler;
+
+/**
+ * Each name in the farm's scheduler table and the class that implements it.
+ * Keyed by the table's names, so a row without an implementation does not compile.
+ */
+const IMPLEMENTATIONS: { readonly [K in SchedulerKind]: Implementation } = {
+  ddim: (config, steps, options) => new DdimScheduler(config, steps, options),
+  pndm: (config, steps) => new PndmScheduler(config, steps),
+  euler: (config, steps) => new EulerScheduler(config, steps),
+  euler_ancestral: (config, steps) => new EulerAncestralScheduler(config, steps),
+  dpmpp_2m: (config, steps) => new DpmSolverMultistepScheduler(config, steps),
+  lcm: (config, steps) => new LcmScheduler(config, steps),
+};
 
 /**
  * A fresh scheduler for one image. `config` is the resolved configuration
@@ -54,20 +70,7 @@ export function createScheduler(
     throw new InvalidArgumentError('steps', `must be an integer from 1 to ${config.numTrainTimesteps}, got ${steps}`);
   }
   try {
-    switch (kind) {
-      case 'ddim':
-        return new DdimScheduler(config, steps, options);
-      case 'pndm':
-        return new PndmScheduler(config, steps);
-      case 'euler':
-        return new EulerScheduler(config, steps);
-      case 'euler_ancestral':
-        return new EulerAncestralScheduler(config, steps);
-      case 'dpmpp_2m':
-        return new DpmSolverMultistepScheduler(config, steps);
-      case 'lcm':
-        return new LcmScheduler(config, steps);
-    }
+    return IMPLEMENTATIONS[kind](config, steps, options);
   } catch (cause) {
     // Constructors throw RangeError for step counts a scheduler cannot run (PRK below 4, LCM beyond its schedule).
     if (cause instanceof RangeError) throw new InvalidArgumentError('steps', cause.message, { cause });

@@ -8,7 +8,12 @@ export const protobufPackage = "latentfarm.v1";
 
 export const protobufFileName = "latentfarm/v1/types.proto";
 
-/** Sampler that drives the denoising loop. */
+/**
+ * Sampler that drives the denoising loop. The farm offers the values listed in
+ * its scheduler table (proto/src/schedulers.ts: CLI spelling, diffusers class
+ * names and defaults); a job naming any other value is refused with
+ * INVALID_ARGUMENT.
+ */
 export enum Scheduler {
   /** UNSPECIFIED - the model's own scheduler_config.json */
   UNSPECIFIED = 0,
@@ -236,6 +241,10 @@ export function finishReasonToJSON(object: FinishReason): string {
  * Generation parameters. Unset fields inherit: entry overrides → job defaults
  * → the model's own (width, height and scheduler, as its workers announce
  * them; filled into the job at submit) → coordinator defaults.
+ *
+ * Seeds: every seed is a uint32, 0 to 4294967295, and an image's seed is its
+ * first seed plus its offset modulo 2^32 (a job seeded 4294967295 gives its
+ * images 4294967295, 0, 1, ...). Every seed renders its own image.
  */
 export interface GenerationParams {
   /** multiple of 8 */
@@ -250,7 +259,11 @@ export interface GenerationParams {
   /** <= 1 disables classifier-free guidance */
   cfgScale?: number | undefined;
   scheduler: Scheduler;
-  /** job seed; image i gets seed + i unless its entry sets one */
+  /**
+   * In JobSpec.params: the job seed (random when unset); image i gets seed + i
+   * (mod 2^32) unless its entry sets a seed. In PromptEntry.overrides: refused
+   * with INVALID_ARGUMENT; use PromptEntry.seed.
+   */
   seed?: number | undefined;
   outputFormat: ImageFormat;
 }
@@ -272,8 +285,11 @@ export interface PromptEntry {
   negativePrompt: string;
   /** images for this prompt; 0 means 1 */
   images: number;
-  /** seed of this entry's first image (next ones: +1, +2, ...) */
-  seed?: number | undefined;
+  /** seed of this entry's first image (next ones: +1, +2, ..., mod 2^32) */
+  seed?:
+    | number
+    | undefined;
+  /** per-entry parameters; its seed must stay unset (see seed above) */
   overrides?: GenerationParams | undefined;
 }
 

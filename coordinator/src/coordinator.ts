@@ -6,6 +6,7 @@ import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
 import { startGrpcServer, type GrpcServer } from './grpc/server.js';
 import { coordinatorMetrics } from './metrics.js';
+import { FairShare } from './scheduling/fair-share.js';
 import { EmbeddedStore } from './store/embedded.js';
 import { JetStreamStore } from './store/jetstream.js';
 import type { Store } from './store/store.js';
@@ -38,12 +39,13 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
       })
       : new EmbeddedStore(config.dataDir);
     undo.push(() => store.close());
-    const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }));
+    // The store is the farm's alone: gRPC gets the farm; only health is read here, for the health service.
+    const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }), new FairShare());
     undo.push(() => farm.close());
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, store, log, config.host, config.port);
+      grpc = await startGrpcServer(farm, log, config.host, config.port);
     } catch (err) {
       const le = listenError(err, config.host, config.port);
       throw le === undefined ? err : listenConfigError(le, { host: '--host', port: '--port' });

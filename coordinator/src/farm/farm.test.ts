@@ -7,8 +7,10 @@ import { createLogger, Registry } from '@latentfarm/common';
 import { ImageFormat, JobState, Scheduler, type ConnectResponse, type Hello, type Task } from '@latentfarm/proto';
 import { defaultCoordinatorConfig } from '../config.js';
 import { coordinatorMetrics } from '../metrics.js';
+import { FairShare } from '../scheduling/fair-share.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { Farm } from './farm.js';
+import { ANONYMOUS as P } from './principal.js';
 
 const hello = (id: string): Hello => ({ workerId: id, models: ['sim'], maxBatch: 4, provider: 'sim', device: '', engine: 'sim', version: '', modelDefaults: [] });
 
@@ -30,7 +32,7 @@ describe('Farm leases', () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'farm-test-'));
     registry = new Registry();
-    farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, maxAttempts: 2 }), new EmbeddedStore(dir), coordinatorMetrics(registry), createLogger('t', 'silent'));
+    farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, maxAttempts: 2 }), new EmbeddedStore(dir), coordinatorMetrics(registry), createLogger('t', 'silent'), new FairShare());
   });
   afterEach(async () => {
     farm.close();
@@ -38,6 +40,7 @@ describe('Farm leases', () => {
   });
 
   const submit = (n: number) => farm.submit(
+    P,
     { model: 'sim', priority: 0, labels: {}, idempotencyKey: '', params: { width: 64, height: 64, steps: 2, scheduler: Scheduler.UNSPECIFIED, outputFormat: ImageFormat.PNG } },
     Array.from({ length: n }, (_, i) => ({ prompt: `p${i}`, negativePrompt: '', images: 1 })),
   );
@@ -46,7 +49,7 @@ describe('Farm leases', () => {
   it('leases only up to the credit granted, then more as credit returns', async () => {
     await submit(10);
     const a = link();
-    const s = farm.attachWorker(hello('a'), a);
+    const s = farm.attachWorker(P, hello('a'), a);
     farm.grantCredit(s, 3);
     await farm.settled();
     expect(a.leased()).toHaveLength(3);
@@ -58,13 +61,13 @@ describe('Farm leases', () => {
   it('drops a late result from a worker whose lease went to another (epoch fence)', async () => {
     const { job } = await submit(1);
     const a = link();
-    const sa = farm.attachWorker(hello('a'), a);
+    const sa = farm.attachWorker(P, hello('a'), a);
     farm.grantCredit(sa, 1);
     await farm.settled();
     const first = a.leased()[0]!;
     farm.dropWorker(sa, 'lease_expired');
     const b = link();
-    const sb = farm.attachWorker(hello('b'), b);
+    const sb = farm.attachWorker(P, hello('b'), b);
     farm.grantCredit(sb, 1);
     await farm.settled();
     const second = b.leased()[0]!;
@@ -74,7 +77,7 @@ describe('Farm leases', () => {
     await farm.acceptResult(sb, result(second));
     await farm.acceptResult(sb, result(second)); // duplicate: dropped
     await farm.settled();
-    const j = await farm.jobProto(job.id);
+    const j = await farm.job(P, job.id);
     expect(j.images?.succeeded).toBe(1);
     expect(j.state).toBe(JobState.SUCCEEDED);
     const dropped = await registry.getSingleMetric('latentfarm_results_dropped_total')!.get();
@@ -84,7 +87,7 @@ describe('Farm leases', () => {
   it('fails an image after max attempts, and the rest of the job goes on', async () => {
     const { job } = await submit(2);
     const a = link();
-    const s = farm.attachWorker(hello('a'), a);
+    const s = farm.attachWorker(P, hello('a'), a);
     farm.grantCredit(s, 2);
     await farm.settled();
     const [t0, t1] = a.leased();
@@ -96,7 +99,7 @@ describe('Farm leases', () => {
     await farm.acceptFailure(s, { taskId: retry.taskId, epoch: retry.epoch, reason: 'boom again', retryable: true });
     await farm.acceptResult(s, result(t1!));
     await farm.settled();
-    const j = await farm.jobProto(job.id);
+    const j = await farm.job(P, job.id);
     expect(j.images).toMatchObject({ succeeded: 1, failed: 1 });
     expect(j.state).toBe(JobState.PARTIAL);
   });
@@ -104,29 +107,29 @@ describe('Farm leases', () => {
   it('fails a non-retryable error at once', async () => {
     const { job } = await submit(1);
     const a = link();
-    const s = farm.attachWorker(hello('a'), a);
+    const s = farm.attachWorker(P, hello('a'), a);
     farm.grantCredit(s, 1);
     await farm.settled();
     const t = a.leased()[0]!;
     await farm.acceptFailure(s, { taskId: t.taskId, epoch: t.epoch, reason: 'prompt cannot be encoded', retryable: false });
     await farm.settled();
-    expect((await farm.jobProto(job.id)).state).toBe(JobState.FAILED);
+    expect((await farm.job(P, job.id)).state).toBe(JobState.FAILED);
   });
 
   it('puts the leases of a disconnected worker back in the queue', async () => {
     const { job } = await submit(4);
     const a = link();
-    const sa = farm.attachWorker(hello('a'), a);
+    const sa = farm.attachWorker(P, hello('a'), a);
     farm.grantCredit(sa, 4);
     await farm.settled();
     farm.dropWorker(sa, 'disconnected');
     expect(a.closed).toBe(true);
-    expect(farm.status().leasedImages).toBe(0);
+    expect(farm.status(P).leasedImages).toBe(0);
     const b = link();
-    const sb = farm.attachWorker(hello('b'), b);
+    const sb = farm.attachWorker(P, hello('b'), b);
     farm.grantCredit(sb, 4);
     await farm.settled();
     for (const t of b.leased()) await farm.acceptResult(sb, result(t));
-    expect((await farm.jobProto(job.id)).images?.succeeded).toBe(4);
+    expect((await farm.job(P, job.id)).images?.succeeded).toBe(4);
   });
 });

@@ -1,6 +1,7 @@
 // One connected worker, as the coordinator sees it.
 import type { ConnectResponse, Hello } from '@latentfarm/proto';
 import type { StoredLease } from '../store/store.js';
+import type { Principal } from './principal.js';
 
 export interface WorkerLink {
   send(message: ConnectResponse): void;
@@ -24,7 +25,7 @@ export class WorkerSession {
   draining = false;
   imagesCompleted = 0;
 
-  constructor(readonly hello: Hello, readonly link: WorkerLink) {
+  constructor(readonly principal: Principal, readonly hello: Hello, readonly link: WorkerLink) {
     this.models = new Set(hello.models);
   }
 

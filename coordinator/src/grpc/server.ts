@@ -3,8 +3,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '@latentfarm/common';
 import { RenderFarmService, WorkerGatewayService } from '@latentfarm/proto';
-import type { Farm } from '../farm/farm.js';
-import type { Store } from '../store/store.js';
+import type { ClientApi, WorkerApi } from '../farm/api.js';
 import { addReflection } from './reflection.js';
 import { renderFarmHandlers } from './render-farm.js';
 import { workerGatewayHandlers } from './worker-gateway.js';
@@ -17,7 +16,7 @@ export interface GrpcServer {
   health: HealthImplementation;
 }
 
-export async function startGrpcServer(farm: Farm, store: Store, log: Logger, host: string, port: number): Promise<GrpcServer> {
+export async function startGrpcServer(farm: ClientApi & WorkerApi, log: Logger, host: string, port: number): Promise<GrpcServer> {
   const server = new Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -25,7 +24,7 @@ export async function startGrpcServer(farm: Farm, store: Store, log: Logger, hos
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   });
-  server.addService(RenderFarmService, renderFarmHandlers(farm, store, log.child({ service: 'RenderFarm' })));
+  server.addService(RenderFarmService, renderFarmHandlers(farm, log.child({ service: 'RenderFarm' })));
   server.addService(WorkerGatewayService, workerGatewayHandlers(farm, log.child({ service: 'WorkerGateway' })));
   const health = new HealthImplementation({
     '': 'SERVING', 'latentfarm.v1.RenderFarm': 'SERVING', 'latentfarm.v1.WorkerGateway': 'SERVING',

@@ -1,13 +1,15 @@
 // WorkerGateway: one bidi stream per worker. The first message must be Hello;
-// after that the Farm handles credit, progress, results and failures.
+// after that the farm handles credit, progress, results and failures. The
+// caller's principal is read once, at hello; the worker's session carries it.
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '@latentfarm/common';
 import type { ConnectRequest, ConnectResponse, WorkerGatewayServer } from '@latentfarm/proto';
-import type { Farm } from '../farm/farm.js';
+import type { WorkerApi } from '../farm/api.js';
 import type { WorkerSession } from '../farm/worker-session.js';
+import { principalOf } from './principal.js';
 
-export function workerGatewayHandlers(farm: Farm, log: Logger): WorkerGatewayServer {
+export function workerGatewayHandlers(farm: WorkerApi, log: Logger): WorkerGatewayServer {
   return {
     connect(call: ServerDuplexStream<ConnectRequest, ConnectResponse>) {
       let session: WorkerSession | undefined;
@@ -28,7 +30,7 @@ export function workerGatewayHandlers(farm: Farm, log: Logger): WorkerGatewaySer
             call.emit('error', { code: status.FAILED_PRECONDITION, details: 'the first message must be Hello with a worker_id' });
             return;
           }
-          session = farm.attachWorker(m.value, link);
+          session = farm.attachWorker(principalOf(call), m.value, link);
           return;
         }
         const s = session;

@@ -8,7 +8,9 @@ import { InvalidArgumentError, Registry, createLogger } from '@latentfarm/common
 import { ImageFormat, MAX_SEED, Scheduler, type ConnectResponse, type GenerationParams, type Hello, type PromptEntry, type Task } from '@latentfarm/proto';
 import { defaultCoordinatorConfig } from '../config.js';
 import { Farm } from '../farm/farm.js';
+import { ANONYMOUS as P } from '../farm/principal.js';
 import { coordinatorMetrics } from '../metrics.js';
+import { FairShare } from '../scheduling/fair-share.js';
 import { EmbeddedStore } from '../store/embedded.js';
 
 const hello = (id: string): Hello => ({ workerId: id, models: ['sim'], maxBatch: 8, provider: 'sim', device: '', engine: 'sim', version: '', modelDefaults: [] });
@@ -28,7 +30,7 @@ describe('job parameters through the farm', () => {
   let farm: Farm;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'farm-params-'));
-    farm = new Farm(defaultCoordinatorConfig({ dataDir: dir }), new EmbeddedStore(dir), coordinatorMetrics(new Registry()), createLogger('t', 'silent'));
+    farm = new Farm(defaultCoordinatorConfig({ dataDir: dir }), new EmbeddedStore(dir), coordinatorMetrics(new Registry()), createLogger('t', 'silent'), new FairShare());
   });
   afterEach(async () => {
     farm.close();
@@ -36,20 +38,20 @@ describe('job parameters through the farm', () => {
   });
 
   const submit = (p: Partial<GenerationParams>, entries: PromptEntry[]) =>
-    farm.submit({ model: 'sim', priority: 0, labels: {}, idempotencyKey: '', params: params(p) }, entries);
+    farm.submit(P, { model: 'sim', priority: 0, labels: {}, idempotencyKey: '', params: params(p) }, entries);
   const prompt = (e: Partial<PromptEntry> = {}): PromptEntry => ({ prompt: 'p', negativePrompt: '', images: 1, ...e });
 
   it('refuses a seed in an entry\'s overrides and accepts nothing', async () => {
     const rejected = submit({ seed: 1 }, [prompt(), prompt({ overrides: params({ seed: 9 }) })]);
     await expect(rejected).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(rejected).rejects.toThrow(/entries\[1\]\.overrides\.seed: not allowed/);
-    expect((await farm.list({ pageSize: 0, pageToken: '', states: [], labels: {} })).jobs).toEqual([]);
+    expect((await farm.list(P, { pageSize: 0, pageToken: '', states: [], labels: {} })).jobs).toEqual([]);
   });
 
   it('sends workers seeds that count up from the job seed and wrap at 2^32', async () => {
     await submit({ seed: MAX_SEED - 1, width: 64, height: 64 }, [prompt({ images: 3 }), prompt({ images: 2, seed: 5 })]);
     const a = link();
-    farm.grantCredit(farm.attachWorker(hello('a'), a), 8);
+    farm.grantCredit(farm.attachWorker(P, hello('a'), a), 8);
     await farm.settled();
     const seeds = a.leased().sort((x, y) => Number(x.taskId.split('/')[1]) - Number(y.taskId.split('/')[1])).map((t) => t.params?.seed);
     expect(seeds).toEqual([MAX_SEED - 1, MAX_SEED, 0, 5, 6]);
@@ -61,7 +63,7 @@ describe('job parameters through the farm', () => {
     const big = await submit({ width: 128, height: 128 }, [prompt({ images: 2 })]);
     await submit({ width: 64, height: 64 }, [prompt({ images: 2 })]);
     const a = link();
-    farm.grantCredit(farm.attachWorker(hello('a'), a), 4);
+    farm.grantCredit(farm.attachWorker(P, hello('a'), a), 4);
     await farm.settled();
     const leased = a.leased();
     expect(leased.map((t) => `${t.params?.width}x${t.params?.height}`)).toEqual(['128x128', '128x128', '128x128', '128x128']);

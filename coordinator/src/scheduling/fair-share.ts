@@ -2,13 +2,10 @@
 // virtual "pass" by n/weight when n of its images are leased, and the job with
 // the lowest pass goes next, so every job gets a share proportional to its
 // priority and a ten-image job is not stuck behind a million-image one.
-// Pure logic, no I/O.
+// Pure logic, no I/O. The default SharePolicy.
+import type { ShareCandidate, SharePolicy } from './share-policy.js';
 
-export interface ShareJob {
-  readonly id: string;
-  readonly model: string;
-  /** Model and size: images of one group batch together on a worker. */
-  readonly group: string;
+export interface ShareJob extends ShareCandidate {
   readonly weight: number;
   pass: number;
   /** Until this time (ms) the job is believed to have nothing waiting. */
@@ -17,7 +14,7 @@ export interface ShareJob {
 
 const STRIDE = 1_000_000;
 
-export class FairShare {
+export class FairShare implements SharePolicy {
   private readonly jobs = new Map<string, ShareJob>();
 
   get size(): number {
@@ -55,7 +52,7 @@ export class FairShare {
   }
 
   /** The eligible job with the lowest pass. */
-  pick(accept: (job: ShareJob) => boolean, nowMs: number): ShareJob | undefined {
+  pick(accept: (job: ShareCandidate) => boolean, nowMs: number): ShareJob | undefined {
     let best: ShareJob | undefined;
     for (const job of this.jobs.values()) {
       if (job.dryUntil > nowMs) continue;

@@ -1,0 +1,61 @@
+// What the farm looks like now: GetFarmStatus, and the queue gauges
+// Prometheus scrapes (every known model gets a series, 0 when idle).
+import type { GetFarmStatusResponse } from '@latentfarm/proto';
+import type { CoordinatorMetrics } from '../metrics.js';
+import type { Completions } from './completions.js';
+import type { JobTable } from './job-table.js';
+import type { LeaseTable } from './lease-table.js';
+import type { ModelRegistry } from './model-registry.js';
+import type { Principal } from './principal.js';
+import type { Timers } from './timers.js';
+import type { WorkerSession } from './worker-session.js';
+
+/** Gauges are read every scrape, not every lease: once a second is plenty and keeps them off the hot path. */
+const GAUGE_INTERVAL_MS = 1000;
+
+export interface FarmStatusDeps {
+  readonly sessions: ReadonlyMap<string, WorkerSession>;
+  readonly jobs: JobTable;
+  readonly leases: LeaseTable;
+  readonly models: ModelRegistry;
+  readonly completions: Completions;
+  readonly metrics: CoordinatorMetrics;
+  readonly timers: Timers;
+}
+
+export class FarmStatus {
+  constructor(private readonly d: FarmStatusDeps) {
+    d.timers.every(GAUGE_INTERVAL_MS, () => this.updateGauges());
+  }
+
+  status(_principal: Principal): GetFarmStatusResponse {
+    const { leases, models, completions } = this.d;
+    return {
+      workers: [...this.d.sessions.values()].map((s) => ({
+        id: s.id, models: s.hello.models, maxBatch: s.hello.maxBatch, provider: s.hello.provider, device: s.hello.device,
+        engine: s.hello.engine, leased: s.leases.size, imagesCompleted: s.imagesCompleted, connectedUnixMs: s.connectedUnixMs,
+        draining: s.draining,
+      })),
+      models: models.status(),
+      queuedImages: Math.max(0, this.d.jobs.waitingImages() - leases.size),
+      leasedImages: leases.size,
+      activeJobs: this.d.jobs.active().length,
+      imagesPerSecond: completions.perSecond(),
+      imagesCompleted: completions.total,
+      defaultModel: models.defaultModelName(),
+    };
+  }
+
+  private updateGauges(): void {
+    const { jobs, leases, metrics } = this.d;
+    metrics.tasksLeased.set(leases.size);
+    const leasedByModel = new Map<string, number>();
+    for (const l of leases.values()) {
+      const m = jobs.get(l.stored.task.jobId)?.spec.model ?? '';
+      leasedByModel.set(m, (leasedByModel.get(m) ?? 0) + 1);
+    }
+    const waiting = jobs.waitingByModel();
+    const models = new Set([...this.d.models.names(), ...waiting.keys()]);
+    for (const model of models) metrics.tasksQueued.set({ model }, Math.max(0, (waiting.get(model) ?? 0) - (leasedByModel.get(model) ?? 0)));
+  }
+}

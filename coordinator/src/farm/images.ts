@@ -1,0 +1,34 @@
+// Any finished image by its id (`<job_id>/<index>`), with its bytes: the
+// history GetImage serves.
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '@latentfarm/common';
+import { FinishReason, type ImageInfo } from '@latentfarm/proto';
+import type { Store } from '../store/store.js';
+import type { JobTable } from './job-table.js';
+import type { Principal } from './principal.js';
+
+const IMAGE_ID = /^([a-z0-9]+)\/(\d+)$/;
+
+export interface RenderedImage {
+  /** The committed info, with the stored size and MIME type. */
+  info: ImageInfo;
+  data: Uint8Array;
+}
+
+export class ImageHistory {
+  constructor(private readonly store: Store, private readonly jobs: JobTable) {}
+
+  async image(principal: Principal, imageId: string): Promise<RenderedImage> {
+    const m = IMAGE_ID.exec(imageId);
+    if (m === null) throw new InvalidArgumentError('image_id', `"${imageId}" is not an image id (<job_id>/<index>)`);
+    const job = await this.jobs.find(principal, m[1] as string);
+    const index = Number(m[2]);
+    if (index >= job.total) throw new NotFoundError(`image ${imageId} does not exist: job ${job.id} has ${job.total} images`);
+    const info = await this.store.imageInfo(job.id, index);
+    if (info === undefined || info.finishReason !== FinishReason.SUCCESS) {
+      throw new FailedPreconditionError(`image ${imageId} is not rendered (${info === undefined ? 'not finished yet' : `failed: ${info.error}`})`);
+    }
+    const stored = await this.store.getImage(info.id);
+    if (stored === undefined) throw new NotFoundError(`image ${info.id} is missing from the store`);
+    return { info: { ...info, sizeBytes: stored.data.length, mimeType: stored.mimeType }, data: stored.data };
+  }
+}

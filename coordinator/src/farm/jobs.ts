@@ -1,0 +1,206 @@
+// What clients do with jobs: submit (whole or as a stream of prompt chunks),
+// estimate, read, list and cancel. Validates against the limits and the model
+// registry, and turns a record into the Job clients see.
+import { randomBytes } from 'node:crypto';
+import { InvalidArgumentError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
+import { GenerationParams, JobState, type Job, type JobSpec, type PromptEntry } from '@latentfarm/proto';
+import { validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
+import { EntryTaskSource } from '../jobs/task-source.js';
+import type { CoordinatorMetrics } from '../metrics.js';
+import type { JobRecord, Store } from '../store/store.js';
+import { counts, isFinished, type JobTable } from './job-table.js';
+import type { LeaseTable } from './lease-table.js';
+import type { ModelRegistry } from './model-registry.js';
+import type { CostEstimate, Pricing } from './pricing.js';
+import type { Principal } from './principal.js';
+
+/** Which jobs ListJobs returns, newest first. */
+export interface JobQuery {
+  /** 0: 50; at most 1000. */
+  pageSize: number;
+  /** Empty for the first page, else a token a previous page gave. */
+  pageToken: string;
+  /** Empty: any state. */
+  states: readonly JobState[];
+  /** Every label given must match. */
+  labels: Readonly<Record<string, string>>;
+}
+
+/** One message of a streamed submission: the spec first, then chunks of prompts. */
+export type SubmitItem =
+  | { $case: 'spec'; value: JobSpec }
+  | { $case: 'prompts'; value: { entries: readonly PromptEntry[] } }
+  | undefined;
+
+export interface JobServiceDeps {
+  readonly store: Store;
+  readonly jobs: JobTable;
+  readonly leases: LeaseTable;
+  readonly models: ModelRegistry;
+  readonly pricing: Pricing;
+  readonly limits: Limits;
+  readonly defaults: Defaults;
+  readonly maxImagesPerJob: number;
+  readonly maxQueuedImages: number;
+  readonly metrics: CoordinatorMetrics;
+  readonly log: Logger;
+  /** A new job may have work for idle workers. */
+  readonly onSubmitted: () => void;
+}
+
+export class JobService {
+  constructor(private readonly d: JobServiceDeps) {}
+
+  /**
+   * Validates a whole submission (throws InvalidArgumentError naming the field)
+   * and resolves its spec: the model (a job that names none gets the farm's
+   * default) and the size and scheduler it leaves unset (the model's own).
+   */
+  private validate(spec: JobSpec | undefined, entries: readonly PromptEntry[], firstIndex = 0): JobSpec {
+    const s = validateSpec(spec, this.d.limits);
+    entries.forEach((e, i) => validateEntry(e, firstIndex + i, this.d.limits));
+    const model = this.d.models.resolve(s.model);
+    return { ...s, model, params: withModelDefaults(s.params, this.d.models.defaultsFor(model)) };
+  }
+
+  submit(principal: Principal, spec: JobSpec | undefined, entries: readonly PromptEntry[]): Promise<{ job: Job; created: boolean }> {
+    return this.create(principal, spec, entries, false);
+  }
+
+  /** The spec, then prompts in chunks; each chunk is validated as it arrives, and the job is made when the stream ends. */
+  async submitStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
+    let spec: JobSpec | undefined;
+    const entries: PromptEntry[] = [];
+    for await (const item of items) {
+      if (item?.$case === 'spec') {
+        if (spec !== undefined) throw new InvalidArgumentError('spec', 'sent twice: the spec must be the first message, once');
+        spec = this.validate(item.value, []);
+      } else if (item?.$case === 'prompts') {
+        if (spec === undefined) throw new InvalidArgumentError('spec', 'missing: the first message must carry the spec');
+        this.validate(spec, item.value.entries, entries.length);
+        for (const e of item.value.entries) entries.push(e);
+      } else {
+        throw new InvalidArgumentError('item', 'empty message: send a spec or prompts');
+      }
+    }
+    if (spec === undefined) throw new InvalidArgumentError('spec', 'missing: the stream carried no spec');
+    return this.create(principal, spec, entries, true);
+  }
+
+  /** `entriesChecked`: the stream path validated each chunk as it arrived; no need to walk a million entries twice. */
+  private async create(_principal: Principal, specIn: JobSpec | undefined, entries: readonly PromptEntry[], entriesChecked: boolean): Promise<{ job: Job; created: boolean }> {
+    const { store, jobs, metrics } = this.d;
+    const validated = this.validate(specIn, entriesChecked ? [] : entries);
+    if (entries.length === 0) throw new InvalidArgumentError('entries', 'empty: a job needs at least one prompt');
+    if (!store.healthy()) throw new UnavailableError('the job store is unreachable; the job was not accepted, retry later');
+    let total = 0;
+    for (const e of entries) total += e.images || 1;
+    if (total > this.d.maxImagesPerJob) {
+      throw new InvalidArgumentError('entries', `${total} images in one job, at most ${this.d.maxImagesPerJob} allowed: split it into several jobs`);
+    }
+    const id = newJobId();
+    if (validated.idempotencyKey !== '') {
+      const holder = await store.claimIdempotencyKey(validated.idempotencyKey, id);
+      if (holder !== id) return { job: await this.existingJob(holder, validated.idempotencyKey), created: false };
+    }
+    const waiting = jobs.waitingImages();
+    if (waiting + total > this.d.maxQueuedImages) {
+      throw new ResourceExhaustedError(`the farm queue is full (${waiting} images waiting, limit ${this.d.maxQueuedImages}); retry later or submit fewer images`);
+    }
+    const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
+    const spec: JobSpec = { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) };
+    const record: JobRecord = {
+      id, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: this.d.pricing.estimate(spec, entries).credits,
+      state: JobState.QUEUED, startedUnixMs: 0, finishedUnixMs: 0, reason: '',
+    };
+    await store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.d.defaults));
+    jobs.apply(record);
+    await store.appendState(id, { kind: 'state', state: JobState.QUEUED, counts: counts(total, 0, 0, 0), reason: '' }, 'queued');
+    metrics.jobsSubmitted.inc();
+    metrics.imagesSubmitted.inc({ model: spec.model }, total);
+    this.d.log.info({ job: id, images: total, prompts: entries.length, model: spec.model, priority: spec.priority }, 'job accepted');
+    this.d.onSubmitted();
+    return { job: await this.toJob(await this.d.jobs.lookup(id) ?? record), created: true };
+  }
+
+  /** The job an idempotency key names; another coordinator may still be creating it. */
+  private async existingJob(id: string, key: string): Promise<Job> {
+    for (let i = 0; i < 50; i++) {
+      const job = await this.d.jobs.lookup(id);
+      if (job !== undefined) return this.toJob(job);
+      await sleep(100);
+    }
+    throw new UnavailableError(`the job for idempotency key "${key}" is still being created; retry`);
+  }
+
+  /** The cost of a submission, without submitting it. */
+  estimate(_principal: Principal, spec: JobSpec | undefined, entries: readonly PromptEntry[]): CostEstimate {
+    const validated = this.validate(spec, entries);
+    if (entries.length === 0) throw new InvalidArgumentError('entries', 'empty: estimate needs at least one prompt');
+    return this.d.pricing.estimate(validated, entries);
+  }
+
+  async job(principal: Principal, id: string): Promise<Job> {
+    return this.toJob(await this.d.jobs.find(principal, id));
+  }
+
+  async list(_principal: Principal, q: JobQuery): Promise<{ jobs: Job[]; nextPageToken: string }> {
+    const { store } = this.d;
+    const size = q.pageSize === 0 ? 50 : Math.min(q.pageSize, 1000);
+    const ids = await store.listJobIds();
+    let start = ids.length - 1;
+    if (q.pageToken !== '') {
+      start = Number(q.pageToken);
+      if (!Number.isInteger(start) || start < 0 || start >= ids.length) {
+        throw new InvalidArgumentError('page_token', `"${q.pageToken}" is not a token this server gave out`);
+      }
+    }
+    const states = new Set(q.states);
+    const labels = Object.entries(q.labels);
+    const out: Job[] = [];
+    let i = start;
+    for (; i >= 0 && out.length < size; i--) {
+      const j = await store.getJob(ids[i] as string);
+      if (j === undefined) continue;
+      if (states.size > 0 && !states.has(j.state)) continue;
+      if (labels.some(([k, v]) => j.spec.labels[k] !== v)) continue;
+      out.push(await this.toJob(await this.d.jobs.lookup(j.id) ?? j));
+    }
+    return { jobs: out, nextPageToken: i >= 0 ? String(i) : '' };
+  }
+
+  async cancel(principal: Principal, id: string): Promise<Job> {
+    const { store, jobs } = this.d;
+    await jobs.find(principal, id);
+    const changed = await store.updateJob(id, (j) => (isFinished(j) ? undefined : { ...j, state: JobState.CANCELLED, finishedUnixMs: Date.now(), reason: 'cancelled by request' }));
+    if (changed !== undefined) {
+      const dropped = await store.dropTasks(id);
+      jobs.apply(changed);
+      const c = await store.counts(id);
+      const cancelled = changed.total - c.succeeded - c.failed;
+      this.d.metrics.imagesCancelled.inc(cancelled);
+      await store.appendState(id, { kind: 'state', state: JobState.CANCELLED, counts: counts(changed.total, c.succeeded, c.failed, cancelled), reason: 'cancelled by request' }, 'end');
+      this.d.log.info({ job: id, dropped }, 'job cancelled');
+    }
+    return this.toJob(await jobs.find(principal, id));
+  }
+
+  private async toJob(job: JobRecord): Promise<Job> {
+    const { store } = this.d;
+    const [c, lastSequence] = await Promise.all([store.counts(job.id), store.lastSequence(job.id)]);
+    const cancelled = job.state === JobState.CANCELLED ? job.total - c.succeeded - c.failed : 0;
+    const running = isFinished(job) ? 0 : this.d.leases.countOf(job.id);
+    return {
+      id: job.id, spec: job.spec, state: job.state, images: counts(job.total, c.succeeded, c.failed, cancelled, running),
+      promptCount: job.promptCount, estimatedCredits: job.estimatedCredits,
+      // Credits are charged pro rata per rendered image.
+      spentCredits: job.total > 0 ? (job.estimatedCredits * c.succeeded) / job.total : 0,
+      createdUnixMs: job.createdUnixMs, startedUnixMs: job.startedUnixMs, finishedUnixMs: job.finishedUnixMs, lastSequence,
+    };
+  }
+}
+
+function newJobId(): string {
+  // Time-ordered prefix (so ids sort by creation) and 48 random bits.
+  return `j${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
+}

@@ -1,0 +1,130 @@
+// The workers connected to this coordinator and what their streams say:
+// hello, credit, heartbeats, step progress, results, failures and releases.
+// Each message is checked against the lease it names (epoch fence) and handed
+// on: results and failures to the committer, lost leases back to the queue.
+import type { Logger } from '@latentfarm/common';
+import type { Hello, TaskFailure, TaskResult, TaskStep } from '@latentfarm/proto';
+import type { CoordinatorMetrics } from '../metrics.js';
+import type { ResultCommitter } from './committer.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { LeaseTable } from './lease-table.js';
+import type { ModelRegistry } from './model-registry.js';
+import type { Principal } from './principal.js';
+import type { StepProgress } from './progress.js';
+import type { Timers } from './timers.js';
+import { WorkerSession, type WorkerLink } from './worker-session.js';
+
+export interface WorkersDeps {
+  /** Written here only; the dispatcher and the status read it. */
+  readonly sessions: Map<string, WorkerSession>;
+  readonly leases: LeaseTable;
+  readonly committer: ResultCommitter;
+  readonly dispatcher: Dispatcher;
+  readonly progress: StepProgress;
+  readonly models: ModelRegistry;
+  readonly metrics: CoordinatorMetrics;
+  readonly log: Logger;
+  readonly timers: Timers;
+  readonly heartbeatMs: number;
+  /** A worker silent this long is dropped and its leases go back to wait. */
+  readonly leaseTtlMs: number;
+}
+
+export class Workers {
+  constructor(private readonly d: WorkersDeps) {
+    d.timers.every(Math.max(50, Math.floor(d.leaseTtlMs / 4)), () => this.sweep());
+  }
+
+  attach(principal: Principal, hello: Hello, link: WorkerLink): WorkerSession {
+    const { sessions, metrics, log } = this.d;
+    const old = sessions.get(hello.workerId);
+    if (old !== undefined) this.drop(old, 'replaced');
+    const session = new WorkerSession(principal, hello, link);
+    sessions.set(session.id, session);
+    for (const problem of this.d.models.attach(session.id, hello)) log.warn({ worker: session.id }, problem);
+    metrics.workersConnected.set(sessions.size);
+    link.send({ message: { $case: 'welcome', value: { heartbeatIntervalMs: this.d.heartbeatMs, leaseTtlMs: this.d.leaseTtlMs } } });
+    log.info({ worker: session.id, models: hello.models, modelDefaults: hello.modelDefaults, maxBatch: hello.maxBatch, provider: hello.provider }, 'worker connected');
+    return session;
+  }
+
+  /** The worker is gone (stream ended, silence): its leases go back to wait. */
+  drop(session: WorkerSession, reason: string): void {
+    const { sessions } = this.d;
+    if (sessions.get(session.id) !== session) return;
+    sessions.delete(session.id);
+    this.d.models.detach(session.id);
+    this.d.metrics.workersConnected.set(sessions.size);
+    const held = [...session.leases.values()];
+    for (const lease of held) this.d.leases.requeue(lease, reason, true);
+    session.link.close();
+    this.d.log.info({ worker: session.id, reason, requeued: held.length }, 'worker disconnected');
+    this.d.dispatcher.schedule();
+  }
+
+  dropAll(reason: string): void {
+    for (const s of [...this.d.sessions.values()]) this.drop(s, reason);
+  }
+
+  grantCredit(session: WorkerSession, slots: number): void {
+    session.lastSeenMs = Date.now();
+    session.credit += slots;
+    this.d.dispatcher.schedule();
+  }
+
+  /** A heartbeat keeps the worker's leases alive (its busy ratio is the worker's own metric). */
+  heartbeat(session: WorkerSession): void {
+    session.lastSeenMs = Date.now();
+  }
+
+  /** Worker hands tasks back without a failure: it is draining, so it gets no more leases. */
+  release(session: WorkerSession, taskIds: readonly string[], epochs: readonly number[]): void {
+    session.lastSeenMs = Date.now();
+    session.draining = true;
+    taskIds.forEach((taskId, i) => {
+      const lease = this.d.leases.current(session, taskId, epochs[i] ?? -1);
+      if (lease !== undefined) this.d.leases.requeue(lease, 'released', false);
+    });
+    this.d.dispatcher.schedule();
+  }
+
+  recordProgress(session: WorkerSession, steps: readonly TaskStep[]): void {
+    session.lastSeenMs = Date.now();
+    for (const s of steps) {
+      const lease = this.d.leases.current(session, s.taskId, s.epoch);
+      if (lease === undefined) continue;
+      const { jobId, index } = lease.stored.task;
+      this.d.progress.set(jobId, index, s.step, s.totalSteps);
+    }
+  }
+
+  async acceptResult(session: WorkerSession, r: TaskResult): Promise<void> {
+    session.lastSeenMs = Date.now();
+    const lease = this.d.leases.current(session, r.taskId, r.epoch);
+    if (lease === undefined) {
+      this.d.metrics.resultsDropped.inc();
+      this.d.log.debug({ worker: session.id, task: r.taskId, epoch: r.epoch }, 'stale result dropped');
+      return;
+    }
+    // The lease leaves the table now, so a concurrent duplicate is dropped while we store.
+    this.d.leases.forget(lease);
+    await this.d.committer.commit(lease, r);
+  }
+
+  async acceptFailure(session: WorkerSession, f: TaskFailure): Promise<void> {
+    session.lastSeenMs = Date.now();
+    const lease = this.d.leases.current(session, f.taskId, f.epoch);
+    if (lease === undefined) {
+      this.d.metrics.resultsDropped.inc();
+      return;
+    }
+    this.d.leases.forget(lease);
+    await this.d.committer.failure(lease, f);
+    this.d.dispatcher.schedule();
+  }
+
+  private sweep(): void {
+    const deadline = Date.now() - this.d.leaseTtlMs;
+    for (const s of [...this.d.sessions.values()]) if (s.lastSeenMs < deadline) this.drop(s, 'lease_expired');
+  }
+}

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError, createLogger } from '@latentfarm/common';
 import { JobState } from '@latentfarm/proto';
 import { eventually, startNatsServer, type NatsServer } from '@latentfarm/testkit';
+import { connect, createInbox } from '@nats-io/transport-node';
 import { JetStreamStore, type JetStreamStoreOptions } from './jetstream.js';
 import { describeStoreContract, info, leaseAll, newJob } from './store.contract.js';
 import type { StoredLease } from './store.js';
@@ -147,6 +148,47 @@ describe('JetStream store: what only a shared, durable store can do', () => {
     } finally {
       await Promise.all([store.close(), other.close()]);
       await own.stop();
+    }
+  });
+
+  it('still hands out a job\'s last task after a pull that was in flight went unanswered (nats-server#5305)', async () => {
+    // nats-server before 2.10.14, when it cannot hand a redelivered task to a pull request (its requester has gone:
+    // in the e2e, a pull the coordinator sent just before NATS stalled, which the server acts on after it resumes),
+    // steps the consumer back one message. The last task it handed out is then handed out again as new, and its
+    // count of waiting tasks, the count a no_wait pull consults, ends one short: the job's last task is never
+    // leased again. Here every step of that is driven on purpose, on a real server.
+    const o = options();
+    const store = await JetStreamStore.connect(o);
+    const nc = await connect({ servers: nats.url });
+    try {
+      const id = await newJob(store, 2);
+      const [first] = await store.leaseTasks(id, 1);
+      expect(first).toBeDefined();
+      // The server's handling of the next steps races with its own delivery loop, so they repeat until the
+      // consumer has visibly stepped back: the task comes again with the same epoch (delivery count 1 again).
+      let held = first!;
+      let again: StoredLease | undefined;
+      for (let round = 0; round < 50 && again === undefined; round++) {
+        // The task is handed back: the server queues it for redelivery. (A request on the same connection
+        // after it gives the server the hand-back first.)
+        await store.returnLease(held, false);
+        await store.getJob(id);
+        // A pull request whose requester is gone: nobody listens on its reply subject.
+        nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${o.prefix}_TASKS.task_${id}`, JSON.stringify({ batch: 1, no_wait: true }), { reply: createInbox() });
+        await nc.flush();
+        const [next] = await store.leaseTasks(id, 1);
+        expect(next?.task.index).toBe(first!.task.index);
+        held = next!;
+        if (held.epoch === first!.epoch) again = held;
+      }
+      expect(again, 'the server never stepped back; the fault was not reproduced').toBeDefined();
+      await store.completeLease(again!);
+      // One task is left and nobody holds it: the next lease gets it.
+      const last = await store.leaseTasks(id, 1);
+      expect(last.map((l) => l.task.index)).toEqual([1 - first!.task.index]);
+    } finally {
+      await nc.close();
+      await store.close();
     }
   });
 });

@@ -20,7 +20,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { ackInfo, pullNow } from './nats-pull.js';
 import type { FarmEvent, JobRecord, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
 
@@ -51,10 +51,12 @@ const CURSOR_IDLE_MS = 30_000;
 const MAX_CURSORS_PER_JOB = 8;
 const PULL_TIMEOUT_MS = 1_000;
 /**
- * A task consumer whose pulls go unanswered this long while it reports messages waiting counts as stuck. Right
- * after a server restart pulls go unanswered for a few seconds while JetStream loads its consumers; that is not it.
+ * A task consumer whose pulls deliver nothing this long while tasks wait counts as stuck. Right after a server
+ * restart pulls go unanswered for a few seconds while JetStream loads its consumers; that is not it.
  */
 const STUCK_AFTER_MS = 10_000;
+/** A job whose pulls keep answering "no messages" has that answer checked against the stream at most this often. */
+const EMPTY_CHECK_MS = 5_000;
 /** How long waitForEvents waits without a sign of new events before it lets the caller look again. */
 const WAIT_POLL_MS = 2_000;
 const TRANSIENT = new Set(['TimeoutError', 'ClosedConnectionError', 'ConnectionError', 'DrainingConnectionError', 'RequestError', 'NoRespondersError', 'JetStreamNotEnabled']);
@@ -101,6 +103,10 @@ export class JetStreamStore implements Store {
   private readonly noConsumer = new Set<string>();
   /** Per job: since when its pulls have gone unanswered while its consumer says messages wait (see checkTaskConsumer). */
   private readonly unansweredSince = new Map<string, number>();
+  /** Per job: since when its pulls have answered "no messages" while tasks wait (see pullTasks). */
+  private readonly hiddenSince = new Map<string, number>();
+  /** Per job: when an answer of "no messages" was last checked against the stream (see tasksHidden). */
+  private readonly emptyCheckedAt = new Map<string, number>();
   private readonly totals = new Map<string, number>();
   /** Counts that can no longer change (every image committed, or the job ended). */
   private readonly finalCounts = new Map<string, Counts>();
@@ -382,17 +388,75 @@ export class JetStreamStore implements Store {
   leaseTasks(jobId: string, max: number): Promise<StoredLease[]> {
     if (this.noConsumer.has(jobId) || this.ended.has(jobId) || max <= 0) return Promise.resolve([]);
     return this.op('leasing tasks', async () => {
-      const pulled = await pullNow(this.nc, this.n.tasksStream, this.n.taskConsumer(jobId), max, PULL_TIMEOUT_MS);
-      if (pulled.messages.length === 0 && (pulled.timedOut || pulled.status !== undefined)) await this.checkTaskConsumer(jobId, pulled.timedOut);
-      else this.unansweredSince.delete(jobId);
       const out: StoredLease[] = [];
-      for (const m of pulled.messages) {
+      for (const m of await this.pullTasks(jobId, max)) {
         const { streamSeq, delivered } = ackInfo(m.reply);
-        // Unique per (task message, delivery): a redelivered or requeued task never repeats an epoch.
+        // Unique per (task message, delivery): a redelivered or requeued task never repeats an epoch (save when
+        // nats-server#5305 hands a task out anew, see pullTasks: the commit fence keeps its second render out).
         out.push(new JetStreamLease(m.json<TaskSpec>(), streamSeq * 1000 + Math.min(delivered, 999), m.reply ?? ''));
       }
       return out;
     });
+  }
+
+  /**
+   * Up to `max` task messages of the job that are ready now.
+   *
+   * An answer of "no messages" is not always true. nats-server before 2.10.14 (nats-server#5305), when it cannot
+   * hand a redelivered task to a pull request because the requester has gone, steps the consumer back one
+   * message: the task it handed out last is handed out again as new, and the server's count of the consumer's
+   * waiting messages ends one short. A pull with no_wait consults that count, so once it reads 0 the job's last
+   * task is never handed out and the job never ends. Requesters go exactly when NATS stalls or a connection
+   * drops: the pulls in flight then are acted on later, for nobody. So an empty answer is checked against the
+   * stream (see tasksHidden), and if tasks wait the job is pulled again at once.
+   */
+  private async pullTasks(jobId: string, max: number): Promise<Msg[]> {
+    const pull = () => pullNow(this.nc, this.n.tasksStream, this.n.taskConsumer(jobId), max, PULL_TIMEOUT_MS);
+    const pulled = await pull();
+    if (pulled.messages.length > 0) {
+      this.unansweredSince.delete(jobId);
+      this.hiddenSince.delete(jobId);
+      return pulled.messages;
+    }
+    if (pulled.timedOut || pulled.status !== undefined) {
+      await this.checkTaskConsumer(jobId, pulled.timedOut);
+      return [];
+    }
+    this.unansweredSince.delete(jobId);
+    if (!(await this.tasksHidden(jobId))) return [];
+    this.o.log.warn({ job: jobId }, 'NATS answered "no messages" while tasks wait (nats-server#5305); pulling again');
+    const again = await pull();
+    if (again.messages.length > 0) {
+      this.hiddenSince.delete(jobId);
+      return again.messages;
+    }
+    // A server that does not count again when asked for the consumer's info answers "no messages" for good.
+    const now = Date.now();
+    const since = this.hiddenSince.get(jobId) ?? now;
+    remember(this.hiddenSince, jobId, since);
+    if (now - since >= STUCK_AFTER_MS) {
+      this.hiddenSince.delete(jobId);
+      await this.recreateTaskConsumer(jobId, 'task consumer answers "no messages" while tasks wait; recreating it', {});
+    }
+    return [];
+  }
+
+  /**
+   * After an answer of "no messages": whether the job's newest task message lies past what its consumer has
+   * delivered, i.e. tasks wait that the consumer does not count. Asked at most every EMPTY_CHECK_MS per job (an
+   * empty answer is the usual one for a job whose tasks are all leased). Asking for the consumer's info also makes
+   * a 2.9 server count its waiting messages again, so the pull that follows gets them.
+   */
+  private async tasksHidden(jobId: string): Promise<boolean> {
+    const now = Date.now();
+    if (now - (this.emptyCheckedAt.get(jobId) ?? -Infinity) < EMPTY_CHECK_MS) return false;
+    remember(this.emptyCheckedAt, jobId, now);
+    const info = await this.jsm.consumers.info(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(() => undefined);
+    if (info === undefined) return false;
+    const newest = await this.jsm.streams.getMessage(this.n.tasksStream, { last_by_subj: this.n.task(jobId) });
+    const hidden = (newest?.seq ?? 0) > info.delivered.stream_seq;
+    if (!hidden) this.hiddenSince.delete(jobId);
+    return hidden;
   }
 
   /**
@@ -401,8 +465,7 @@ export class JetStreamStore implements Store {
    * Or the consumer is stuck: after an unclean restart a nats-server before 2.9.22 can restore a consumer whose
    * pending list names messages the work queue already deleted; it then parks every pull and delivers nothing
    * more (nats-server#4472). Either way the job would stall, so the consumer is made again (when stuck, after
-   * STUCK_AFTER_MS of unanswered pulls): a new one delivers every task still in the stream, including those
-   * leased now, whose second render the commit fence drops.
+   * STUCK_AFTER_MS of unanswered pulls).
    */
   private async checkTaskConsumer(jobId: string, unanswered: boolean): Promise<void> {
     const consumer = this.n.taskConsumer(jobId);
@@ -425,12 +488,27 @@ export class JetStreamStore implements Store {
       return;
     }
     const since = this.unansweredSince.get(jobId) ?? Date.now();
-    this.unansweredSince.set(jobId, since);
+    remember(this.unansweredSince, jobId, since);
     if (Date.now() - since < STUCK_AFTER_MS) return;
     this.unansweredSince.delete(jobId);
-    this.o.log.warn({ job: jobId, waiting: info.num_pending, leased: info.num_ack_pending }, 'task consumer delivers nothing while tasks wait; recreating it');
-    await this.jsm.consumers.delete(this.n.tasksStream, consumer).catch(() => undefined);
+    await this.recreateTaskConsumer(jobId, 'task consumer delivers nothing while tasks wait; recreating it', { waiting: info.num_pending, leased: info.num_ack_pending });
+  }
+
+  /**
+   * Replaces a stuck task consumer: the new one delivers every task still in the stream, including those leased
+   * now, whose second render the commit fence drops.
+   */
+  private async recreateTaskConsumer(jobId: string, why: string, details: Record<string, number>): Promise<void> {
+    this.o.log.warn({ job: jobId, ...details }, why);
+    this.forgetConsumerChecks(jobId);
+    await this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(() => undefined);
     await this.addTaskConsumer(jobId);
+  }
+
+  private forgetConsumerChecks(jobId: string): void {
+    this.unansweredSince.delete(jobId);
+    this.hiddenSince.delete(jobId);
+    this.emptyCheckedAt.delete(jobId);
   }
 
   private ackSubject(lease: StoredLease): string | undefined {
@@ -495,7 +573,7 @@ export class JetStreamStore implements Store {
       const held = await this.jsm.consumers.info(this.n.tasksStream, this.n.taskConsumer(jobId)).then((ci) => ci.num_ack_pending, () => 0);
       const { purged } = await this.jsm.streams.purge(this.n.tasksStream, { filter: this.n.task(jobId) });
       this.noConsumer.add(jobId);
-      this.unansweredSince.delete(jobId);
+      this.forgetConsumerChecks(jobId);
       this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(() => undefined);
       // Leased tasks are purged too, but they were not waiting.
       return Math.max(0, purged - held);
@@ -550,7 +628,7 @@ export class JetStreamStore implements Store {
   private jobEnded(jobId: string, body: Extract<EventBody, { kind: 'state' }>): void {
     this.ended.add(jobId);
     this.noConsumer.add(jobId);
-    this.unansweredSince.delete(jobId);
+    this.forgetConsumerChecks(jobId);
     remember(this.finalCounts, jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
     const quiet = () => undefined;
     this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(quiet);

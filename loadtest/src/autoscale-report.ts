@@ -73,33 +73,37 @@ const label = (r: SimResult): string => {
   return `${q} target=${s.target} activation=${s.activation} cooldown=${s.cooldownS}s window=${s.scaleDownWindowS}s max=${s.maxReplicas}`;
 };
 const eligible = results.filter((r) => r.waitP95S <= o.sloP95S && r.unfinished === 0 && r.burstDoneS <= o.sloBurstMin * 60);
-const chosen = [...(eligible.length > 0 ? eligible : results)].sort((a, b) => a.gpuHours - b.gpuHours)[0];
+// None meets the targets (too few workers at max, too slow a GPU): show the one that waits least instead.
+const chosen = eligible.length > 0
+  ? [...eligible].sort((a, b) => a.gpuHours - b.gpuHours)[0]
+  : [...results].sort((a, b) => a.unfinished - b.unfinished || a.allWaitP95S - b.allWaitP95S)[0];
 if (chosen === undefined) throw new Error('no settings simulated');
+const chosenLine = eligible.length > 0 ? `chosen: ${label(chosen)}` : `no setting meets the targets; the least waiting: ${label(chosen)}`;
 
 const head = ['query', 'τ s', 'target', 'activ.', 'cooldown', 'window', 'max', 'GPU-h', 'img/GPU-h', 'p50 s', 'p95 s', 'all p50', 'all p95', 'burst done', 'peak', ''];
 const rows = results.map((r) => {
   const s = r.settings;
   return [s.query, String(s.demandS), String(s.target), String(s.activation), String(s.cooldownS), String(s.scaleDownWindowS), String(s.maxReplicas),
     r.gpuHours.toFixed(0), r.imagesPerGpuHour.toFixed(0), r.waitP50S.toFixed(0), r.waitP95S.toFixed(0), r.allWaitP50S.toFixed(0), r.allWaitP95S.toFixed(0),
-    r.unfinished > 0 ? `${r.unfinished} left` : `${(r.burstDoneS / 60).toFixed(0)} min`, String(r.peakReplicas), r === chosen ? '← chosen' : ''];
+    r.unfinished > 0 ? `${r.unfinished} left` : `${(r.burstDoneS / 60).toFixed(0)} min`, String(r.peakReplicas), r === chosen ? (eligible.length > 0 ? '← chosen' : '← least waiting') : ''];
 });
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
 const fmt = (r: string[]) => r.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ').trimEnd();
 const text = `Autoscaling simulator: ${o.imagesPerDay} images/day (${o.bursts} bursts of ${o.burstImages}), peak ${o.peakToMean}x mean, seed ${o.seed}
 Farm: ${o.imagesPerWorkerS} images/s per GPU worker, new GPU node ${o.nodeProvisionS} s, model load ${o.modelLoadS} s, idle node removed after ${o.nodeIdleRemoveS} s,
       drain ${farm.drainS} s, metric lag ${farm.metricLagS} s, KEDA/HPA every ${farm.evaluateEveryS} s, ${farm.leasedPerWorker} images leased per worker.
-Waits are queue waits (arrival to start of rendering) of the measured day; p50/p95: diurnal images, all: bursts included.
+Waits are queue waits (arrival to start of rendering) of the measured day's images; p50/p95: diurnal images, all: bursts included.
 GPU-hours count every GPU node from its request to its removal. Chosen: fewest GPU-hours with diurnal p95 <= ${o.sloP95S} s, every burst done within ${o.sloBurstMin} min, no image left over.
 Command: npm run sim:autoscale${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}   (${elapsedS.toFixed(1)} s)
 
 ${fmt(head)}
 ${rows.map(fmt).join('\n')}
 
-chosen: ${label(chosen)}
+${chosenLine}
 `;
 
 await mkdir(new URL('.', `file://${o.out}`), { recursive: true });
 await writeFile(`${o.out}.txt`, text);
-await writeFile(`${o.out}.json`, `${JSON.stringify({ options: o, farm, results: results.map(({ timeline: _t, ...r }) => r), chosen: label(chosen) }, null, 2)}\n`);
+await writeFile(`${o.out}.json`, `${JSON.stringify({ options: o, farm, results: results.map(({ timeline: _t, ...r }) => r), chosen: chosenLine }, null, 2)}\n`);
 await writeFile(`${o.out}.svg`, renderAutoscaleChart(`latentfarm autoscaling: ${o.imagesPerDay} images/day, peak ${o.peakToMean}x, ${o.bursts} bursts of ${o.burstImages}`, chosen, results, label));
 process.stdout.write(text);

@@ -52,7 +52,7 @@ export interface SimResult {
   /** Longest time from a burst's arrival to its last image rendering. */
   readonly burstDoneS: number;
   readonly peakReplicas: number;
-  /** Images still waiting at the end of the second day (a rule that never catches up). */
+  /** Images of the second day still waiting a day after it ended (a rule that never catches up). */
   readonly unfinished: number;
   /** Per minute of the measured day: arrivals/s, ready workers, queued images, GPU nodes. */
   readonly timeline: ReadonlyArray<{ minute: number; arrivalsPerS: number; workers: number; queued: number; nodes: number }>;
@@ -108,10 +108,16 @@ interface Pod { readyAtS: number }
 
 /**
  * Simulates two identical days and measures the second, so the farm starts
- * the measured day in the state the previous night left it in.
+ * the measured day in the state the previous night left it in. GPU-hours are
+ * those of the second day's 24 hours (a steady day: what the first night
+ * carried into it stands for what it carries into the next). Images of the
+ * second day still waiting at its end are rendered in a tail without new
+ * arrivals, so their waits count too (slightly optimistic: the next day's
+ * first images would compete with them).
  */
 export function simulateDay(arrivals: Arrivals, farm: FarmModel, settings: SimSettings): SimResult {
   const endS = 2 * DAY_S;
+  const tailS = DAY_S;
   const diurnal = new Cohorts();
   const burst = new Cohorts();
   const waits = new WaitHistogram();
@@ -120,8 +126,8 @@ export function simulateDay(arrivals: Arrivals, farm: FarmModel, settings: SimSe
   const pods: Pod[] = [];
   const idleNodesSince: number[] = [];
   const drainingUntil: number[] = [];
-  const metric = new Float64Array(endS + 1);
-  const completedAt = new Float64Array(endS + 1); // cumulative completions, for rate()
+  const metric = new Float64Array(endS + tailS + 1);
+  const completedAt = new Float64Array(endS + tailS + 1); // cumulative completions, for rate()
   const timeline: Array<{ minute: number; arrivalsPerS: number; workers: number; queued: number; nodes: number }> = [];
   const burstLeft = new Map<number, number>();
   let burstDoneS = 0;
@@ -133,15 +139,16 @@ export function simulateDay(arrivals: Arrivals, farm: FarmModel, settings: SimSe
   let minuteArrivals = 0;
   const rateWindowS = 120;
 
-  for (let t = 0; t < endS; t++) {
-    const day = t < DAY_S ? 0 : 1;
+  for (let t = 0; t < endS + tailS; t++) {
+    if (t >= endS && diurnal.size + burst.size === 0) break;
+    const day = t < DAY_S ? 0 : t < endS ? 1 : 2; // 2: the tail
     const sOfDay = t - day * DAY_S;
-    const arriving = arrivals.background[sOfDay] ?? 0;
+    const arriving = day === 2 ? 0 : arrivals.background[sOfDay] ?? 0;
     diurnal.push(t, arriving);
     minuteArrivals += arriving;
     if (day === 1) measuredImages += arriving;
     for (const b of arrivals.burstAtS) {
-      if (b === sOfDay) {
+      if (b === sOfDay && day < 2) {
         burst.push(t, arrivals.burstImages);
         if (day === 1) { measuredImages += arrivals.burstImages; burstLeft.set(t, arrivals.burstImages); }
       }
@@ -191,7 +198,7 @@ export function simulateDay(arrivals: Arrivals, farm: FarmModel, settings: SimSe
     const nodes = pods.length + drainingUntil.length + idleNodesSince.length;
     if (day === 1) gpuSeconds += nodes;
     peakReplicas = Math.max(peakReplicas, pods.length);
-    if (t % 60 === 59) {
+    if (t % 60 === 59 && day < 2) {
       if (day === 1) timeline.push({ minute: Math.floor(sOfDay / 60), arrivalsPerS: minuteArrivals / 60, workers: ready, queued, nodes });
       minuteArrivals = 0;
     }

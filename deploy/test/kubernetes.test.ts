@@ -5,6 +5,8 @@
 // probes, Services, monitors and NetworkPolicies; everything runs as non-root
 // with resources set; and the overlays are what deploy/README.md says.
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
@@ -20,6 +22,7 @@ import type { IPodMonitor } from '@kubernetes-models/prometheus-operator/monitor
 import { envName, flagName, parseOptions, type OptionSpecs } from '@latentfarm/common';
 import { coordinatorOptions, compileCoordinatorConfig } from '@latentfarm/coordinator';
 import { workerOptions } from '@latentfarm/worker';
+import { onPath, runProgram, tempDir } from '@latentfarm/testkit';
 import { deployDir, id, kubectlVersion, render, schemaProblems, type K8sObject } from './manifests.js';
 import { expectedPrometheusRule, prometheusRulePath } from './prometheus-rule.js';
 
@@ -237,6 +240,22 @@ describe.skipIf(kubectl === undefined)(`Kubernetes manifests (${kubectl ?? 'kube
     const workerEnv = envOf(container(deployment('kubernetes/overlays/production', 'latentfarm-worker')));
     const model = (workerEnv['LATENTFARM_MODEL_DIR'] ?? '').split('/').pop() ?? '';
     for (const m of query.matchAll(/model="([^"]+)"/g)) expect(m[1]).toBe(model);
+  });
+
+  it('production: the KEDA query is valid PromQL (promtool check rules)', async () => {
+    if (!onPath('promtool')) throw new Error('promtool not on the PATH: apt-get install prometheus (.ci/run does)');
+    const [so] = ofKind<IScaledObject>(objectsOf('kubernetes/overlays/production'), 'ScaledObject');
+    const query = String(so?.spec.triggers[0]?.metadata['query'] ?? '');
+    const dir = await tempDir();
+    try {
+      const file = join(dir.path, 'keda-query.yaml');
+      await writeFile(file, JSON.stringify({ groups: [{ name: 'keda', rules: [{ record: 'latentfarm:keda_demand', expr: query }] }] }));
+      const check = await runProgram('promtool', ['check', 'rules', file]);
+      expect(check.output).toContain('SUCCESS');
+      expect(check.code).toBe(0);
+    } finally {
+      await dir.remove();
+    }
   });
 
   it('prometheus/operator: the PrometheusRule is alerts.yaml (regenerate with npm run deploy:rules)', () => {

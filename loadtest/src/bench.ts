@@ -32,7 +32,7 @@ for (const t of topologies) {
     process.stdout.write([
       `\n== ${t} (run ${i + 1}; load average ${l0})`,
       `efficiency                 ${pct(r.efficiency)}  (${r.images} images in ${r.seconds.toFixed(3)} s; ideal ${r.idealImagesPerSecond.toFixed(0)} images/s)`,
-      `farm CPU                   ${r.cpuCores.toFixed(2)} cores of ${availableParallelism()}`,
+      `farm CPU                   ${r.cpuCores.toFixed(2)} cores of ${availableParallelism()}; the rest of the machine ${r.otherCpuCores.toFixed(2)} (${t === 'serve' ? 'this watcher and ' : ''}other programs)`,
       `  rendering                ${pct(b.rendering)}`,
       `  empty slots in steps     ${pct(b.emptySlots)}  (mean batch fill ${pct(b.meanBatchFill)})`,
       `  step overrun             ${pct(b.stepOverrun)}  (mean step ${b.meanStepMs.toFixed(2)} ms)`,

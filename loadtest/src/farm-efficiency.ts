@@ -12,7 +12,7 @@ import { FarmClient } from '@latentfarm/client';
 import { ImageFormat, Scheduler, type Job, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { defaultWorkerConfig, startWorker, type Worker } from '@latentfarm/worker';
 import { spawnCoordinator, spawnSimWorker, tempDir, type CoordinatorProc, type SimWorker } from '@latentfarm/testkit';
-import { cpuSeconds } from './proc-stats.js';
+import { cpuSeconds, machineBusySeconds } from './proc-stats.js';
 import { parse, scrape } from './prom-text.js';
 import { measureBreakdown, type Breakdown, type WorkerSnapshot } from './breakdown.js';
 import { idealImagesPerSecond, type Workload } from './workload.js';
@@ -29,6 +29,12 @@ export interface EfficiencyResult {
   efficiency: number;
   /** CPU the farm's processes used over the job, in cores (this machine has os.availableParallelism()). */
   cpuCores: number;
+  /**
+   * CPU the rest of the machine used meanwhile, in cores: other programs, and in `serve` this process (the watcher
+   * writing the images). The farm's steps wait for a core when the machine is busy, so a run beside other work
+   * measures less than the farm can do.
+   */
+  otherCpuCores: number;
   breakdown: Breakdown;
 }
 
@@ -159,7 +165,9 @@ export async function runEfficiency(topology: Topology, w: Workload): Promise<Ef
     try {
       const before = await farm.workerMetrics();
       const cpu0 = await farm.cpuSeconds();
+      const machine0 = await machineBusySeconds();
       const { job, firstImage } = await submitAndWatch(farm, w, out);
+      const machine = (await machineBusySeconds()) - machine0;
       const cpu = (await farm.cpuSeconds()) - cpu0;
       const after = await farm.workerMetrics();
       const seconds = (Number(job.finishedUnixMs) - Number(job.createdUnixMs)) / 1000;
@@ -167,6 +175,7 @@ export async function runEfficiency(topology: Topology, w: Workload): Promise<Ef
       const ideal = idealImagesPerSecond(w);
       return {
         topology, workload: w, images, seconds, idealImagesPerSecond: ideal, efficiency: images / seconds / ideal, cpuCores: cpu / seconds,
+        otherCpuCores: Math.max(0, machine - cpu) / seconds,
         breakdown: measureBreakdown(w, { created: Number(job.createdUnixMs), finished: Number(job.finishedUnixMs) }, before, await firstImage, after),
       };
     } finally {

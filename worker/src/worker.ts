@@ -25,6 +25,8 @@ export class Worker {
   private address: string;
   private readonly held = new Map<string, Held>();
   private readonly pendingSteps = new Map<string, TaskStep>();
+  /** Slots freed since the last credit message, and the stream they belong to (see grantCredit). */
+  private owedCredit = { generation: 0, slots: 0 };
   private call: ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
   /** Counts Connect streams: work from an older stream is worthless (its leases went back). */
   private generation = 0;
@@ -172,7 +174,6 @@ export class Worker {
     const held: Held = { task, abort: new AbortController(), generation, started: false };
     this.held.set(task.taskId, held);
     this.metrics.tasksHeld.set(this.held.size);
-    const log = this.log.child({ job: task.jobId, task: task.taskId });
     this.engine.render({
       taskId: task.taskId, model: task.model, prompt: task.prompt, negativePrompt: task.negativePrompt, params,
       signal: held.abort.signal,
@@ -199,14 +200,29 @@ export class Worker {
       const retryable = !(err instanceof TaskError) || err.retryable;
       const reason = err instanceof Error ? err.message : String(err);
       this.metrics.imagesFailed.inc({ model: task.model, retryable: String(retryable) });
-      log.warn({ err: reason, retryable }, 'render failed');
+      this.log.warn({ job: task.jobId, task: task.taskId, err: reason, retryable }, 'render failed');
       if (held.generation === this.generation) this.send({ message: { $case: 'failure', value: { taskId: task.taskId, epoch: task.epoch, reason, retryable } } });
     }).finally(() => {
       this.held.delete(task.taskId);
       this.pendingSteps.delete(task.taskId);
       this.metrics.tasksHeld.set(this.held.size);
-      if (!this.draining && held.generation === this.generation) this.send({ message: { $case: 'credit', value: { slots: 1 } } });
+      if (!this.draining && held.generation === this.generation) this.grantCredit(held.generation);
       if (this.held.size === 0) this.idle?.();
+    });
+  }
+
+  /**
+   * One freed slot, granted back to the coordinator. The images of a batch finish at the same step boundary, so the
+   * slots freed in one turn of the event loop go out as one credit message (and the coordinator runs one dispatch
+   * for them) instead of one message per image.
+   */
+  private grantCredit(generation: number): void {
+    if (this.owedCredit.generation !== generation) this.owedCredit = { generation, slots: 0 };
+    if (this.owedCredit.slots++ > 0) return;
+    setImmediate(() => {
+      const { generation: g, slots } = this.owedCredit;
+      this.owedCredit = { generation: g, slots: 0 };
+      if (slots > 0 && !this.draining && g === this.generation) this.send({ message: { $case: 'credit', value: { slots } } });
     });
   }
 

@@ -41,6 +41,19 @@ describe('ContinuousBatcher', () => {
     expect(calls).toEqual([['a0'], ['a1', 'c0'], ['a2', 'c1']]);
   });
 
+  it('starts items added in one go in one step', async () => {
+    const calls: number[] = [];
+    const b = new ContinuousBatcher<ReturnType<typeof item>>(4, {
+      step: async (_g, items) => { calls.push(items.length); for (const i of items) i.step++; await Promise.resolve(); },
+      isDone: (i) => i.step >= i.total,
+      leave: (i) => i.resolve('done'),
+    });
+    const items = ['a', 'b', 'c'].map((n) => item(n, 2));
+    for (const i of items) b.add(i);
+    await Promise.all(items.map((i) => i.done));
+    expect(calls).toEqual([3, 3]);
+  });
+
   it('never runs more than max batch; the rest wait their turn', async () => {
     const sizes: number[] = [];
     const b = new ContinuousBatcher<ReturnType<typeof item>>(2, {

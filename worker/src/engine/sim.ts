@@ -60,6 +60,7 @@ export class SimEngine implements Engine {
         else setImmediate(() => this.finish(item));
       },
     }, observer);
+    warmUp();
   }
 
   render(request: RenderRequest): Promise<RenderOutput> {
@@ -79,10 +80,8 @@ export class SimEngine implements Engine {
 
   private finish(item: SimItem): void {
     const t0 = performance.now();
-    const { params, prompt } = item.request;
-    const image = encodePng(simPixels(params.width, params.height, params.seed), params.width, params.height, {
-      prompt, seed: String(params.seed), steps: String(params.steps), model: item.request.model,
-    }, 1);
+    const { params, prompt, model } = item.request;
+    const image = simPng(model, prompt, params.width, params.height, params.seed, params.steps);
     item.resolve({
       image, mimeType: 'image/png',
       timings: { textEncodeSeconds: 0, unetSeconds: item.unetSeconds, vaeSeconds: 0, encodeSeconds: (performance.now() - t0) / 1000 },
@@ -97,6 +96,21 @@ export class SimEngine implements Engine {
     return Promise.resolve();
   }
 }
+
+/** The image a sim render returns: the seed's pixels as PNG, with the generation parameters as text. */
+function simPng(model: string, prompt: string, width: number, height: number, seed: number, steps: number): Buffer {
+  return encodePng(simPixels(width, height, seed), width, height, { prompt, seed: String(seed), steps: String(steps), model }, 1);
+}
+
+/**
+ * Encodes a few throwaway images before the worker takes work, as a real engine runs a warm-up inference: the first
+ * encodes in a process are slow (zlib's first use, code not yet compiled), and every worker of a farm that starts
+ * together would otherwise pay for them in the same step, when its first batch finishes.
+ */
+function warmUp(): void {
+  for (let seed = 0; seed < WARM_UP_IMAGES; seed++) simPng('sim', 'warm-up', 64, 64, seed, 1);
+}
+const WARM_UP_IMAGES = 8;
 
 /** murmur3's finaliser: a bijection on uint32 that scatters neighbouring seeds. */
 function mix32(x: number): number {

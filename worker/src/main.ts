@@ -1,4 +1,5 @@
 // `latentfarm worker`: the only place that creates the worker's logger and registry.
+import type { Server } from 'node:http';
 import {
   ConfigError, LatentfarmError, checkAddress, createLogger, createRegistry, listenConfigError, listenError, serveMetrics,
   type Logger, type Registry,
@@ -61,6 +62,7 @@ export async function runWorker(argv: readonly string[]): Promise<void> {
   const registry = createRegistry('worker');
   // Readiness goes false the moment a drain starts, before any image is handed back.
   let draining = false;
+  let metricsServer: Server | undefined;
   if (config.metricsPort >= 0) {
     // The default port gives way to a free one, so several workers share a host; a port the user chose does not.
     const m = await serveMetrics(registry, config.metricsHost, config.metricsPort, { orFreePort: !explicit.has('metricsPort'), ready: () => !draining }).catch((err: unknown) => {
@@ -73,6 +75,7 @@ export async function runWorker(argv: readonly string[]): Promise<void> {
       log.info({ metricsPort: m.port }, 'metrics listening');
     }
     m.server.unref();
+    metricsServer = m.server;
   }
   const worker = await startWorker(config, { log, registry });
   const pod = config.deletionCostMs >= 0 ? await inClusterPod(process.env, config.kubeServiceAccountDir) : undefined;
@@ -87,5 +90,9 @@ export async function runWorker(argv: readonly string[]): Promise<void> {
   process.once('SIGINT', () => drain('SIGINT'));
   await worker.wait();
   cost?.stop();
+  // A scrape or probe connection kept alive would hold the process up to the server's keep-alive timeout, or
+  // for good if requests keep coming: the drain is done, so exit now.
+  metricsServer?.close();
+  metricsServer?.closeAllConnections();
   log.info('worker stopped');
 }

@@ -10,8 +10,14 @@ import { collect, prompts, spec, startTestFarm, workersConnected, type TestFarm 
 
 /** What the kubelet would allow before SIGKILL; generous, as the machine is loaded: the drain takes DRAIN_MS plus an exit. */
 const GRACE_MS = 30_000;
-/** Shorter than one image (40 steps of 100 ms), so the images running at SIGTERM are handed back too. */
+/**
+ * The terminated worker steps slowly (40 steps of 1 s): none of its images can finish before the SIGTERM (however
+ * long the second worker takes to start) or within the drain, so all of them are handed back. The other worker is
+ * fast, so the test is not long.
+ */
 const DRAIN_MS = 2000;
+const SLOW_STEP_MS = 1000;
+const FAST_STEP_MS = 5;
 const IMAGES = 8;
 
 describe('a worker SIGTERMed mid-batch', () => {
@@ -25,15 +31,15 @@ describe('a worker SIGTERMed mid-batch', () => {
     // A lease TTL far longer than the test: only a hand-back can move the images to the other worker in time.
     farm = await startTestFarm(0, {}, { leaseTtlMs: 120_000 });
     // max batch 4 and prefetch 4: the first worker takes all 8 images, renders 4 and holds 4 unstarted.
-    const opts = { maxBatch: 4, stepBaseMs: 100, stepPerImageMs: 0, extra: ['--prefetch', '4', '--drain-timeout-ms', String(DRAIN_MS)] };
-    const doomed = await farm.addWorker({ ...opts, metrics: true });
+    const opts = { maxBatch: 4, stepPerImageMs: 0, extra: ['--prefetch', '4', '--drain-timeout-ms', String(DRAIN_MS)] };
+    const doomed = await farm.addWorker({ ...opts, stepBaseMs: SLOW_STEP_MS, metrics: true });
     const { job } = await farm.client.submitJob(spec({ params: { ...spec().params!, steps: 40 } }), prompts(IMAGES));
     let watched = false;
     const watching = collect(farm.client, job!.id, { noProgress: true }).finally(() => { watched = true; });
     await eventually(async () => (await farm!.client.getFarmStatus()).workers.find((w) => w.id === doomed.id)?.leased === IMAGES, 30_000, 'the first worker to hold every image');
     // Mid-batch: the first steps of its batch have run (the sim reports progress per step).
     await firstSteps(farm, job!.id);
-    const other = spawnSimWorker(farm.coordinator.address, opts);
+    const other = spawnSimWorker(farm.coordinator.address, { ...opts, stepBaseMs: FAST_STEP_MS });
     farm.workers.push(other);
     await workersConnected(farm.client, [other.id], [other]);
     expect(workerStatus(await farm.client.getFarmStatus(), other.id)?.leased).toBe(0);

@@ -56,11 +56,17 @@ describe.skipIf(!haveOpenssl)('pod-deletion-cost (openssl CLI for the test certi
 
     const patches: Patch[] = [];
     let onPatch = (): void => undefined;
+    // The first request is refused as an API server without the RBAC rule would: the worker says so once and retries.
+    let refused = 0;
     api = createServer({ key: await readFile(join(dir.path, 'key.pem')), cert: await readFile(join(sa, 'ca.crt')) }, (req, res) => {
       let text = '';
       req.setEncoding('utf8');
       req.on('data', (d: string) => { text += d; });
       req.on('end', () => {
+        if (refused++ === 0) {
+          res.writeHead(403, { 'content-type': 'application/json' }).end('{"kind":"Status","message":"pods is forbidden: test refusal"}');
+          return;
+        }
         patches.push({
           method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'] ?? '',
           authorization: req.headers.authorization ?? '', body: JSON.parse(text) as unknown,
@@ -94,6 +100,9 @@ describe.skipIf(!haveOpenssl)('pod-deletion-cost (openssl CLI for the test certi
     });
 
     await patched((c) => c.at(-1) === 0, 'an idle cost');
+    await worker.line((l) => (l.includes('pod-deletion-cost written again') ? true : undefined), 'the recovery line');
+    expect(worker.output().match(/could not write pod-deletion-cost/g)?.length, worker.output()).toBe(1);
+    expect(worker.output()).toContain('HTTP 403 pods is forbidden: test refusal');
     const { job } = await farm.client.submitJob(spec({ params: { ...spec().params!, steps: 20 } }), prompts(12));
     const watching = collect(farm.client, job!.id);
     await patched((c) => (c.at(-1) ?? 0) > 0, 'a busy cost');

@@ -40,13 +40,13 @@ export async function inClusterPod(env: NodeJS.ProcessEnv, serviceAccountDir: st
 }
 
 /** Sets annotations on the pod with a JSON merge patch; rejects with the API server's status and message. */
-export async function patchPodAnnotations(pod: InClusterPod, annotations: Record<string, string>): Promise<void> {
+export async function patchPodAnnotations(pod: InClusterPod, annotations: Record<string, string>, signal?: AbortSignal): Promise<void> {
   // The kubelet rotates projected tokens, so each request reads the file afresh.
   const token = (await readFile(pod.tokenFile, 'utf8')).trim();
   const body = JSON.stringify({ metadata: { annotations } });
   await new Promise<void>((resolve, reject) => {
     const req = request({
-      host: pod.host, port: pod.port, method: 'PATCH', ca: pod.ca, timeout: 10_000,
+      host: pod.host, port: pod.port, method: 'PATCH', ca: pod.ca, timeout: 10_000, signal,
       path: `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}`,
       headers: {
         authorization: `Bearer ${token}`, 'content-type': 'application/merge-patch+json', accept: 'application/json',
@@ -88,6 +88,7 @@ export class DeletionCostKeeper {
   private written: number | undefined;
   private inFlight = false;
   private failing = false;
+  private readonly stopped = new AbortController();
 
   constructor(private readonly pod: InClusterPod, private readonly cost: () => number, intervalMs: number, private readonly log: Logger) {
     this.timer = setInterval(() => { void this.tick(); }, intervalMs);
@@ -100,11 +101,12 @@ export class DeletionCostKeeper {
     if (this.inFlight || value === this.written) return;
     this.inFlight = true;
     try {
-      await patchPodAnnotations(this.pod, { [DELETION_COST_ANNOTATION]: String(value) });
+      await patchPodAnnotations(this.pod, { [DELETION_COST_ANNOTATION]: String(value) }, this.stopped.signal);
       this.written = value;
       if (this.failing) this.log.info({ cost: value }, 'pod-deletion-cost written again');
       this.failing = false;
     } catch (err) {
+      if (this.stopped.signal.aborted) return;
       if (!this.failing) this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write pod-deletion-cost (does the worker\'s Role allow patching pods?); retrying');
       this.failing = true;
     } finally {
@@ -112,7 +114,9 @@ export class DeletionCostKeeper {
     }
   }
 
+  /** Stops writing; a request in flight is abandoned, so it cannot hold up the process's exit. */
   stop(): void {
     clearInterval(this.timer);
+    this.stopped.abort();
   }
 }

@@ -44,7 +44,8 @@ describe('a worker SIGTERMed mid-batch', () => {
     await workersConnected(farm.client, [other.id], [other]);
     expect(workerStatus(await farm.client.getFarmStatus(), other.id)?.leased).toBe(0);
 
-    const readyz = `http://127.0.0.1:${await doomed.metricsPort()}/readyz`;
+    const metricsPort = await doomed.metricsPort();
+    const readyz = `http://127.0.0.1:${metricsPort}/readyz`;
     expect((await fetch(readyz)).status).toBe(200);
 
     doomed.kill('SIGTERM');
@@ -66,6 +67,8 @@ describe('a worker SIGTERMed mid-batch', () => {
       const taken = (w?.leased ?? 0) + Number(w?.imagesCompleted ?? 0);
       for (let k = reLeasedAt.length; k < Math.min(taken, IMAGES); k++) reLeasedAt.push(performance.now());
       if (!exited && !sawNotReady) sawNotReady = await fetch(readyz).then((r) => r.status === 503, () => false);
+      // A scraper that never pauses (on a kept-alive connection) must not hold the drained worker up.
+      if (!exited) await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => undefined);
       // Done when it has gone and the other worker took all (or the job ended some other way: the checks below say how).
       if (exited && (reLeasedAt.length >= IMAGES || watched)) break;
     }

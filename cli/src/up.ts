@@ -16,7 +16,7 @@ import { makeOutFolder, watchToFolder } from './watch-to-folder.js';
 // variables), less those it decides itself: the models served (from --engine and --model-dir) and
 // what each local worker gets from the farm (its coordinator, id, heartbeat, logger, /metrics).
 const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models']);
-const farmWorkerOptions = omitOptions(workerOptions, ['coordinator', 'id', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel']);
+const farmWorkerOptions = omitOptions(workerOptions, ['coordinator', 'id', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel', 'deletionCostMs', 'kubeServiceAccountDir']);
 
 const upOptions = {
   ...farmCoordinatorOptions,

@@ -30,12 +30,13 @@ export interface MetricsServer {
 }
 
 /**
- * Serves GET /metrics (Prometheus text format) and GET /healthz. Port 0 picks a
+ * Serves GET /metrics (Prometheus text format), GET /healthz and, with `ready`, GET /readyz (200 while it says
+ * true, 503 after: a worker draining is alive but should count as unavailable). Port 0 picks a
  * free port. A port that cannot be used fails with a ListenError; with
  * `orFreePort` (a default port, not one the user chose) a port in use gives way
  * to a free one, so several processes share a host without settings.
  */
-export async function serveMetrics(registry: Registry, host: string, port: number, options: { orFreePort?: boolean } = {}): Promise<MetricsServer> {
+export async function serveMetrics(registry: Registry, host: string, port: number, options: { orFreePort?: boolean; ready?: () => boolean } = {}): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       registry.metrics().then(
@@ -44,6 +45,9 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
       );
     } else if (req.url === '/healthz') {
       res.writeHead(200).end('ok\n');
+    } else if (req.url === '/readyz' && options.ready !== undefined) {
+      if (options.ready()) res.writeHead(200).end('ok\n');
+      else res.writeHead(503).end('draining\n');
     } else {
       res.writeHead(404).end('not found\n');
     }

@@ -2,7 +2,8 @@
 // (Kubernetes, KEDA, Prometheus operator; unknown fields included), and the
 // checks schemas cannot make: each LATENTFARM_* variable and flag is one the
 // binary reads, with a value it accepts; ports agree between containers,
-// probes, Services, monitors and NetworkPolicies; everything runs as non-root
+// probes, Services, monitors and NetworkPolicies; workers may patch pods in
+// their namespace and nothing else; everything runs as non-root
 // with resources set; and the overlays are what deploy/README.md says.
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -14,6 +15,9 @@ import type { IProbe } from 'kubernetes-models/v1/Probe';
 import type { IService } from 'kubernetes-models/v1/Service';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import type { IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import type { IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import type { IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
@@ -161,6 +165,26 @@ describe.skipIf(kubectl === undefined)(`Kubernetes manifests (${kubectl ?? 'kube
           expect(c.resources?.limits?.['memory'], `${owner}: memory limit`).toBeDefined();
           expect(c.image, `${owner}: image`).toMatch(/^latentfarm(-cuda)?:/);
         }
+      }
+    });
+
+    it('lets workers patch pods (their deletion cost) and nothing more, tells them their pod, and probes /readyz', () => {
+      for (const { owner, template } of podTemplates(objs)) {
+        const c = template.spec?.containers.find((x) => x.args?.[0] === 'worker');
+        if (c === undefined) continue;
+        const sa = template.spec?.serviceAccountName ?? '';
+        expect(ofKind<K8sObject>(objs, 'ServiceAccount').map((o) => o.metadata.name), `${owner}: its service account`).toContain(sa);
+        expect(template.spec?.automountServiceAccountToken, `${owner}: mounts the token`).toBe(true);
+        const fields = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
+        expect(fields, `${owner}: the downward API`).toMatchObject({ POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace' });
+        expect(c.readinessProbe?.httpGet?.path, `${owner}: readiness`).toBe('/readyz');
+        const bindings = ofKind<IRoleBinding>(objs, 'RoleBinding').filter((b) => (b.subjects ?? []).some((x) => x.kind === 'ServiceAccount' && x.name === sa));
+        expect(ofKind<IClusterRoleBinding>(objs, 'ClusterRoleBinding').filter((b) => (b.subjects ?? []).some((x) => x.name === sa)), `${owner}: no cluster-wide grant`).toEqual([]);
+        const rules = bindings.flatMap((b) => {
+          expect(b.roleRef.kind, `${id(b)}: a namespaced Role`).toBe('Role');
+          return ofKind<IRole>(objs, 'Role').find((r) => r.metadata.name === b.roleRef.name)?.rules ?? [];
+        });
+        expect(rules, `${owner}: only patch on pods`).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['patch'] }]);
       }
     });
 

@@ -25,6 +25,8 @@ export const workerOptions = {
   reconnectBaseMs: opt.int('First reconnect delay (doubles up to reconnect-max-ms)', 250, { min: 1 }),
   reconnectMaxMs: opt.int('Longest reconnect delay', 10_000, { min: 1 }),
   drainTimeoutMs: opt.int('On SIGTERM, how long running images may finish before they are handed back', 30_000, { min: 0 }),
+  deletionCostMs: opt.int('In Kubernetes: least milliseconds between updates of this pod\'s controller.kubernetes.io/pod-deletion-cost (the images in hand, so scale-in removes idle workers first); -1 turns it off. Needs POD_NAME and a service account that may patch pods; skipped outside a cluster', 2000, { min: -1 }),
+  kubeServiceAccountDir: opt.string('In Kubernetes: the mounted service account (token, ca.crt, namespace)', '/var/run/secrets/kubernetes.io/serviceaccount'),
   metricsHost: opt.string('Address of the /metrics HTTP server', '127.0.0.1'),
   metricsPort: opt.int('Port of the /metrics HTTP server (0 picks a free one, -1 disables)', 9401, { min: -1, max: 65535 }),
   logLevel: opt.oneOf('Log level', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),

@@ -1,4 +1,5 @@
 // `latentfarm worker`: the only place that creates the worker's logger and registry.
+import type { Server } from 'node:http';
 import {
   ConfigError, LatentfarmError, checkAddress, createLogger, createRegistry, listenConfigError, listenError, serveMetrics,
   type Logger, type Registry,
@@ -7,6 +8,7 @@ import { parseWorkerConfig, simNativeDefaults, workerHelp, type WorkerConfig } f
 import type { Engine } from './engine/engine.js';
 import { OnnxEngine } from './engine/onnx.js';
 import { SimEngine } from './engine/sim.js';
+import { DeletionCostKeeper, inClusterPod } from './kube-deletion-cost.js';
 import { workerMetrics, type WorkerMetrics } from './metrics.js';
 import { Worker } from './worker.js';
 
@@ -58,9 +60,12 @@ export async function runWorker(argv: readonly string[]): Promise<void> {
   for (const a of config.coordinator) checkAddress('--coordinator', a);
   const log = createLogger('worker', config.logLevel);
   const registry = createRegistry('worker');
+  // Readiness goes false the moment a drain starts, before any image is handed back.
+  let draining = false;
+  let metricsServer: Server | undefined;
   if (config.metricsPort >= 0) {
     // The default port gives way to a free one, so several workers share a host; a port the user chose does not.
-    const m = await serveMetrics(registry, config.metricsHost, config.metricsPort, { orFreePort: !explicit.has('metricsPort') }).catch((err: unknown) => {
+    const m = await serveMetrics(registry, config.metricsHost, config.metricsPort, { orFreePort: !explicit.has('metricsPort'), ready: () => !draining }).catch((err: unknown) => {
       const le = listenError(err, config.metricsHost, config.metricsPort);
       throw le === undefined ? err : listenConfigError(le, { host: '--metrics-host', port: '--metrics-port', offHint: ', or -1 to turn /metrics off' });
     });
@@ -70,14 +75,24 @@ export async function runWorker(argv: readonly string[]): Promise<void> {
       log.info({ metricsPort: m.port }, 'metrics listening');
     }
     m.server.unref();
+    metricsServer = m.server;
   }
   const worker = await startWorker(config, { log, registry });
+  const pod = config.deletionCostMs >= 0 ? await inClusterPod(process.env, config.kubeServiceAccountDir) : undefined;
+  const cost = pod === undefined ? undefined : new DeletionCostKeeper(pod, () => worker.heldTasks, config.deletionCostMs, log);
+  if (pod !== undefined) log.info({ pod: `${pod.namespace}/${pod.name}`, everyMs: config.deletionCostMs }, 'keeping pod-deletion-cost current');
   const drain = (signal: string) => {
+    draining = true;
     log.info({ signal, held: worker.heldTasks }, 'draining');
     worker.drain().catch((err: unknown) => log.error({ err }, 'drain failed'));
   };
   process.once('SIGTERM', () => drain('SIGTERM'));
   process.once('SIGINT', () => drain('SIGINT'));
   await worker.wait();
+  cost?.stop();
+  // A scrape or probe connection kept alive would hold the process up to the server's keep-alive timeout, or
+  // for good if requests keep coming: the drain is done, so exit now.
+  metricsServer?.close();
+  metricsServer?.closeAllConnections();
   log.info('worker stopped');
 }

@@ -12,7 +12,7 @@ import {
 } from './durability.js';
 
 const IMAGES = 800;
-/** Slow enough (about 30 s of rendering on an idle machine) that both faults land mid-job. */
+/** Slow enough that both faults land mid-job (the test checks that they do). */
 const STEPS = 30;
 /** What production runs (deploy/kubernetes/components/production): every stream and bucket on all three nodes. */
 const REPLICAS = 3;

@@ -90,24 +90,37 @@ export interface DurableFarm {
   stop(): Promise<void>;
 }
 
-const tail = (name: string, text: string, lines = 40): string => `--- ${name} (last ${lines} lines)\n${text.trimEnd().split('\n').slice(-lines).join('\n')}\n`;
+/** The last lines of a process's output, headed by its name, for a failed test's report. */
+export const tail = (name: string, text: string, lines = 40): string => `--- ${name} (last ${lines} lines)\n${text.trimEnd().split('\n').slice(-lines).join('\n')}\n`;
 
 /** Sim workers this fast finish a 2,000-image job in well under a minute, slow enough that faults land mid-job. */
 export const WORKER: WorkerOptions = { maxBatch: 8, stepBaseMs: 8, stepPerImageMs: 0.5 };
 export const jobSpec = (o: Parameters<typeof spec>[0] = {}) => spec({ params: { ...spec().params!, steps: 10 }, ...o });
 
+/**
+ * LATENTFARM_TEST_LOG_LEVEL=debug (or trace) shows more of the coordinators' logs when a failure is reported
+ * (info is the least: the port a coordinator bound is read from its log).
+ */
+export function coordinatorLogLevel(): ChattyLevel {
+  const wanted = process.env['LATENTFARM_TEST_LOG_LEVEL'];
+  return wanted === 'debug' || wanted === 'trace' ? wanted : 'info';
+}
+
+/** A fresh stream and bucket prefix, so tests never share JetStream state. */
+export const natsPrefix = (): string => `lf${randomBytes(3).toString('hex')}`;
+
+/** `serve` flags of a coordinator on JetStream at `natsUrl` (comma-separated servers), with short leases for fault tests. */
+export const coordinatorArgs = (natsUrl: string, prefix: string, dataDir: string, extra: string[] = []): string[] => [
+  '--nats-url', natsUrl, '--nats-prefix', prefix, '--nats-timeout-ms', '2000',
+  '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--data-dir', dataDir, ...extra,
+];
+
 export async function startDurableFarm(o: { coordinators?: number; extraArgs?: string[] } = {}): Promise<DurableFarm> {
   const nats = await startNatsServer();
   const dir = await tempDir();
-  const prefix = `lf${randomBytes(3).toString('hex')}`;
-  // LATENTFARM_TEST_LOG_LEVEL=debug (or trace) shows more of the coordinators' logs when a failure is reported
-  // (info is the least: the port a coordinator bound is read from its log).
-  const wanted = process.env['LATENTFARM_TEST_LOG_LEVEL'];
-  const logLevel: ChattyLevel = wanted === 'debug' || wanted === 'trace' ? wanted : 'info';
-  const args = [
-    '--nats-url', nats.url, '--nats-prefix', prefix, '--nats-timeout-ms', '2000',
-    '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--data-dir', dir.path, ...(o.extraArgs ?? []),
-  ];
+  const prefix = natsPrefix();
+  const logLevel = coordinatorLogLevel();
+  const args = coordinatorArgs(nats.url, prefix, dir.path, o.extraArgs);
   const coordinators = await Promise.all(Array.from({ length: o.coordinators ?? 1 }, () => CoordinatorProcess.start(args, logLevel)));
   const farm: DurableFarm = {
     nats, prefix, coordinators, workers: [],
@@ -136,12 +149,18 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
   return farm;
 }
 
+/** What a test's farm must offer to be stopped after the test. */
+export interface Stoppable {
+  diagnostics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
 /**
  * Call inside a describe: each test's farm, passed through the returned function, is stopped after the test,
  * and a failed test first gets the farm's diagnostics on stderr.
  */
-export function stopsAfterEachTest(): (farm: DurableFarm) => DurableFarm {
-  let current: DurableFarm | undefined;
+export function stopsAfterEachTest(): <F extends Stoppable>(farm: F) => F {
+  let current: Stoppable | undefined;
   afterEach(async (ctx) => {
     const farm = current;
     current = undefined;
@@ -149,7 +168,10 @@ export function stopsAfterEachTest(): (farm: DurableFarm) => DurableFarm {
     if (ctx.task.result?.state === 'fail') process.stderr.write(await farm.diagnostics());
     await farm.stop();
   });
-  return (farm) => (current = farm);
+  return (farm) => {
+    current = farm;
+    return farm;
+  };
 }
 
 /** Waits until the coordinator lists every one of these workers (by id: a count can be met by the wrong ones). */

@@ -2,3 +2,4 @@ export * from './processes.js';
 export * from './port-gate.js';
 export * from './prometheus.js';
 export * from './nats.js';
+export * from './nats-cluster.js';

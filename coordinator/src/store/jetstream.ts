@@ -16,7 +16,7 @@ import { LatentfarmError, UnavailableError, backoffMs, sleep, type Logger } from
 import { FinishReason, JobState, type ImageInfo } from '@latentfarm/proto';
 import {
   AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, jetstream, jetstreamManager,
-  type JetStreamClient, type JetStreamManager, type PubAck,
+  type JetStreamClient, type JetStreamManager, type MsgRequest, type PubAck,
 } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -166,20 +166,23 @@ export class JetStreamStore implements Store {
         images: await new Objm(js).create(n.imagesBucket, { replicas, storage: StorageType.File }),
       };
     };
-    let made: Awaited<ReturnType<typeof setup>> | undefined;
-    for (let i = 0; made === undefined; i++) {
-      try {
-        made = await setup();
-      } catch (err) {
-        if (!isTransient(err)) throw err;
-        o.log.warn({ err: (err as Error).message }, 'JetStream not ready yet; retrying');
-        await sleep(backoffMs(i, 200, 2_000));
+    const untilReady = async <T>(fn: () => Promise<T>): Promise<T> => {
+      for (let i = 0; ; i++) {
+        try {
+          return await fn();
+        } catch (err) {
+          if (!isTransient(err)) throw err;
+          o.log.warn({ err: (err as Error).message }, 'JetStream not ready yet; retrying');
+          await sleep(backoffMs(i, 200, 2_000));
+        }
       }
-    }
-    const { jsm, jobsKv, keysKv, deadKv, images } = made;
+    };
+    const { jsm, jobsKv, keysKv, deadKv, images } = await untilReady(setup);
     const store = new JetStreamStore(nc, js, jsm, jobsKv, keysKv, deadKv, images, o);
     store.watchStatus(() => { attempt = 0; });
-    await store.watchJobs();
+    // The watch is an ephemeral consumer: on a cluster with a node down its creation can time out (it may be placed
+    // on that node), which must not fail the start.
+    await untilReady(() => store.watchJobs());
     const sweep = setInterval(() => store.sweepCursors(), CURSOR_IDLE_MS / 2);
     sweep.unref();
     store.timers.push(sweep);
@@ -329,12 +332,27 @@ export class JetStreamStore implements Store {
   }
 
   listJobIds(): Promise<string[]> {
-    return this.op('listing jobs', async () => {
+    return this.op('listing jobs', () => this.retried(async () => {
       const ids: string[] = [];
       for await (const k of await this.jobsKv.keys()) ids.push(k);
       // Job ids start with their creation time, so sorting them sorts by age.
       return ids.sort();
-    });
+    }));
+  }
+
+  /**
+   * Runs `fn` again after a transient failure, a few times. For reads through an ephemeral consumer: on a cluster
+   * whose node was just killed, the server may place a new consumer on that node until it notices it is gone, and
+   * the consumer's creation then times out; another try is placed afresh.
+   */
+  private async retried<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
+    for (let i = 1; ; i++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransient(err) || i >= attempts || this.closed) throw err;
+      }
+    }
   }
 
   updateJob(id: string, change: (job: JobRecord) => JobRecord | undefined): Promise<JobRecord | undefined> {
@@ -855,12 +873,29 @@ export class JetStreamStore implements Store {
 
   getImage(imageId: string): Promise<StoredImage | undefined> {
     return this.op('reading the image', async () => {
-      const r = await this.images.get(imageId);
-      if (r === null) return undefined;
+      const info = await this.images.info(imageId);
+      if (info === null || info.deleted) return undefined;
+      // Chunk by chunk with plain stream reads (each a request with a timeout, answered by the stream leader), not
+      // the object store's get(): that streams through an ephemeral consumer, which on a cluster with a node down
+      // can be placed on that node and then times out or never delivers, stalling every watch that wants the image.
+      const stream = `OBJ_${this.n.imagesBucket}`;
+      const next_by_subj = `$O.${this.n.imagesBucket}.C.${info.nuid}`;
       const parts: Uint8Array[] = [];
-      for await (const chunk of r.data) parts.push(chunk);
-      if (await r.error) return undefined;
-      return { data: Buffer.concat(parts), mimeType: r.info.metadata?.['mime'] ?? 'application/octet-stream' };
+      let size = 0;
+      for (let seq = 0; size < info.size; ) {
+        // The server (2.9+) takes next_by_subj in a stream message request; the client's type for it leaves it out.
+        const m = await this.jsm.streams.getMessage(stream, { seq, next_by_subj } as unknown as MsgRequest);
+        if (m === null) return undefined;
+        parts.push(m.data);
+        size += m.data.length;
+        seq = m.seq + 1;
+      }
+      const data = Buffer.concat(parts);
+      const digest = createHash('sha256').update(data).digest('base64url');
+      if (info.digest.replace(/^SHA-256=/, '').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_') !== digest) {
+        throw new Error(`image ${imageId} is corrupt: its digest does not match`);
+      }
+      return { data, mimeType: info.metadata?.['mime'] ?? 'application/octet-stream' };
     });
   }
 

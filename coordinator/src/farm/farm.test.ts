@@ -1,43 +1,20 @@
 // Lease epochs and requeues, driven directly with fake worker links.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, Registry } from '@latentfarm/common';
-import { ImageFormat, JobState, Scheduler, type ConnectResponse, type Hello, type Task } from '@latentfarm/proto';
-import { defaultCoordinatorConfig } from '../config.js';
-import { coordinatorMetrics } from '../metrics.js';
-import { FairShare } from '../scheduling/fair-share.js';
-import { EmbeddedStore } from '../store/embedded.js';
-import { Farm } from './farm.js';
+import { ImageFormat, JobState, Scheduler, type Task } from '@latentfarm/proto';
+import type { Registry } from '@latentfarm/common';
+import type { Farm } from './farm.js';
+import { hello, link, testFarm, type TestFarm } from './farm.fixture.js';
 import { ANONYMOUS as P } from './principal.js';
 
-const hello = (id: string): Hello => ({ workerId: id, models: ['sim'], maxBatch: 4, provider: 'sim', device: '', engine: 'sim', version: '', modelDefaults: [] });
-
-function link() {
-  const sent: ConnectResponse[] = [];
-  return {
-    sent,
-    closed: false,
-    send(m: ConnectResponse) { sent.push(m); },
-    close() { this.closed = true; },
-    leased(): Task[] { return sent.flatMap((m) => (m.message?.$case === 'lease' ? m.message.value.tasks : [])); },
-  };
-}
-
 describe('Farm leases', () => {
-  let dir: string;
+  let t: TestFarm;
   let farm: Farm;
   let registry: Registry;
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'farm-test-'));
-    registry = new Registry();
-    farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, maxAttempts: 2 }), new EmbeddedStore(dir), coordinatorMetrics(registry), createLogger('t', 'silent'), new FairShare());
+    t = await testFarm(undefined, { maxAttempts: 2 });
+    ({ farm, registry } = t);
   });
-  afterEach(async () => {
-    farm.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => t.close());
 
   const submit = (n: number) => farm.submit(
     P,

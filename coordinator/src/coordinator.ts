@@ -2,6 +2,9 @@
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { ConfigError, listenConfigError, listenError, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
+import { IdentityAdmin } from './auth/admin.js';
+import { Authenticator } from './auth/authenticator.js';
+import { bootstrapAdmin } from './auth/bootstrap.js';
 import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
 import { startGrpcServer, type GrpcServer } from './grpc/server.js';
@@ -9,12 +12,17 @@ import { coordinatorMetrics } from './metrics.js';
 import { FairShare } from './scheduling/fair-share.js';
 import { EmbeddedStore } from './store/embedded.js';
 import { JetStreamStore } from './store/jetstream.js';
+import type { IdentityStore } from './store/identity.js';
+import { EmbeddedIdentityStore } from './store/identity-embedded.js';
+import { JetStreamIdentityStore } from './store/identity-jetstream.js';
 import type { Store } from './store/store.js';
 
 export interface Coordinator {
   readonly port: number;
   readonly metricsPort: number | undefined;
   readonly address: string;
+  /** An admin key made at this start because the farm had none: shown once (serve prints it), stored only hashed. */
+  readonly firstAdminKey: string | undefined;
   close(): Promise<void>;
 }
 
@@ -39,13 +47,22 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
       })
       : new EmbeddedStore(config.dataDir);
     undo.push(() => store.close());
+    const identity: IdentityStore = config.natsUrl !== ''
+      ? await JetStreamIdentityStore.connect({
+        url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'identity' }),
+      })
+      : new EmbeddedIdentityStore(config.dataDir);
+    undo.push(() => identity.close());
+    const audit = log.child({ part: 'audit' });
+    const firstAdminKey = config.noAuth ? undefined : await bootstrapAdmin(identity, config.adminKeyFile, audit);
+    const authenticator = config.noAuth ? undefined : new Authenticator(identity, audit);
     // The store is the farm's alone: gRPC gets the farm; only health is read here, for the health service.
     const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }), new FairShare());
     undo.push(() => farm.close());
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, log, config.host, config.port);
+      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit), audit }, log, config.host, config.port);
     } catch (err) {
       const le = listenError(err, config.host, config.port);
       throw le === undefined ? err : listenConfigError(le, { host: '--host', port: '--port' });
@@ -56,11 +73,12 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
       log.warn({ healthy: ok }, ok ? 'store reachable again' : 'store unreachable: refusing new jobs');
     });
     const metrics = config.metricsPort >= 0 ? await serveMetricsOrExplain(registry, config) : undefined;
-    log.info({ port: grpc.port, metricsPort: metrics?.port, store: store.kind, dataDir: store.kind === 'embedded' ? config.dataDir : undefined }, 'coordinator listening');
+    log.info({ port: grpc.port, metricsPort: metrics?.port, store: store.kind, auth: !config.noAuth, dataDir: store.kind === 'embedded' ? config.dataDir : undefined }, 'coordinator listening');
     return {
       port: grpc.port,
       metricsPort: metrics?.port,
       address: `${config.host}:${grpc.port}`,
+      firstAdminKey,
       async close() {
         grpc.health.setStatus('', 'NOT_SERVING');
         farm.close();
@@ -70,6 +88,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
           grpc.server.tryShutdown(() => { clearTimeout(t); resolve(); });
         });
         metrics?.server.close();
+        await identity.close();
         await store.close();
       },
     };

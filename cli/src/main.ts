@@ -61,6 +61,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     const group = adminCommands[name];
     if (group !== undefined) {
       const [sub, ...args] = rest;
+      if (sub === '--help' || sub === '-h') {
+        print(`Usage: latentfarm ${name} <${Object.keys(group).join('|')}> [options]   (latentfarm ${name} <subcommand> --help for its options)`);
+        return 0;
+      }
       const cmd = sub === undefined ? undefined : group[sub];
       if (cmd === undefined) {
         printErr(`latentfarm ${name}: ${sub === undefined ? 'missing' : `unknown subcommand "${sub}"`}: use one of ${Object.keys(group).join(', ')}`);

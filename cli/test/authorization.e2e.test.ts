@@ -11,7 +11,7 @@ import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js'
 import { AdminClient, FarmClient, Role } from '@latentfarm/client';
 import { JobState, WorkerGatewayClient, type ConnectResponse } from '@latentfarm/proto';
 import {
-  eventually, runCli, spawnCoordinator, spawnSimWorker, tempDir, type CoordinatorProc, type SimWorker,
+  eventually, loggedField, runCli, spawnCli, spawnCoordinator, spawnSimWorker, tempDir, type CoordinatorProc, type SimWorker,
 } from '@latentfarm/testkit';
 import { prompts, spec, workersConnected } from './farm.js';
 
@@ -307,5 +307,61 @@ describe('audit log', () => {
     expect(audit.some((l) => l['audit'] === 'key_refused' && l['reason'] === 'no API key')).toBe(true);
     const out = coordinator.output();
     for (const c of CALLERS) if (keys[c] !== '') expect(out.includes(keys[c].slice(20)), c).toBe(false);
+  });
+});
+
+describe('serve: keys by default', () => {
+  it('makes and prints the first admin key of an empty farm once; after a restart the key still works and no other is made', async () => {
+    const data = join(dir.path, 'bootstrap');
+    const start = async () => {
+      const p = spawnCli(['serve', '--port', '0', '--metrics-port', '-1', '--log-level', 'info', '--data-dir', data]);
+      const port = await loggedField<number>(p, 'coordinator listening', 'port', 'number');
+      return { p, address: `127.0.0.1:${port}` };
+    };
+    const first = await start();
+    let key = '';
+    try {
+      key = await first.p.line((l) => KEY.exec(l)?.[0], 'the first admin key');
+      const a = new AdminClient(first.address, { apiKey: key });
+      try {
+        await a.createTenant('kept');
+      } finally {
+        a.close();
+      }
+      const none = new FarmClient(first.address, { apiKey: '', retries: 1 });
+      try {
+        expect(await outcome(async () => { await none.listJobs(); return 'OK'; })).toBe('UNAUTHENTICATED');
+      } finally {
+        none.close();
+      }
+    } finally {
+      first.p.kill('SIGKILL');
+      await first.p.exited();
+    }
+    const second = await start();
+    try {
+      const a = new AdminClient(second.address, { apiKey: key });
+      try {
+        expect((await a.listTenants()).map((t) => t.id)).toEqual(['kept']);
+      } finally {
+        a.close();
+      }
+      expect(second.p.output()).not.toMatch(KEY);
+    } finally {
+      second.p.kill('SIGKILL');
+      await second.p.exited();
+    }
+  }, 120_000);
+
+  it('serve --no-auth warns at start', async () => {
+    const p = spawnCli(['serve', '--no-auth', '--port', '0', '--metrics-port', '-1', '--log-level', 'info', '--data-dir', join(dir.path, 'noauth')]);
+    try {
+      await loggedField<number>(p, 'coordinator listening', 'port', 'number');
+      const warning = await p.line((l) => (l.includes('WITHOUT authentication') ? l : undefined), 'the no-auth warning');
+      expect(JSON.parse(warning)).toMatchObject({ level: 40, noAuth: true });
+    } finally {
+      p.kill('SIGKILL');
+      await p.exited();
+    }
   });
 });

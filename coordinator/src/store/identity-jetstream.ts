@@ -4,7 +4,7 @@
 // a revocation is a compare-and-set update, read by every coordinator on the
 // next call that presents the key. It has its own NATS connection, so it
 // shares nothing with the job store but the server.
-import { UnavailableError, backoffMs, sleep, type Logger } from '@latentfarm/common';
+import { backoffMs, sleep, type Logger } from '@latentfarm/common';
 import { JetStreamApiError, StorageType, jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -37,16 +37,12 @@ export class JetStreamIdentityStore implements IdentityStore {
       timeout: Math.min(o.timeoutMs, 5_000),
     });
     const kvm = new Kvm(jetstream(nc, { timeout: o.timeoutMs }));
-    // JetStream may still be starting (the job store waits the same way).
+    // JetStream may still be starting (a restarted server recovers its streams first): wait, as the job store does.
     for (let i = 0; ; i++) {
       try {
         const kv = await kvm.create(`${o.prefix.toUpperCase()}_IDENTITY`, { history: 1, replicas: o.replicas, storage: StorageType.File, timeout: o.timeoutMs });
         return new JetStreamIdentityStore(nc, kv);
       } catch (err) {
-        if (i >= 30) {
-          await nc.close();
-          throw new UnavailableError(`cannot open the identity bucket on NATS: ${(err as Error).message}`, { cause: err });
-        }
         o.log.warn({ err: (err as Error).message }, 'identity bucket not ready yet; retrying');
         await sleep(backoffMs(i, 200, 2_000));
       }

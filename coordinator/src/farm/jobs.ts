@@ -17,10 +17,10 @@ import type { Principal } from './principal.js';
 
 /**
  * Most bytes of jobs in one ListJobs page: a page ends early rather than pass
- * the gRPC message limit (each job is bounded by the label and id limits, so
- * at least one always fits).
+ * 4 MiB, the receive limit of a gRPC client left at its defaults (each job is
+ * bounded by the label and id limits, so at least one always fits).
  */
-export const MAX_LIST_PAGE_BYTES = 4 * 1024 * 1024;
+export const MAX_LIST_PAGE_BYTES = 3.5 * 1024 * 1024;
 
 /** Which jobs ListJobs returns, newest first. */
 export interface JobQuery {

@@ -19,7 +19,7 @@ export function resultProblem(data: Uint8Array, mimeType: string, expected: Dime
     return `MIME type "${mimeType.slice(0, 40)}" is not one of ${IMAGE_MIME_TYPES.join(', ')}`;
   }
   const got = dimensionsOf(Buffer.from(data.buffer, data.byteOffset, data.byteLength), mimeType as ImageMimeType);
-  if (got === undefined) return `the bytes are not a ${mimeType} file (bad signature or header)`;
+  if (got === undefined) return `the bytes are not ${mimeType} (bad signature or header)`;
   if (got.width !== expected.width || got.height !== expected.height) {
     return `the image is ${got.width}×${got.height}, the task asked for ${expected.width}×${expected.height}`;
   }

@@ -6,10 +6,9 @@ import { InvalidArgumentError } from '@latentfarm/common';
 /** Characters of a caller's input an error message quotes. */
 export const EXCERPT_CHARS = 64;
 
-/** `value` quoted for an error message: at most EXCERPT_CHARS characters, then how many more were sent. */
+/** `value` quoted for an error message: at most `max` characters of it, then "…" when it was longer. */
 export function excerpt(value: string, max = EXCERPT_CHARS): string {
-  if (value.length <= max) return JSON.stringify(value);
-  return `${JSON.stringify(value.slice(0, max))}… (${value.length} characters)`;
+  return value.length <= max ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, max))}…`;
 }
 
 /** Throws INVALID_ARGUMENT unless `value` (an id of some kind) is at most `max` characters. */

@@ -62,7 +62,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit), audit }, log, config.host, config.port);
+      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit), audit }, log, config.host, config.port, { maxMessageBytes: config.maxMessageBytes });
     } catch (err) {
       const le = listenError(err, config.host, config.port);
       throw le === undefined ? err : listenConfigError(le, { host: '--host', port: '--port' });

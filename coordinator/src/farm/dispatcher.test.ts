@@ -43,7 +43,7 @@ describe('Dispatcher', () => {
     const { farm } = t;
     await farm.submit(P, spec(), prompts(100));
     const a = link();
-    farm.grantCredit(farm.attachWorker(P, hello('a'), a), 100);
+    farm.grantCredit(farm.attachWorker(P, hello('a', 50), a), 100);
     await farm.settled();
     expect(a.leases().map((l) => l.length)).toEqual([MAX_LEASE_BATCH, 100 - MAX_LEASE_BATCH]);
   });

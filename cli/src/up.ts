@@ -22,6 +22,8 @@ const upOptions = {
   ...farmCoordinatorOptions,
   port: { ...coordinatorOptions.port, help: `${coordinatorOptions.port.help}; a render run (--prompts/--prompt) picks a free one unless set` },
   metricsPort: { ...coordinatorOptions.metricsPort, help: `${coordinatorOptions.metricsPort.help}; a render run has none unless set` },
+  // A local farm is watched in a browser: the console is on (no log-in: the farm is its user's own), off for a render run.
+  httpPort: { ...coordinatorOptions.httpPort, default: 7480, help: `${coordinatorOptions.httpPort.help}; a render run has none unless set` },
   logLevel: { ...coordinatorOptions.logLevel, help: 'Log level of the farm', default: 'warn' as const },
   workers: opt.int('Local workers', 2, { min: 1, max: 256 }),
   ...farmWorkerOptions,
@@ -50,7 +52,8 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   // A render run serves nobody else: unless told, it takes a free port and no /metrics, so it never collides with a farm on this host.
   const port = render && !explicit.has('port') ? 0 : v.port;
   const metricsPort = render && !explicit.has('metricsPort') ? -1 : v.metricsPort;
-  const coordinatorConfig = compileCoordinatorConfig({ ...optionValues(farmCoordinatorOptions, v), port, metricsPort, models: served });
+  const httpPort = render && !explicit.has('httpPort') ? -1 : v.httpPort;
+  const coordinatorConfig = compileCoordinatorConfig({ ...optionValues(farmCoordinatorOptions, v), port, metricsPort, httpPort, models: served });
   const workerConfig = defaultWorkerConfig({ ...optionValues(farmWorkerOptions, v), models: served, metricsPort: -1 });
 
   const log = createLogger('latentfarm', v.logLevel);
@@ -76,6 +79,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
     throw err;
   }
   print(`farm up: coordinator ${coordinator.address}, ${v.workers} ${v.engine} workers${coordinator.metricsPort !== undefined ? `, metrics http://${v.metricsHost}:${coordinator.metricsPort}/metrics` : ''}`);
+  if (coordinator.consoleUrl !== undefined) print(`console: ${coordinator.consoleUrl}`);
   if (!render) {
     await new Promise<void>((done) => {
       process.once('SIGINT', done);

@@ -136,7 +136,8 @@ describe('the web console in a browser', () => {
     await page.goto(`${url}#/jobs?label=project%3Dto-cancel`);
     const row = page.locator(`tr[data-job="${job!.id}"]`);
     await row.waitFor();
-    await page.getByRole('progressbar', { name: `Progress of job ${job!.id}` }).waitFor();
+    // The jobs page follows its running jobs' events: the bar moves without a reload.
+    await page.waitForFunction((name) => (document.querySelector(`progress[aria-label="${name}"]`)?.value ?? 0) > 0, `Progress of job ${job!.id}`);
     await screenshot(page, '6-jobs');
     await row.getByRole('button', { name: `Cancel job ${job!.id}` }).click();
     await row.locator('.state').getByText('CANCELLED').waitFor();

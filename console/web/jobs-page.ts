@@ -99,9 +99,16 @@ function row(j: JobView, reload: () => Promise<void>): Row {
     h('td', {}, ...Object.entries(j.labels).map(([k, v]) => h('span', { class: 'label' }, `${k}=${v}`))),
     h('td', {}, time(j.createdUnixMs)),
     h('td', {}, cancel));
+  // The page's stream starts after each job's sequence as listed; a reconnect starts there again, so events
+  // already counted are skipped by their sequence.
+  let seen = j.lastSequence;
   return {
     tr,
     update(e) {
+      if (e.kind !== 'progress') {
+        if (e.seq <= seen) return;
+        seen = e.seq;
+      }
       if (e.kind === 'image') {
         progress.imageFinished(e.image.id, e.image.ok, e.unixMs);
         // Spent credits follow rendered images pro rata, as the farm charges them.

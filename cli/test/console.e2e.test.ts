@@ -8,6 +8,7 @@ import { createLogger, Registry } from '@latentfarm/common';
 import { ANONYMOUS, defaultCoordinatorConfig, startCoordinator, type Coordinator } from '@latentfarm/coordinator';
 import { JobState } from '@latentfarm/proto';
 import { tempDir } from '@latentfarm/testkit';
+import { a11yProblems, focusOutline } from './a11y.js';
 import { consolePage, launchChromium, screenshot } from './browser.js';
 import { prompts, spec, startTestFarm, type TestFarm } from './farm.js';
 
@@ -43,6 +44,11 @@ describe('the web console in a browser', () => {
     await page.goto(url);
     await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
     await expect(page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Jobs' }).getAttribute('aria-current')).resolves.toBe('page');
+    // The keyboard's first stop is the skip link, and focus is drawn.
+    await page.keyboard.press('Tab');
+    await expect(focusOutline(page)).resolves.toEqual({ tag: 'a', style: 'solid', width: '3px' });
+    await page.keyboard.press('Tab');
+    await expect(focusOutline(page)).resolves.toMatchObject({ tag: 'a', style: 'solid' });
   });
 
   it('submits pasted prompts from the page after showing their cost', async () => {
@@ -58,6 +64,7 @@ describe('the web console in a browser', () => {
     await page.locator('#estimate').getByText('3 prompts · 24 images').waitFor();
     expect(await farm.client.listJobs({ pageSize: 10 })).toMatchObject({ jobs: [] });
     await screenshot(page, '1-submit');
+    await expect(a11yProblems(page)).resolves.toEqual([]);
     await page.getByRole('button', { name: 'Submit job' }).click();
     await page.waitForURL(/#\/jobs\/j[a-z0-9]+$/);
     submittedJob = /#\/jobs\/(j[a-z0-9]+)$/.exec(page.url())?.[1] ?? '';
@@ -81,6 +88,7 @@ describe('the web console in a browser', () => {
     // Every thumbnail is a real decoded image served by the coordinator.
     await page.waitForFunction(() => [...document.querySelectorAll('[data-image] img')].every((i) => i.complete && i.naturalWidth === 64));
     await screenshot(page, '3-gallery');
+    await expect(a11yProblems(page)).resolves.toEqual([]);
   });
 
   it('opens an image full size with the parameters it was rendered with', async () => {
@@ -139,6 +147,7 @@ describe('the web console in a browser', () => {
     // The jobs page follows its running jobs' events: the bar moves without a reload.
     await page.waitForFunction((name) => (document.querySelector(`progress[aria-label="${name}"]`)?.value ?? 0) > 0, `Progress of job ${job!.id}`);
     await screenshot(page, '6-jobs');
+    await expect(a11yProblems(page)).resolves.toEqual([]);
     await row.getByRole('button', { name: `Cancel job ${job!.id}` }).click();
     await row.locator('.state').getByText('CANCELLED').waitFor();
     expect((await farm.client.getJob(job!.id)).state).toBe(JobState.CANCELLED);
@@ -162,6 +171,7 @@ describe('the web console in a browser', () => {
     await expect(row.locator('td').nth(4).textContent()).resolves.toMatch(/ago$/);
     await page.getByRole('table', { name: 'Queue per model' }).getByRole('rowheader', { name: /sim/ }).waitFor();
     await screenshot(page, '7-farm');
+    await expect(a11yProblems(page)).resolves.toEqual([]);
   });
 
   it('reached every page without a script error', () => {
@@ -204,6 +214,7 @@ describe('the web console with log-in on', () => {
     await page.getByRole('alert').getByText('that API key is not valid').waitFor();
     await key.fill(KEY);
     await screenshot(page, '0-login');
+    await expect(a11yProblems(page)).resolves.toEqual([]);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
     await page.getByText('No jobs match.').waitFor();

@@ -9,6 +9,7 @@ import { connectionFailure, unreachable } from './unreachable.js';
 export const clientOptions = {
   coordinator: opt.string('Coordinator address (host:port)', '127.0.0.1:7400'),
   deadlineMs: opt.int('Deadline of each call, retries included (a submit retries while the coordinator is unreachable)', 30_000, { min: 1 }),
+  apiKey: opt.string('API key (lf_…) sent with every call; not needed by a farm run with up or serve --no-auth', ''),
   json: opt.bool('Print the reply as JSON (proto3 JSON mapping: enum names, lowerCamel fields), one message per line', false),
 };
 
@@ -45,6 +46,7 @@ export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClie
   const address = checkAddress('--coordinator', v['coordinator'] as string);
   const c = new FarmClient(address, {
     deadlineMs: v['deadlineMs'] as number,
+    apiKey: v['apiKey'] as string,
     ...(idempotencyKey === undefined ? { retries: READ_ATTEMPTS } : { onRetry: retryNotice(address, idempotencyKey) }),
   });
   try {

@@ -8,15 +8,16 @@ import { compileCoordinatorConfig, coordinatorOptions, startCoordinator, type Co
 import { JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { defaultWorkerConfig, startWorker, workerOptions, type Worker } from '@latentfarm/worker';
 import { collectEntries, jobOptions, specFromFlags, type JobFlags } from './job-options.js';
-import { print } from './output.js';
+import { print, printErr } from './output.js';
 import { doneLine } from './submit.js';
 import { makeOutFolder, watchToFolder } from './watch-to-folder.js';
 
 // up takes the coordinator's and the worker's own options (names, help, defaults, LATENTFARM_*
-// variables), less those it decides itself: the models served (from --engine and --model-dir) and
-// what each local worker gets from the farm (its coordinator, id, heartbeat, logger, /metrics).
-const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models']);
-const farmWorkerOptions = omitOptions(workerOptions, ['coordinator', 'id', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel', 'deletionCostMs', 'kubeServiceAccountDir']);
+// variables), less those it decides itself: the models served (from --engine and --model-dir),
+// auth (up runs as a local admin: no key to type) and what each local worker gets from the farm
+// (its coordinator, id, key, heartbeat, logger, /metrics).
+const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models', 'noAuth', 'adminKeyFile']);
+const farmWorkerOptions = omitOptions(workerOptions, ['coordinator', 'id', 'apiKey', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel', 'deletionCostMs', 'kubeServiceAccountDir']);
 
 const upOptions = {
   ...farmCoordinatorOptions,
@@ -53,7 +54,9 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   const port = render && !explicit.has('port') ? 0 : v.port;
   const metricsPort = render && !explicit.has('metricsPort') ? -1 : v.metricsPort;
   const httpPort = render && !explicit.has('httpPort') ? -1 : v.httpPort;
-  const coordinatorConfig = compileCoordinatorConfig({ ...optionValues(farmCoordinatorOptions, v), port, metricsPort, httpPort, models: served });
+  // A one-person farm: every caller is the local admin, so nobody types a key (nor logs in to the console). It listens on loopback unless told otherwise.
+  const coordinatorConfig = compileCoordinatorConfig({ ...optionValues(farmCoordinatorOptions, v), port, metricsPort, httpPort, models: served, noAuth: true, adminKeyFile: '' });
+  if (!isLoopback(coordinatorConfig.host)) printErr(`latentfarm up: warning: --host ${coordinatorConfig.host} is reachable from elsewhere and up runs without API keys: anyone who reaches it is an admin; use latentfarm serve with keys for a shared farm`);
   const workerConfig = defaultWorkerConfig({ ...optionValues(farmWorkerOptions, v), models: served, metricsPort: -1 });
 
   const log = createLogger('latentfarm', v.logLevel);
@@ -108,4 +111,8 @@ async function renderAndReport(coordinator: Coordinator, spec: JobSpec, entries:
   } finally {
     client.close();
   }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

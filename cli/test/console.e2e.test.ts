@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createLogger, Registry } from '@latentfarm/common';
-import { ANONYMOUS, defaultCoordinatorConfig, startCoordinator, type Coordinator } from '@latentfarm/coordinator';
+import { defaultCoordinatorConfig, startCoordinator, type Coordinator } from '@latentfarm/coordinator';
 import { JobState } from '@latentfarm/proto';
-import { tempDir } from '@latentfarm/testkit';
+import { runCli, tempDir } from '@latentfarm/testkit';
 import { a11yProblems, focusOutline } from './a11y.js';
 import { consolePage, launchChromium, screenshot } from './browser.js';
 import { prompts, spec, startTestFarm, type TestFarm } from './farm.js';
@@ -179,8 +179,9 @@ describe('the web console in a browser', () => {
   });
 });
 
-describe('the web console with log-in on', () => {
-  const KEY = 'lf_e2e_key_abcdefghijklmnop';
+describe('the web console with API keys on', () => {
+  let KEY = '';
+  const keys = { a: '', b: '' };
   let coordinator: Coordinator;
   let dir: { path: string; remove(): Promise<void> };
   let browser: Browser;
@@ -188,16 +189,22 @@ describe('the web console with log-in on', () => {
   beforeAll(async () => {
     browser = await launchChromium();
     dir = await tempDir();
-    // Until the identity work lands there is one principal; this key check has the coordinator's shape and accepts one key.
-    const authenticate = async (key: string) => {
-      if (key !== KEY) throw new Error('unknown key');
-      return ANONYMOUS;
-    };
+    // Keys on (the default): the farm makes its first admin key at start; the admin makes two tenants' keys.
     coordinator = await startCoordinator(
       defaultCoordinatorConfig({ port: 0, metricsPort: -1, httpPort: 0, dataDir: dir.path }),
-      { log: createLogger('test', 'silent'), registry: new Registry(), authenticate },
+      { log: createLogger('test', 'silent'), registry: new Registry() },
     );
-  }, 60_000);
+    KEY = coordinator.firstAdminKey ?? '';
+    const cli = async (args: string[]) => {
+      const r = await runCli([...args, '--coordinator', coordinator.address], { LATENTFARM_API_KEY: KEY });
+      expect(r.code, r.output).toBe(0);
+      return r.output;
+    };
+    for (const t of ['a', 'b'] as const) {
+      await cli(['tenant', 'create', t]);
+      keys[t] = /lf_[A-Za-z0-9_-]+/.exec(await cli(['key', 'create', '--role', 'tenant', '--tenant', t]))?.[0] ?? '';
+    }
+  }, 90_000);
   afterAll(async () => {
     await browser?.close();
     await coordinator?.close();
@@ -226,5 +233,32 @@ describe('the web console with log-in on', () => {
     await page.waitForURL(/#\/login$/);
     await page.getByRole('link', { name: 'Farm' }).click();
     await page.waitForURL(/#\/login$/);
+  });
+
+  it('shows two tenants, each logged in with its own key, only their own jobs', async () => {
+    const submit = async (key: string, prompt: string) => {
+      const res = await fetch(`${coordinator.consoleUrl}api/jobs`, {
+        method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ text: prompt, model: 'sim', width: 64, height: 64, steps: 2 }),
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const jobA = await submit(keys.a, 'tenant a prompt');
+    const jobB = await submit(keys.b, 'tenant b prompt');
+    const pages: Record<'a' | 'b', Page> = { a: await consolePage(browser, []), b: await consolePage(browser, []) };
+    for (const t of ['a', 'b'] as const) {
+      const page = pages[t];
+      await page.goto(coordinator.consoleUrl ?? '');
+      await page.getByLabel('API key').fill(keys[t]);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.locator('tr[data-job]').first().waitFor();
+    }
+    expect(await pages.a.locator('tr[data-job]').evaluateAll((rows) => rows.map((r) => (r as unknown as { getAttribute(n: string): string }).getAttribute('data-job')))).toEqual([jobA]);
+    expect(await pages.b.locator('tr[data-job]').evaluateAll((rows) => rows.map((r) => (r as unknown as { getAttribute(n: string): string }).getAttribute('data-job')))).toEqual([jobB]);
+    await screenshot(pages.a, '8-tenant-a');
+    // Tenant B opening tenant A's job finds nothing there.
+    await pages.b.goto(`${coordinator.consoleUrl}#/jobs/${jobA}`);
+    await pages.b.getByRole('alert').getByText(`job "${jobA}" does not exist`).waitFor();
   });
 });

@@ -13,6 +13,8 @@ export const coordinatorOptions = {
   natsPrefix: opt.string('Prefix of the JetStream streams and buckets (lets several farms share one NATS)', 'latentfarm'),
   natsReplicas: opt.int('Replicas of each JetStream stream and bucket (3 in production, on a 3-node cluster)', 1, { min: 1, max: 5 }),
   natsTimeoutMs: opt.int('Timeout of one NATS request; while NATS is unreachable calls fail after at most this long', 5_000, { min: 100 }),
+  noAuth: opt.bool('Run without API keys: every caller, worker or client, is an admin. Only for a farm nobody else can reach; serve warns at start', false),
+  adminKeyFile: opt.string('File holding an admin API key (from latentfarm key generate), stored (hashed) at start: the first admin of a new farm, e.g. from a Kubernetes Secret. Without it, a farm with no admin key makes one at start and prints it once', ''),
   models: opt.list('Models accepted in jobs before any worker serves them (scaling from zero: their jobs wait queued), besides those connected workers announce', ['sim']),
   defaultModel: opt.string('Model of a job that names none (empty: the one model the farm serves or accepts besides sim); accepted like --models', ''),
   logLevel: opt.oneOf('Log level', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
@@ -51,6 +53,7 @@ export function compileCoordinatorConfig(v: CoordinatorConfig): CoordinatorConfi
     if (value % 8 !== 0) throw new ConfigError(`${flag}: ${value} is not a multiple of 8`);
     if (value > max) throw new ConfigError(`${flag}: ${value} is above the maximum ${max}`);
   }
+  if (v.noAuth && v.adminKeyFile !== '') throw new ConfigError('--admin-key-file: has no use with --no-auth (nobody needs a key); drop one of them');
   if (v.defaultSteps > v.maxSteps) throw new ConfigError(`--default-steps: ${v.defaultSteps} is above --max-steps ${v.maxSteps}`);
   if (v.defaultCfgScale > v.maxCfgScale) throw new ConfigError(`--default-cfg-scale: ${v.defaultCfgScale} is above --max-cfg-scale ${v.maxCfgScale}`);
   return v;

@@ -2,6 +2,9 @@
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { ConfigError, listenConfigError, listenError, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
+import { IdentityAdmin } from './auth/admin.js';
+import { Authenticator } from './auth/authenticator.js';
+import { bootstrapAdmin } from './auth/bootstrap.js';
 import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
 import { startGrpcServer, type GrpcServer } from './grpc/server.js';
@@ -11,6 +14,9 @@ import { coordinatorMetrics } from './metrics.js';
 import { FairShare } from './scheduling/fair-share.js';
 import { EmbeddedStore } from './store/embedded.js';
 import { JetStreamStore } from './store/jetstream.js';
+import type { IdentityStore } from './store/identity.js';
+import { EmbeddedIdentityStore } from './store/identity-embedded.js';
+import { JetStreamIdentityStore } from './store/identity-jetstream.js';
 import type { Store } from './store/store.js';
 
 export interface Coordinator {
@@ -21,6 +27,8 @@ export interface Coordinator {
   readonly httpPort: number | undefined;
   /** The web console's address to open in a browser; undefined when it is off. */
   readonly consoleUrl: string | undefined;
+  /** An admin key made at this start because the farm had none: shown once (serve prints it), stored only hashed. */
+  readonly firstAdminKey: string | undefined;
   close(): Promise<void>;
 }
 
@@ -32,8 +40,6 @@ export interface Coordinator {
 export interface CoordinatorDeps {
   log: Logger;
   registry: Registry;
-  /** The API-key check the console logs in with; undefined: the console asks for no log-in (a local farm). */
-  authenticate?: Authenticate;
 }
 
 export async function startCoordinator(config: CoordinatorConfig, deps: CoordinatorDeps): Promise<Coordinator> {
@@ -52,13 +58,22 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
       })
       : new EmbeddedStore(config.dataDir);
     undo.push(() => store.close());
+    const identity: IdentityStore = config.natsUrl !== ''
+      ? await JetStreamIdentityStore.connect({
+        url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'identity' }),
+      })
+      : new EmbeddedIdentityStore(config.dataDir);
+    undo.push(() => identity.close());
+    const audit = log.child({ part: 'audit' });
+    const firstAdminKey = config.noAuth ? undefined : await bootstrapAdmin(identity, config.adminKeyFile, audit);
+    const authenticator = config.noAuth ? undefined : new Authenticator(identity, audit);
     // The store is the farm's alone: gRPC gets the farm; only health is read here, for the health service.
     const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }), new FairShare());
     undo.push(() => farm.close());
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, log, config.host, config.port);
+      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit), audit }, log, config.host, config.port);
     } catch (err) {
       const le = listenError(err, config.host, config.port);
       throw le === undefined ? err : listenConfigError(le, { host: '--host', port: '--port' });
@@ -70,16 +85,17 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
     });
     const metrics = config.metricsPort >= 0 ? await serveMetricsOrExplain(registry, config) : undefined;
     if (metrics !== undefined) undo.push(() => { metrics.server.close(); });
-    const http = config.httpPort >= 0 ? await serveConsole(farm, config, deps) : undefined;
+    const http = config.httpPort >= 0 ? await serveConsole(farm, config, deps.log, authenticator) : undefined;
     if (http !== undefined) undo.push(() => http.close());
     const consoleUrl = http === undefined ? undefined : `http://${urlHost(config.httpHost)}:${http.port}/`;
-    log.info({ port: grpc.port, metricsPort: metrics?.port, console: consoleUrl, store: store.kind, dataDir: store.kind === 'embedded' ? config.dataDir : undefined }, 'coordinator listening');
+    log.info({ port: grpc.port, metricsPort: metrics?.port, console: consoleUrl, store: store.kind, auth: !config.noAuth, dataDir: store.kind === 'embedded' ? config.dataDir : undefined }, 'coordinator listening');
     return {
       port: grpc.port,
       metricsPort: metrics?.port,
       address: `${config.host}:${grpc.port}`,
       httpPort: http?.port,
       consoleUrl,
+      firstAdminKey,
       async close() {
         grpc.health.setStatus('', 'NOT_SERVING');
         await http?.close();
@@ -90,6 +106,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
           grpc.server.tryShutdown(() => { clearTimeout(t); resolve(); });
         });
         metrics?.server.close();
+        await identity.close();
         await store.close();
       },
     };
@@ -108,11 +125,15 @@ async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConf
   }
 }
 
-async function serveConsole(farm: Farm, config: CoordinatorConfig, deps: CoordinatorDeps): Promise<HttpServer> {
+/** The console logs in with the same API keys as gRPC, checked by the same authenticator; none with --no-auth (`up`). */
+async function serveConsole(farm: Farm, config: CoordinatorConfig, log: Logger, authenticator: Authenticator | undefined): Promise<HttpServer> {
+  const authenticate: Authenticate | undefined = authenticator === undefined
+    ? undefined
+    : (key) => authenticator.authenticate(`Bearer ${key}`, { method: 'console log-in', peer: 'http' });
   try {
     return await startHttpServer(farm, {
-      host: config.httpHost, port: config.httpPort, authenticate: deps.authenticate, sessionTtlMs: config.httpSessionTtlS * 1000,
-      log: deps.log.child({ part: 'console' }),
+      host: config.httpHost, port: config.httpPort, authenticate, sessionTtlMs: config.httpSessionTtlS * 1000,
+      log: log.child({ part: 'console' }),
     });
   } catch (err) {
     const le = listenError(err, config.httpHost, config.httpPort);

@@ -6,7 +6,8 @@ import { UNET_TIMESTEP_MODES } from './pipeline/unet-session.js';
 
 export const workerOptions = {
   coordinator: opt.list('Coordinator addresses (host:port, comma separated); reconnects rotate through them', ['127.0.0.1:7400']),
-  id: opt.string('Worker id (default: hostname and a random suffix)', ''),
+  id: opt.string('Worker id (default: hostname and a random suffix); with --api-key, the worker id the key is bound to', ''),
+  apiKey: opt.string('Worker API key (latentfarm key create --role worker --worker-id ID), sent as authorization: Bearer; not needed by a farm run with --no-auth', ''),
   engine: opt.oneOf('Engine: sim (no model, GPU-like timing) or onnx', 'sim', ['sim', 'onnx'] as const),
   models: opt.list('Models served (sim engine); the onnx engine serves its model folders', ['sim']),
   modelDir: opt.list('onnx: model folders (Optimum ONNX Stable Diffusion layout); each serves the model named after its folder', ['models/shapes-ldm']),

@@ -1,6 +1,6 @@
 // The worker's side of WorkerGateway.Connect: dial, say hello, grant credit,
 // render what is leased, report progress and results; reconnect with backoff.
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { backoffMs, sleep, type Logger } from '@latentfarm/common';
 import {
   Scheduler, WorkerGatewayClient, schedulerByName,
@@ -104,7 +104,9 @@ export class Worker {
   private session(): Promise<boolean> {
     return new Promise((resolve) => {
       const generation = ++this.generation;
-      const call = this.client.connect();
+      const metadata = new Metadata();
+      if (this.config.apiKey !== '') metadata.set('authorization', `Bearer ${this.config.apiKey}`);
+      const call = this.client.connect(metadata);
       this.call = call;
       let welcomed = false;
       let ended = false;
@@ -129,7 +131,12 @@ export class Worker {
           this.onMessage(m, generation);
         }
       });
-      call.on('error', (err) => { this.log.debug({ err: err.message }, 'stream error'); end(); });
+      call.on('error', (err: ServiceError) => {
+        // A refused key is not a network blip: say so loudly (it keeps retrying: the key may be made or fixed meanwhile).
+        if (err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED) this.log.error({ err: err.details }, 'the coordinator refused this worker\'s key (--api-key)');
+        else this.log.debug({ err: err.message }, 'stream error');
+        end();
+      });
       call.on('status', end);
       call.on('end', end);
       const info = this.engine.info;

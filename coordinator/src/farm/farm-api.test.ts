@@ -5,7 +5,7 @@ import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '@l
 import { GenerationParams, JobState } from '@latentfarm/proto';
 import type { WatchEvent } from './api.js';
 import { hello, link, prompts, result, spec, testFarm, type TestFarm } from './farm.fixture.js';
-import { ANONYMOUS as P } from './principal.js';
+import { LOCAL_ADMIN as P } from './principal.js';
 
 const everything = { images: true, progress: true };
 

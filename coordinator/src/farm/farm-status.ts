@@ -6,7 +6,7 @@ import type { Completions } from './completions.js';
 import type { JobTable } from './job-table.js';
 import type { LeaseTable } from './lease-table.js';
 import type { ModelRegistry } from './model-registry.js';
-import type { Principal } from './principal.js';
+import { maySee, type Principal } from './principal.js';
 import type { Timers } from './timers.js';
 import type { WorkerSession } from './worker-session.js';
 
@@ -40,8 +40,22 @@ export class FarmStatus {
     d.timers.every(GAUGE_INTERVAL_MS, () => this.updateGauges());
   }
 
-  status(_principal: Principal): FarmStatusView {
+  /**
+   * Admins see the whole farm. A tenant sees the queue depth, models and
+   * throughput (what it needs to plan), its own active jobs and leased images,
+   * and no workers: their ids and hosts are the farm's business.
+   */
+  status(principal: Principal): FarmStatusView {
     const { leases, models, completions } = this.d;
+    if (principal.kind !== 'admin') {
+      const own = this.d.jobs.active().filter((j) => maySee(principal, j.owner));
+      return {
+        workerLastSeenUnixMs: {}, queuedByModel: Object.fromEntries(this.queuedByModel()),
+        workers: [], models: models.status(), queuedImages: Math.max(0, this.d.jobs.waitingImages() - leases.size),
+        leasedImages: own.reduce((n, j) => n + leases.countOf(j.id), 0), activeJobs: own.length,
+        imagesPerSecond: completions.perSecond(), imagesCompleted: completions.total, defaultModel: models.defaultModelName(),
+      };
+    }
     return {
       workerLastSeenUnixMs: Object.fromEntries([...this.d.sessions.values()].map((s) => [s.id, s.lastSeenMs])),
       queuedByModel: Object.fromEntries(this.queuedByModel()),

@@ -4,7 +4,7 @@ import { ImageFormat, JobState, Scheduler, type Task } from '@latentfarm/proto';
 import type { Registry } from '@latentfarm/common';
 import type { Farm } from './farm.js';
 import { hello, link, testFarm, type TestFarm } from './farm.fixture.js';
-import { ANONYMOUS as P } from './principal.js';
+import { LOCAL_ADMIN as P } from './principal.js';
 
 describe('Farm leases', () => {
   let t: TestFarm;

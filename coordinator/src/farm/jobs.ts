@@ -12,7 +12,7 @@ import { counts, isFinished, type JobTable } from './job-table.js';
 import type { LeaseTable } from './lease-table.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { CostEstimate, Pricing } from './pricing.js';
-import type { Principal } from './principal.js';
+import { maySee, ownerOf, type Principal } from './principal.js';
 
 /** Which jobs ListJobs returns, newest first. */
 export interface JobQuery {
@@ -88,7 +88,7 @@ export class JobService {
   }
 
   /** `entriesChecked`: the stream path validated each chunk as it arrived; no need to walk a million entries twice. */
-  private async create(_principal: Principal, specIn: JobSpec | undefined, entries: readonly PromptEntry[], entriesChecked: boolean): Promise<{ job: Job; created: boolean }> {
+  private async create(principal: Principal, specIn: JobSpec | undefined, entries: readonly PromptEntry[], entriesChecked: boolean): Promise<{ job: Job; created: boolean }> {
     const { store, jobs, metrics } = this.d;
     const validated = this.validate(specIn, entriesChecked ? [] : entries);
     if (entries.length === 0) throw new InvalidArgumentError('entries', 'empty: a job needs at least one prompt');
@@ -99,9 +99,11 @@ export class JobService {
       throw new InvalidArgumentError('entries', `${total} images in one job, at most ${this.d.maxImagesPerJob} allowed: split it into several jobs`);
     }
     const id = newJobId();
+    const owner = ownerOf(principal);
     if (validated.idempotencyKey !== '') {
-      const holder = await store.claimIdempotencyKey(validated.idempotencyKey, id);
-      if (holder !== id) return { job: await this.existingJob(holder, validated.idempotencyKey), created: false };
+      // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
+      const holder = await store.claimIdempotencyKey(scopedIdempotencyKey(owner, validated.idempotencyKey), id);
+      if (holder !== id) return { job: await this.existingJob(principal, holder, validated.idempotencyKey), created: false };
     }
     const waiting = jobs.waitingImages();
     if (waiting + total > this.d.maxQueuedImages) {
@@ -110,7 +112,7 @@ export class JobService {
     const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
     const spec: JobSpec = { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) };
     const record: JobRecord = {
-      id, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: this.d.pricing.estimate(spec, entries).credits,
+      id, owner, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: this.d.pricing.estimate(spec, entries).credits,
       state: JobState.QUEUED, startedUnixMs: 0, finishedUnixMs: 0, reason: '',
     };
     await store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.d.defaults));
@@ -124,10 +126,10 @@ export class JobService {
   }
 
   /** The job an idempotency key names; another coordinator may still be creating it. */
-  private async existingJob(id: string, key: string): Promise<Job> {
+  private async existingJob(principal: Principal, id: string, key: string): Promise<Job> {
     for (let i = 0; i < 50; i++) {
       const job = await this.d.jobs.lookup(id);
-      if (job !== undefined) return this.toJob(job);
+      if (job !== undefined) return this.toJob(await this.d.jobs.find(principal, job.id));
       await sleep(100);
     }
     throw new UnavailableError(`the job for idempotency key "${key}" is still being created; retry`);
@@ -144,7 +146,7 @@ export class JobService {
     return this.toJob(await this.d.jobs.find(principal, id));
   }
 
-  async list(_principal: Principal, q: JobQuery): Promise<{ jobs: Job[]; nextPageToken: string }> {
+  async list(principal: Principal, q: JobQuery): Promise<{ jobs: Job[]; nextPageToken: string }> {
     const { store } = this.d;
     const size = q.pageSize === 0 ? 50 : Math.min(q.pageSize, 1000);
     const ids = await store.listJobIds();
@@ -161,7 +163,7 @@ export class JobService {
     let i = start;
     for (; i >= 0 && out.length < size; i--) {
       const j = await store.getJob(ids[i] as string);
-      if (j === undefined) continue;
+      if (j === undefined || !maySee(principal, j.owner)) continue;
       if (states.size > 0 && !states.has(j.state)) continue;
       if (labels.some(([k, v]) => j.spec.labels[k] !== v)) continue;
       out.push(await this.toJob(await this.d.jobs.lookup(j.id) ?? j));
@@ -198,6 +200,11 @@ export class JobService {
       createdUnixMs: job.createdUnixMs, startedUnixMs: job.startedUnixMs, finishedUnixMs: job.finishedUnixMs, lastSequence,
     };
   }
+}
+
+/** An idempotency key as the store records it: per owner (tenant ids hold no ':'). */
+function scopedIdempotencyKey(owner: string, key: string): string {
+  return owner === '' ? `admin:${key}` : `tenant:${owner}:${key}`;
 }
 
 function newJobId(): string {

@@ -2,7 +2,7 @@
 // hello, credit, heartbeats, step progress, results, failures and releases.
 // Each message is checked against the lease it names (epoch fence) and handed
 // on: results and failures to the committer, lost leases back to the queue.
-import type { Logger } from '@latentfarm/common';
+import { PermissionDeniedError, type Logger } from '@latentfarm/common';
 import type { Hello, TaskFailure, TaskResult, TaskStep } from '@latentfarm/proto';
 import type { CoordinatorMetrics } from '../metrics.js';
 import type { ResultCommitter } from './committer.js';
@@ -35,8 +35,17 @@ export class Workers {
     d.timers.every(Math.max(50, Math.floor(d.leaseTtlMs / 4)), () => this.sweep());
   }
 
+  /**
+   * A worker key is bound to one worker id, so a worker can neither take
+   * another's id (and with it that worker's leases) nor pose as several. Only
+   * the local admin of a farm without auth may name any id.
+   */
   attach(principal: Principal, hello: Hello, link: WorkerLink): WorkerSession {
     const { sessions, metrics, log } = this.d;
+    if (principal.kind === 'tenant' || (principal.kind === 'worker' && principal.workerId !== hello.workerId)) {
+      log.warn({ audit: 'worker_refused', keyId: principal.keyId, worker: hello.workerId.slice(0, 128) }, 'worker refused: its key is for another worker id');
+      throw new PermissionDeniedError(`this key may not connect as worker "${hello.workerId.slice(0, 128)}"${principal.kind === 'worker' ? `: it is bound to worker id "${principal.workerId}" (--id)` : ''}`);
+    }
     const old = sessions.get(hello.workerId);
     if (old !== undefined) this.drop(old, 'replaced');
     const session = new WorkerSession(principal, hello, link);

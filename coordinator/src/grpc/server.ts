@@ -2,8 +2,12 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '@latentfarm/common';
-import { RenderFarmService, WorkerGatewayService } from '@latentfarm/proto';
+import { FarmAdminService, RenderFarmService, WorkerGatewayService } from '@latentfarm/proto';
+import type { IdentityAdmin } from '../auth/admin.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { ClientApi, WorkerApi } from '../farm/api.js';
+import { authInterceptor } from './auth-interceptor.js';
+import { farmAdminHandlers } from './farm-admin.js';
 import { addReflection } from './reflection.js';
 import { renderFarmHandlers } from './render-farm.js';
 import { workerGatewayHandlers } from './worker-gateway.js';
@@ -16,8 +20,18 @@ export interface GrpcServer {
   health: HealthImplementation;
 }
 
-export async function startGrpcServer(farm: ClientApi & WorkerApi, log: Logger, host: string, port: number): Promise<GrpcServer> {
+export interface GrpcIdentity {
+  /** Undefined: a farm without auth, where every caller is the local admin. */
+  readonly authenticator: Authenticator | undefined;
+  readonly admin: IdentityAdmin;
+  /** Audit lines: refused keys and admin actions. */
+  readonly audit: Logger;
+}
+
+export async function startGrpcServer(farm: ClientApi & WorkerApi, identity: GrpcIdentity, log: Logger, host: string, port: number): Promise<GrpcServer> {
   const server = new Server({
+    // Every call of every service passes here first: the one place credentials are read.
+    interceptors: [authInterceptor(identity.authenticator, identity.audit)],
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     'grpc.keepalive_time_ms': 20_000,
@@ -26,8 +40,10 @@ export async function startGrpcServer(farm: ClientApi & WorkerApi, log: Logger, 
   });
   server.addService(RenderFarmService, renderFarmHandlers(farm, log.child({ service: 'RenderFarm' })));
   server.addService(WorkerGatewayService, workerGatewayHandlers(farm, log.child({ service: 'WorkerGateway' })));
+  server.addService(FarmAdminService, farmAdminHandlers(identity.admin, log.child({ service: 'FarmAdmin' })));
   const health = new HealthImplementation({
     '': 'SERVING', 'latentfarm.v1.RenderFarm': 'SERVING', 'latentfarm.v1.WorkerGateway': 'SERVING',
+    'latentfarm.v1.FarmAdmin': 'SERVING',
   });
   health.addToServer(server);
   addReflection(server);

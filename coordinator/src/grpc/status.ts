@@ -1,7 +1,8 @@
 // The one place where domain errors become gRPC status codes.
 import { status, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
-  FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError,
+  AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError,
+  UnauthenticatedError, UnavailableError,
 } from '@latentfarm/common';
 
 export function toServiceError(err: unknown): Partial<ServiceError> {
@@ -10,7 +11,10 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
       : err instanceof ResourceExhaustedError ? status.RESOURCE_EXHAUSTED
         : err instanceof UnavailableError ? status.UNAVAILABLE
           : err instanceof FailedPreconditionError ? status.FAILED_PRECONDITION
-            : status.INTERNAL;
+            : err instanceof UnauthenticatedError ? status.UNAUTHENTICATED
+              : err instanceof PermissionDeniedError ? status.PERMISSION_DENIED
+                : err instanceof AlreadyExistsError ? status.ALREADY_EXISTS
+                  : status.INTERNAL;
   const message = err instanceof Error ? err.message : String(err);
   return { code, details: code === status.INTERNAL ? `internal error: ${message}` : message, metadata: new Metadata() };
 }

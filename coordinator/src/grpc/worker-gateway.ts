@@ -8,6 +8,7 @@ import type { ConnectRequest, ConnectResponse, WorkerGatewayServer } from '@late
 import type { WorkerApi } from '../farm/api.js';
 import type { WorkerSession } from '../farm/worker-session.js';
 import { principalOf } from './principal.js';
+import { toServiceError } from './status.js';
 
 export function workerGatewayHandlers(farm: WorkerApi, log: Logger): WorkerGatewayServer {
   return {
@@ -30,7 +31,11 @@ export function workerGatewayHandlers(farm: WorkerApi, log: Logger): WorkerGatew
             call.emit('error', { code: status.FAILED_PRECONDITION, details: 'the first message must be Hello with a worker_id' });
             return;
           }
-          session = farm.attachWorker(principalOf(call), m.value, link);
+          try {
+            session = farm.attachWorker(principalOf(call), m.value, link);
+          } catch (err) {
+            call.emit('error', toServiceError(err));
+          }
           return;
         }
         const s = session;

@@ -1,6 +1,8 @@
-// The console's HTTP API against a real coordinator (embedded store, console
-// on a free port) and a sim worker process over real gRPC: log-in and
-// sessions, status codes for bad input, the job download, and the page weight.
+// The console's HTTP API against a real coordinator with API keys on
+// (embedded store, console on a free port) and a sim worker process holding
+// its own key, over real gRPC: log-in with the same keys as gRPC, sessions,
+// two tenants each seeing only their own work, status codes for bad input,
+// the job download, and the page weight.
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,13 +10,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, Registry } from '@latentfarm/common';
 import { CONSOLE_FILES, consoleAssetsDir, type ImageView, type JobPage, type JobView, type SessionView } from '@latentfarm/console';
-import { eventually, spawnSimWorker, tempDir, type SimWorker } from '@latentfarm/testkit';
+import { eventually, runCli, spawnSimWorker, tempDir, type SimWorker } from '@latentfarm/testkit';
 import { defaultCoordinatorConfig } from '../config.js';
 import { startCoordinator, type Coordinator } from '../coordinator.js';
-import { ANONYMOUS } from '../farm/principal.js';
 import { SESSION_COOKIE } from './sessions.js';
 
-const KEY = 'lf_test_key_0123456789';
+let KEY = '';
 
 describe('the console over HTTP, with log-in on', () => {
   let coordinator: Coordinator;
@@ -23,12 +24,14 @@ describe('the console over HTTP, with log-in on', () => {
   let base: string;
   let cookie = '';
 
-  // Until the identity work lands, the only principal is the anonymous one: this key check stands in for the
-  // coordinator's own (it has the same shape, `authenticate(key) → principal`), accepting one key.
-  const authenticate = async (key: string) => {
-    if (key !== KEY) throw new Error('unknown key');
-    return ANONYMOUS;
+  const keys = { tenantA: '', tenantB: '', worker: '' };
+  /** `latentfarm key create …` as the admin: the key it prints. */
+  const cli = async (args: string[]): Promise<string> => {
+    const r = await runCli([...args, '--coordinator', coordinator.address], { LATENTFARM_API_KEY: KEY });
+    expect(r.code, r.output).toBe(0);
+    return r.output;
   };
+  const newKey = async (args: string[]) => /lf_[A-Za-z0-9_-]+/.exec(await cli(['key', 'create', ...args]))?.[0] ?? '';
 
   const req = (path: string, init: RequestInit & { session?: boolean } = {}) => {
     const headers = new Headers(init.headers);
@@ -40,12 +43,19 @@ describe('the console over HTTP, with log-in on', () => {
 
   beforeAll(async () => {
     dir = await tempDir();
+    // Keys on (the default): a new farm makes its first admin key at start.
     coordinator = await startCoordinator(
       defaultCoordinatorConfig({ port: 0, metricsPort: -1, httpPort: 0, dataDir: dir.path, leaseTtlMs: 3000, heartbeatMs: 200 }),
-      { log: createLogger('test', 'silent'), registry: new Registry(), authenticate },
+      { log: createLogger('test', 'silent'), registry: new Registry() },
     );
+    KEY = coordinator.firstAdminKey ?? '';
     base = `http://127.0.0.1:${coordinator.httpPort}`;
-    worker = spawnSimWorker(coordinator.address, { maxBatch: 8 });
+    await cli(['tenant', 'create', 'a']);
+    await cli(['tenant', 'create', 'b']);
+    keys.tenantA = await newKey(['--role', 'tenant', '--tenant', 'a']);
+    keys.tenantB = await newKey(['--role', 'tenant', '--tenant', 'b']);
+    keys.worker = await newKey(['--role', 'worker', '--worker-id', 'w-console']);
+    worker = spawnSimWorker(coordinator.address, { id: 'w-console', maxBatch: 8, extra: ['--api-key', keys.worker] });
     // Jobs that name no model get the one its workers serve: wait until the worker has said hello.
     await eventually(async () => {
       const f = await (await fetch(`${base}/api/farm`, { headers: { authorization: `Bearer ${KEY}` } })).json() as { workers: { id: string }[] };
@@ -193,6 +203,33 @@ describe('the console over HTTP, with log-in on', () => {
     expect(w?.maxBatch).toBe(8);
     expect(w?.lastSeenUnixMs).toBeGreaterThan(0);
     expect(farm.models.find((m) => m.name === 'sim')).toMatchObject({ queued: 0 });
+  });
+
+  it('shows each tenant only its own jobs: another tenant\'s job is 404 everywhere; the admin sees both; a worker key cannot log in', async () => {
+    const as = (key: string) => ({ headers: { authorization: `Bearer ${key}` }, session: false });
+    const submit = async (key: string, label: string) => {
+      const res = await req('/api/jobs', { method: 'POST', body: JSON.stringify({ text: `${label} prompt`, width: 64, height: 64, steps: 2, labels: { who: label } }), ...as(key), headers: { ...as(key).headers, 'content-type': 'application/json' } });
+      expect(res.status).toBe(201);
+      return (await res.json() as JobView).id;
+    };
+    const a = await submit(keys.tenantA, 'a');
+    const b = await submit(keys.tenantB, 'b');
+    const listed = async (key: string) => ((await (await req('/api/jobs', as(key))).json()) as JobPage).jobs.map((j) => j.id);
+    expect(await listed(keys.tenantA)).toEqual([a]);
+    expect(await listed(keys.tenantB)).toEqual([b]);
+    expect(await listed(KEY)).toEqual(expect.arrayContaining([a, b]));
+    for (const path of [`/api/jobs/${a}`, `/api/jobs/${a}/events`, `/api/jobs/${a}/download`, `/api/images/${a}/0`, `/api/images/${a}/0/info`]) {
+      const res = await req(path, as(keys.tenantB));
+      expect(res.status, path).toBe(404);
+    }
+    expect((await req(`/api/jobs/${a}/cancel`, { method: 'POST', ...as(keys.tenantB) })).status).toBe(404);
+    expect((await req(`/api/live?jobs=${a}:0`, as(keys.tenantB))).status).toBe(200);
+    expect(await (await req(`/api/live?jobs=${a}:0`, as(keys.tenantB))).text()).not.toContain('"kind"');
+    // The farm's workers are the admin's business; a tenant sees the queue but no workers.
+    expect(((await (await req('/api/farm', as(keys.tenantA))).json()) as { workers: unknown[] }).workers).toEqual([]);
+    const worker = await postJson('/api/login', { key: keys.worker }, { session: false });
+    expect(worker.status).toBe(403);
+    expect(worker.headers.get('set-cookie')).toBeNull();
   });
 
   it('logs out: the session ends at once', async () => {

@@ -6,19 +6,19 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { InvalidArgumentError, listenError, type Logger } from '@latentfarm/common';
+import { InvalidArgumentError, listenError, PermissionDeniedError, UnauthenticatedError, type Logger } from '@latentfarm/common';
 import { CONSOLE_FILES, consoleAssetsDir, type SessionView } from '@latentfarm/console';
 import type { ClientApi } from '../farm/api.js';
-import { ANONYMOUS, type Principal } from '../farm/principal.js';
+import { LOCAL_ADMIN, type Principal } from '../farm/principal.js';
 import { readJson, sendError, sendJson, SECURITY_HEADERS } from './http-io.js';
 import { apiRoutes, type Route, type RouteContext } from './routes.js';
 import { clearedSessionCookie, cookieValue, SESSION_COOKIE, sessionCookie, Sessions, type Authenticate } from './sessions.js';
-import { httpStatus, UnauthenticatedError } from './status.js';
+import { httpStatus } from './status.js';
 
 export interface HttpServerOptions {
   host: string;
   port: number;
-  /** The coordinator's API-key check; undefined: no log-in (a local farm, every caller is the farm's own user). */
+  /** The coordinator's API-key check; undefined: no log-in (--no-auth, `up`: every caller is the local admin). */
   authenticate: Authenticate | undefined;
   sessionTtlMs: number;
   log: Logger;
@@ -53,7 +53,7 @@ export async function startHttpServer(farm: ClientApi, o: HttpServerOptions): Pr
   const assets = consoleAssetsDir();
 
   const principalOf = async (req: IncomingMessage): Promise<Principal> => {
-    if (auth === undefined) return ANONYMOUS;
+    if (auth === undefined) return LOCAL_ADMIN;
     const fromSession = sessions.principal(cookieValue(req.headers.cookie, SESSION_COOKIE));
     if (fromSession !== undefined) return fromSession;
     // Scripts may call the API with the key itself, as gRPC clients do.
@@ -160,10 +160,14 @@ export async function startHttpServer(farm: ClientApi, o: HttpServerOptions): Pr
 }
 
 async function checkKey(auth: Authenticate, key: string, log: Logger): Promise<Principal> {
+  let principal: Principal;
   try {
-    return await auth(key);
+    principal = await auth(key);
   } catch (err) {
     log.debug({ err }, 'console log-in refused');
     throw new UnauthenticatedError('that API key is not valid', { cause: err });
   }
+  // The console is the RenderFarm API in a browser: tenants and admins use it, a worker's key is for the WorkerGateway only.
+  if (principal.kind === 'worker') throw new PermissionDeniedError('a worker key cannot use the console: log in with a tenant or admin key');
+  return principal;
 }

@@ -1,13 +1,9 @@
 // The one place where domain errors become HTTP status codes (as
 // grpc/status.ts does for gRPC), with one line a person can act on.
 import {
-  FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError,
+  AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError,
+  UnauthenticatedError, UnavailableError,
 } from '@latentfarm/common';
-
-/** No valid session (or a refused key) where the console asks for one. */
-export class UnauthenticatedError extends Error {
-  override readonly name = 'UnauthenticatedError';
-}
 
 /** A request body over the limit. */
 export class TooLargeError extends Error {
@@ -17,8 +13,9 @@ export class TooLargeError extends Error {
 export function httpStatus(err: unknown): number {
   return err instanceof InvalidArgumentError ? 400
     : err instanceof UnauthenticatedError ? 401
-      : err instanceof NotFoundError ? 404
-        : err instanceof FailedPreconditionError ? 409
+      : err instanceof PermissionDeniedError ? 403
+        : err instanceof NotFoundError ? 404
+          : err instanceof FailedPreconditionError || err instanceof AlreadyExistsError ? 409
           : err instanceof TooLargeError ? 413
             : err instanceof ResourceExhaustedError ? 429
               : err instanceof UnavailableError ? 503

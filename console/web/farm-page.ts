@@ -45,7 +45,8 @@ export function farmPage(main: HTMLElement): () => void {
       h('td', {}, String(w.imagesCompleted)),
       h('td', {}, ago(w.lastSeenUnixMs, f.unixMs)),
       h('td', {}, `${w.engine} · ${w.provider}${w.device ? ` · ${w.device}` : ''}`))));
-    if (f.workers.length === 0) replace(workers, h('tr', {}, h('td', { colspan: 7 }, 'No workers connected.')));
+    // Tenants are not shown the farm's workers (an admin sees them); for an admin an empty list means none is connected.
+    if (f.workers.length === 0) replace(workers, h('tr', {}, h('td', { colspan: 7 }, 'No workers to show (none connected, or your key is not an admin\'s).')));
     replace(models, ...f.models.map((m) => h('tr', {},
       h('th', { scope: 'row' }, m.name, m.name === f.defaultModel ? h('span', { class: 'muted' }, ' (default)') : null),
       h('td', {}, String(m.queued)),

@@ -9,6 +9,7 @@ import type { Store } from '../store/store.js';
 import { isFinished, isTerminal, type JobTable } from './job-table.js';
 import type { Principal } from './principal.js';
 import type { StepProgress } from './progress.js';
+import { SharedImageReads } from './shared-image-reads.js';
 
 /** How often step progress is sent while no event comes. */
 const PROGRESS_INTERVAL_MS = 250;
@@ -36,7 +37,11 @@ export interface WatchOptions {
 }
 
 export class JobWatch {
-  constructor(private readonly store: Store, private readonly jobs: JobTable, private readonly progress: StepProgress) {}
+  private readonly images: SharedImageReads;
+
+  constructor(private readonly store: Store, private readonly jobs: JobTable, private readonly progress: StepProgress) {
+    this.images = new SharedImageReads(store);
+  }
 
   /**
    * The job's events after sequence `after` (0: from the start), until its
@@ -64,7 +69,7 @@ export class JobWatch {
           continue;
         }
         sentSteps.delete(e.info.index);
-        const stored = e.info.finishReason === FinishReason.SUCCESS && options.images ? await store.getImage(e.info.id) : undefined;
+        const stored = e.info.finishReason === FinishReason.SUCCESS && options.images ? await this.images.get(e.info.id) : undefined;
         yield { kind: 'image', seq: e.seq, unixMs: e.unixMs, info: e.info, data: stored?.data };
         after = e.seq;
       }

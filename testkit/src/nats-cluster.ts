@@ -133,9 +133,13 @@ class Node implements NatsClusterNode {
     await this.metaLeaderSeen();
   }
 
-  /** Resolves once this node's log names a JetStream metadata leader (itself or another). */
+  /**
+   * Resolves once this node's log says a JetStream metadata leader was elected (itself or another). A node that
+   * does not know the leader's server name yet (on a loaded machine its route's info may come later) says "new
+   * remote metadata leader" and never names it afterwards.
+   */
   metaLeaderSeen(): Promise<true> {
-    return this.proc!.line((l) => (/JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(l) ? true : undefined),
+    return this.proc!.line((l) => (/JetStream cluster new (remote )?metadata leader|Self is new JetStream cluster metadata leader/.test(l) ? true : undefined),
       `nats-server ${this.name} to see a JetStream metadata leader`);
   }
 

@@ -21,6 +21,8 @@ import {
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { JetStreamCounter, type Counts } from './jetstream-counts.js';
+import { Names } from './jetstream-names.js';
 import { ackInfo, pullNow } from './nats-pull.js';
 import type { FarmEvent, JobRecord, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
 
@@ -85,8 +87,6 @@ type EventBody =
   | { kind: 'state'; unixMs: number; state: JobState; counts: { total: number; succeeded: number; failed: number; cancelled: number; running: number }; reason: string }
   | { kind: 'image'; unixMs: number; info: ImageInfo };
 
-interface Counts { succeeded: number; failed: number }
-
 export class JetStreamStore implements Store {
   readonly kind = 'jetstream';
   private readonly n: Names;
@@ -113,6 +113,7 @@ export class JetStreamStore implements Store {
   private readonly cursors = new Map<string, EventCursor[]>();
   private readonly eventSubs = new Map<string, { sub: Subscription; wake: Set<() => void> }>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly counter: JetStreamCounter;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -125,6 +126,7 @@ export class JetStreamStore implements Store {
     private readonly o: JetStreamStoreOptions,
   ) {
     this.n = new Names(o.prefix);
+    this.counter = new JetStreamCounter(nc, jsm, this.n, o.timeoutMs);
   }
 
   /** Connects (waiting for NATS if it is not up yet), makes the streams and buckets, and starts watching jobs. */
@@ -290,7 +292,6 @@ export class JetStreamStore implements Store {
     return this.op('creating the job', async () => {
       remember(this.totals, job.id, job.total);
       await this.addTaskConsumer(job.id);
-      await this.addTallyConsumer(job.id);
       // Tasks first, the record last: a job is visible only once all of its tasks are queued.
       for (let start = 0; start < tasks.total; start += PUBLISH_WINDOW) {
         const end = Math.min(tasks.total, start + PUBLISH_WINDOW);
@@ -309,13 +310,6 @@ export class JetStreamStore implements Store {
       durable_name: this.n.taskConsumer(jobId), filter_subject: this.n.task(jobId), ack_policy: AckPolicy.Explicit,
       ack_wait: this.o.leaseTtlMs * NS_PER_MS, max_deliver: -1, max_ack_pending: 1_000_000, num_replicas: this.o.replicas,
       deliver_policy: DeliverPolicy.All,
-    });
-  }
-
-  private async addTallyConsumer(jobId: string): Promise<void> {
-    await this.jsm.consumers.add(this.n.eventsStream, {
-      durable_name: this.n.tallyConsumer(jobId), filter_subject: this.n.images(jobId), ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.All, num_replicas: this.o.replicas,
     });
   }
 
@@ -607,6 +601,10 @@ export class JetStreamStore implements Store {
   commitImage(jobId: string, index: number, info: ImageInfo): Promise<FarmEvent | undefined> {
     return this.op('committing the image', async () => {
       const body: EventBody = { kind: 'image', unixMs: Date.now(), info };
+      const failed = info.finishReason !== FinishReason.SUCCESS;
+      // The failure's dead-letter marker first: every failed image event then has one, which is how failures are
+      // counted (a marker whose commit loses to another is told apart by its event; see jetstream-counts.ts).
+      if (failed) await this.deadKv.put(this.n.deadKey(jobId, index), json({ reason: info.error }));
       let ack: PubAck;
       try {
         // Expected last subject sequence 0: only the first commit of this image anywhere succeeds. The random
@@ -616,12 +614,7 @@ export class JetStreamStore implements Store {
         if (isApiError(err, WRONG_LAST_SEQUENCE)) return undefined;
         throw err;
       }
-      if (info.finishReason !== FinishReason.SUCCESS) {
-        // Written at once, so failure counts hold even if we die before the farm's deadLetter() call.
-        await this.deadKv.create(this.n.deadKey(jobId, index), json({ reason: info.error })).catch((err: unknown) => {
-          if (!isApiError(err, WRONG_LAST_SEQUENCE)) throw err;
-        });
-      }
+      this.counter.committed(jobId, index, ack.seq, failed);
       return { seq: ack.seq, unixMs: body.unixMs, kind: 'image', info };
     });
   }
@@ -647,7 +640,7 @@ export class JetStreamStore implements Store {
     this.ended.add(jobId);
     this.noConsumer.add(jobId);
     this.forgetConsumerChecks(jobId);
-    remember(this.finalCounts, jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
+    this.finalize(jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
     const quiet = () => undefined;
     this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(quiet);
     this.jsm.consumers.delete(this.n.eventsStream, this.n.tallyConsumer(jobId)).catch(quiet);
@@ -757,25 +750,20 @@ export class JetStreamStore implements Store {
     if (final !== undefined) return Promise.resolve({ ...final });
     return this.op('counting images', async () => {
       // Once a job has ended, every coordinator reports the counts its end event recorded.
-      if (this.ended.has(jobId)) {
-        const end = await this.endCounts(jobId);
-        if (end !== undefined) return end;
-      }
-      const [tallied, failed] = await Promise.all([this.committedCount(jobId), this.deadLetterCount(jobId)]);
-      let committed = tallied;
-      if (committed === undefined) {
-        // The tally is deleted when the job ends; a running job without one gets it back (it counts from the stream).
-        const end = await this.endCounts(jobId);
-        if (end !== undefined) return end;
-        const job = await this.getJob(jobId);
-        if (job === undefined || TERMINAL.has(job.state)) return { succeeded: 0, failed: 0 };
-        await this.addTallyConsumer(jobId);
-        committed = (await this.committedCount(jobId)) ?? 0;
-      }
+      const end = this.ended.has(jobId) ? await this.endCounts(jobId) : undefined;
+      if (end !== undefined) return end;
       const total = await this.totalOf(jobId);
-      if (total !== undefined && committed >= total) return this.recount(jobId);
-      return { succeeded: Math.max(0, committed - failed), failed };
+      if (total === undefined) return { succeeded: 0, failed: 0 };
+      const c = await this.counter.count(jobId, total);
+      // Every image is committed: the counts can no longer change.
+      if (c.succeeded + c.failed >= total) this.finalize(jobId, c);
+      return c;
     });
+  }
+
+  private finalize(jobId: string, c: Counts): void {
+    remember(this.finalCounts, jobId, { ...c });
+    this.counter.forget(jobId);
   }
 
   /** The counts in the job's end event, cached; undefined while it has none. */
@@ -785,23 +773,8 @@ export class JetStreamStore implements Store {
     const e = decodeEvent(end.seq, end.data);
     if (e.kind !== 'state') return undefined;
     const c = { succeeded: e.counts.succeeded, failed: e.counts.failed };
-    remember(this.finalCounts, jobId, c);
+    this.finalize(jobId, c);
     return { ...c };
-  }
-
-  /** Images committed: the job's tally consumer is never read, so its pending count is exactly that. */
-  private async committedCount(jobId: string): Promise<number | undefined> {
-    try {
-      return (await this.jsm.consumers.info(this.n.eventsStream, this.n.tallyConsumer(jobId))).num_pending;
-    } catch (err) {
-      if (isApiError(err, CONSUMER_NOT_FOUND)) return undefined;
-      throw err;
-    }
-  }
-
-  private async deadLetterCount(jobId: string): Promise<number> {
-    const si = await this.jsm.streams.info(this.n.deadStream, { subjects_filter: this.n.deadSubjects(jobId) });
-    return Object.keys(si.state.subjects ?? {}).length;
   }
 
   private async totalOf(jobId: string): Promise<number | undefined> {
@@ -811,41 +784,6 @@ export class JetStreamStore implements Store {
       if (total !== undefined) remember(this.totals, jobId, total);
     }
     return total;
-  }
-
-  /**
-   * Every image is committed, so the counts are final: count the failures from the image events themselves
-   * (exact even if a coordinator died between committing a failure and writing its dead letter) and cache them.
-   */
-  private async recount(jobId: string): Promise<Counts> {
-    let succeeded = 0;
-    let failed = 0;
-    const ci = await this.jsm.consumers.add(this.n.eventsStream, {
-      filter_subject: this.n.images(jobId), ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All,
-      inactive_threshold: 60_000 * NS_PER_MS, mem_storage: true, num_replicas: 1,
-    });
-    try {
-      for (;;) {
-        const pulled = await pullNow(this.nc, this.n.eventsStream, ci.name, 1024, this.o.timeoutMs);
-        if (pulled.timedOut || pulled.status !== undefined) throw new UnavailableError('recounting a job\'s images was cut short; retry');
-        for (const m of pulled.messages) {
-          const e = decodeEvent(ackInfo(m.reply).streamSeq, m.data);
-          if (e.kind !== 'image') continue;
-          if (e.info.finishReason === FinishReason.SUCCESS) {
-            succeeded++;
-          } else {
-            failed++;
-            await this.deadKv.create(this.n.deadKey(jobId, e.info.index), json({ reason: e.info.error })).catch(() => undefined);
-          }
-        }
-        if (pulled.messages.length === 0) break;
-      }
-    } finally {
-      this.jsm.consumers.delete(this.n.eventsStream, ci.name).catch(() => undefined);
-    }
-    const c = { succeeded, failed };
-    remember(this.finalCounts, jobId, c);
-    return { ...c };
   }
 
   imageInfo(jobId: string, index: number): Promise<ImageInfo | undefined> {
@@ -925,37 +863,6 @@ function remember<V>(m: Map<string, V>, key: string, value: V): void {
 function decodeEvent(seq: number, data: Uint8Array): FarmEvent {
   const body = JSON.parse(dec.decode(data)) as EventBody;
   return { ...body, seq } as FarmEvent;
-}
-
-/** Every name the store uses, from one prefix. */
-class Names {
-  readonly tasksStream: string;
-  readonly eventsStream: string;
-  readonly jobsBucket: string;
-  readonly keysBucket: string;
-  readonly deadBucket: string;
-  readonly deadStream: string;
-  readonly imagesBucket: string;
-
-  constructor(readonly p: string) {
-    this.tasksStream = `${p}_TASKS`;
-    this.eventsStream = `${p}_EVENTS`;
-    this.jobsBucket = `${p}_JOBS`;
-    this.keysBucket = `${p}_KEYS`;
-    this.deadBucket = `${p}_DEAD`;
-    this.deadStream = `KV_${p}_DEAD`;
-    this.imagesBucket = `${p}_IMAGES`;
-  }
-
-  task = (jobId: string): string => `${this.p}.task.${jobId}`;
-  taskConsumer = (jobId: string): string => `task_${jobId}`;
-  tallyConsumer = (jobId: string): string => `tally_${jobId}`;
-  events = (jobId: string): string => `${this.p}.ev.${jobId}.>`;
-  images = (jobId: string): string => `${this.p}.ev.${jobId}.i.*`;
-  image = (jobId: string, index: number): string => `${this.p}.ev.${jobId}.i.${index}`;
-  state = (jobId: string, token: string): string => `${this.p}.ev.${jobId}.s.${token}`;
-  deadKey = (jobId: string, index: number): string => `${jobId}.${index}`;
-  deadSubjects = (jobId: string): string => `$KV.${this.deadBucket}.${jobId}.*`;
 }
 
 async function ensureStream(jsm: JetStreamManager, cfg: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {

@@ -9,6 +9,7 @@ import type { Store } from '../store/store.js';
 import { isFinished, isTerminal, type JobTable } from './job-table.js';
 import type { Principal } from './principal.js';
 import type { StepProgress } from './progress.js';
+import { SharedEventReads } from './shared-event-reads.js';
 import { SharedImageReads } from './shared-image-reads.js';
 
 /** How often step progress is sent while no event comes. */
@@ -38,9 +39,11 @@ export interface WatchOptions {
 
 export class JobWatch {
   private readonly images: SharedImageReads;
+  private readonly reads: SharedEventReads;
 
   constructor(private readonly store: Store, private readonly jobs: JobTable, private readonly progress: StepProgress) {
     this.images = new SharedImageReads(store);
+    this.reads = new SharedEventReads(store);
   }
 
   /**
@@ -59,7 +62,7 @@ export class JobWatch {
     const sentSteps = new Map<number, number>();
     let newEvents: Promise<void> | undefined;
     while (!signal.aborted) {
-      const events = await store.readEvents(job.id, after, READ_BATCH);
+      const events = await this.reads.read(job.id, after, READ_BATCH);
       for (const e of events) {
         if (signal.aborted) return;
         if (e.kind === 'state') {

@@ -50,6 +50,8 @@ const PUBLISH_WINDOW = 256;
 const STALE_CLAIM_MS = 30_000;
 /** Cached event cursors: idle ones are deleted after this long (the server drops them after twice that). */
 const CURSOR_IDLE_MS = 30_000;
+/** An ended job's cursor idle this long is deleted: its watcher has read the end or gone. */
+const ENDED_CURSOR_IDLE_MS = 1_000;
 const MAX_CURSORS_PER_JOB = 8;
 const PULL_TIMEOUT_MS = 1_000;
 /**
@@ -185,7 +187,7 @@ export class JetStreamStore implements Store {
     // The watch is an ephemeral consumer: on a cluster with a node down its creation can time out (it may be placed
     // on that node), which must not fail the start.
     await untilReady(() => store.watchJobs());
-    const sweep = setInterval(() => store.sweepCursors(), CURSOR_IDLE_MS / 2);
+    const sweep = setInterval(() => store.sweepCursors(), ENDED_CURSOR_IDLE_MS);
     sweep.unref();
     store.timers.push(sweep);
     o.log.info({ nats: nc.getServer(), prefix: o.prefix }, 'JetStream store ready');
@@ -376,7 +378,10 @@ export class JetStreamStore implements Store {
   private emitJob(job: JobRecord, revision: number): void {
     if ((this.seenRevision.get(job.id) ?? 0) >= revision) return;
     this.seenRevision.set(job.id, revision);
-    if (TERMINAL.has(job.state)) this.ended.add(job.id);
+    if (TERMINAL.has(job.state)) {
+      this.ended.add(job.id);
+      this.dropCursors(job.id);
+    }
     for (const l of this.jobListeners) l({ ...job });
   }
 
@@ -640,6 +645,7 @@ export class JetStreamStore implements Store {
     this.ended.add(jobId);
     this.noConsumer.add(jobId);
     this.forgetConsumerChecks(jobId);
+    this.dropCursors(jobId);
     this.finalize(jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
     const quiet = () => undefined;
     this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(quiet);
@@ -656,7 +662,9 @@ export class JetStreamStore implements Store {
         const events = pulled.messages.map((m) => decodeEvent(ackInfo(m.reply).streamSeq, m.data));
         // A cursor that timed out or failed may have sent more than we saw: never reuse it.
         const usable = !pulled.timedOut && pulled.status === undefined;
-        if (usable) {
+        // After the job's last event the cursor has nothing more to read: it goes now, not after CURSOR_IDLE_MS.
+        const atEnd = events.some((e) => e.kind === 'state' && TERMINAL.has(e.state));
+        if (usable && !atEnd) {
           cursor.position = events.at(-1)?.seq ?? after;
           this.parkCursor(cursor);
         } else {
@@ -682,6 +690,12 @@ export class JetStreamStore implements Store {
   private parkCursor(c: EventCursor): void {
     c.lastUsedMs = Date.now();
     const pool = this.cursors.get(c.jobId) ?? [];
+    // Readers that share a position share one cursor (two reads that ended at the same event are common at a
+    // live job's tail): a second one there would only wait to be swept.
+    if (pool.some((p) => p.position === c.position)) {
+      this.deleteConsumer(c);
+      return;
+    }
     pool.push(c);
     while (pool.length > MAX_CURSORS_PER_JOB) this.deleteConsumer(pool.shift() as EventCursor);
     this.cursors.set(c.jobId, pool);
@@ -691,13 +705,22 @@ export class JetStreamStore implements Store {
     this.deleteConsumer(c);
   }
 
+  /**
+   * The job ended: its parked cursors go now rather than after CURSOR_IDLE_MS, so its reads leave no consumer
+   * behind. A watcher still reading makes a new one, which goes once it has read the end.
+   */
+  private dropCursors(jobId: string): void {
+    for (const c of this.cursors.get(jobId) ?? []) this.deleteConsumer(c);
+    this.cursors.delete(jobId);
+  }
+
   private deleteConsumer(c: EventCursor): void {
     if (this.isHealthy) this.jsm.consumers.delete(this.n.eventsStream, c.consumer).catch(() => undefined);
   }
 
   private sweepCursors(): void {
-    const old = Date.now() - CURSOR_IDLE_MS;
     for (const [jobId, pool] of this.cursors) {
+      const old = Date.now() - (this.ended.has(jobId) ? ENDED_CURSOR_IDLE_MS : CURSOR_IDLE_MS);
       const keep = pool.filter((c) => c.lastUsedMs >= old);
       for (const c of pool) if (c.lastUsedMs < old) this.deleteConsumer(c);
       if (keep.length === 0) this.cursors.delete(jobId);

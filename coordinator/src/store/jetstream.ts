@@ -20,7 +20,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { JetStreamCounter, type Counts } from './jetstream-counts.js';
 import { Names } from './jetstream-names.js';
 import { ackInfo, pullNow } from './nats-pull.js';
@@ -46,6 +46,8 @@ const CONSUMER_NOT_FOUND = 10014;
 const NS_PER_MS = 1_000_000;
 /** Task messages published at once when a job is created. */
 const PUBLISH_WINDOW = 256;
+/** Image chunk size, as the object store's own put() uses. */
+const IMAGE_CHUNK_BYTES = 128 * 1024;
 /** A claimed idempotency key whose job never appeared is taken over after this long (its coordinator died mid-submit). */
 const STALE_CLAIM_MS = 30_000;
 /** Cached event cursors: idle ones are deleted after this long (the server drops them after twice that). */
@@ -826,9 +828,34 @@ export class JetStreamStore implements Store {
 
   // ---- images
 
+  /**
+   * Writes the image in the object store's own layout (its chunks, then its meta with a subject rollup), so info()
+   * and any NATS client read it, but publishes the chunks and the meta at once and awaits them together. The
+   * object store's put() awaits each in turn after first looking the name up: three round trips or more on every
+   * commit. That look-up finds only an earlier render of the same image (a duplicate, whose commit then loses), so
+   * its chunks are left unreferenced: they cost their bytes until the bucket's limits expire them, nothing else.
+   * Publishes from one connection are stored in order, so a reader that finds the meta finds the chunks before it
+   * or none (and then the image is not committed yet: this returns before the commit).
+   */
   putImage(imageId: string, image: StoredImage): Promise<void> {
     return this.op('storing the image', async () => {
-      await this.images.putBlob({ name: imageId, metadata: { mime: image.mimeType } }, image.data);
+      const { data } = image;
+      const nuid = randomBytes(16).toString('hex');
+      const chunkSubject = `$O.${this.n.imagesBucket}.C.${nuid}`;
+      const chunks: Uint8Array[] = [];
+      for (let at = 0; at < data.length; at += IMAGE_CHUNK_BYTES) chunks.push(data.subarray(at, at + IMAGE_CHUNK_BYTES));
+      const meta = {
+        name: imageId, description: '', options: { max_chunk_size: IMAGE_CHUNK_BYTES }, metadata: { mime: image.mimeType },
+        bucket: this.n.imagesBucket, nuid, size: data.length, chunks: chunks.length, mtime: new Date().toISOString(),
+        digest: `SHA-256=${createHash('sha256').update(data).digest('base64').replace(/\+/g, '-').replace(/\//g, '_')}`, deleted: false,
+      };
+      const h = headers();
+      h.set('Nats-Rollup', 'sub');
+      const metaSubject = `$O.${this.n.imagesBucket}.M.${Buffer.from(imageId).toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`;
+      await Promise.all([
+        ...chunks.map((c) => this.js.publish(chunkSubject, c, { timeout: this.o.timeoutMs })),
+        this.js.publish(metaSubject, json(meta), { headers: h, timeout: this.o.timeoutMs }),
+      ]);
     });
   }
 

@@ -11,7 +11,7 @@ import { FairShare } from '../scheduling/fair-share.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { Farm } from './farm.js';
 import { hello, link, prompts, result, spec } from './farm.fixture.js';
-import { ANONYMOUS as P } from './principal.js';
+import { LOCAL_ADMIN as P } from './principal.js';
 import { SharedImageReads } from './shared-image-reads.js';
 
 const IMAGES = 8;

@@ -55,7 +55,8 @@ export function openDatabase(dataDir: string): OpenedDb {
   let db: Database.Database | undefined;
   try {
     mkdirSync(dataDir, { recursive: true });
-    db = new Database(file);
+    // No busy wait: the only other user of this file would be a second coordinator, refused at once.
+    db = new Database(file, { timeout: 0 });
     // Exclusive locking: the lock is taken by the first statement and held until close (the OS drops it if the
     // process dies), and WAL then needs no shared-memory file.
     db.pragma('locking_mode = EXCLUSIVE');
@@ -63,7 +64,6 @@ export function openDatabase(dataDir: string): OpenedDb {
     // NORMAL in WAL mode: a commit is written to the WAL before it returns (survives the process being killed);
     // the WAL is fsynced at checkpoints, not per commit (see the README for what power loss can cost).
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 0');
     db.exec(SCHEMA);
     const version = (db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: number } | undefined)?.value;
     if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);

@@ -5,7 +5,7 @@ export const coordinatorOptions = {
   port: opt.int('gRPC port (0 picks a free one)', 7400, { min: 0, max: 65535 }),
   metricsHost: opt.string('Address of the /metrics HTTP server', '127.0.0.1'),
   metricsPort: opt.int('Port of the /metrics HTTP server (0 picks a free one, -1 disables)', 9400, { min: -1, max: 65535 }),
-  dataDir: opt.string('Directory of the embedded store (images, job state)', 'data'),
+  dataDir: opt.string('Directory of the embedded store: latentfarm.db (jobs, tasks, events, keys) and images/; kept across restarts', 'data'),
   natsUrl: opt.string('NATS server(s), comma-separated; when set, jobs, tasks, events and images live in JetStream instead of in this process', ''),
   natsPrefix: opt.string('Prefix of the JetStream streams and buckets (lets several farms share one NATS)', 'latentfarm'),
   natsReplicas: opt.int('Replicas of each JetStream stream and bucket (3 in production, on a 3-node cluster)', 1, { min: 1, max: 5 }),

@@ -37,7 +37,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
         url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, leaseTtlMs: config.leaseTtlMs,
         timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'store' }),
       })
-      : new EmbeddedStore(config.dataDir);
+      : openEmbedded(config.dataDir, log);
     undo.push(() => store.close());
     // The store is the farm's alone: gRPC gets the farm; only health is read here, for the health service.
     const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }), new FairShare());
@@ -86,6 +86,16 @@ async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConf
     const le = listenError(err, config.metricsHost, config.metricsPort);
     throw le === undefined ? err : listenConfigError(le, { host: '--metrics-host', port: '--metrics-port', offHint: ', or -1 to turn /metrics off' });
   }
+}
+
+/** The embedded store in --data-dir; image folders an older version left there (it kept no job records) are named once. */
+function openEmbedded(dataDir: string, log: Logger): EmbeddedStore {
+  const store = new EmbeddedStore(dataDir);
+  if (store.orphanedImageDirs > 0) {
+    log.warn({ dataDir, folders: store.orphanedImageDirs },
+      'the data dir holds image folders from a version that kept no job records: they are not served; delete images/ there to free the space');
+  }
+  return store;
 }
 
 /** The embedded store writes images under --data-dir: a folder it cannot write would fail every result, forever, so it fails the start instead. */

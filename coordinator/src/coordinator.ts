@@ -93,7 +93,7 @@ function openEmbedded(dataDir: string, log: Logger): EmbeddedStore {
   const store = new EmbeddedStore(dataDir);
   if (store.orphanedImageDirs > 0) {
     log.warn({ dataDir, folders: store.orphanedImageDirs },
-      'the data dir holds image folders from a version that kept no job records: they are not served; delete images/ there to free the space');
+      'the data dir holds image folders from a version that kept no job records: they are not served, and every folder now in images/ may be deleted');
   }
   return store;
 }

@@ -11,8 +11,8 @@ import { WriteBatcher } from './sqlite-batch.js';
 import { openDatabase } from './sqlite-db.js';
 import type { FarmEvent, JobRecord, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
 
-/** Tasks written per transaction when a job is created; between two, the event loop serves others. */
-const CREATE_CHUNK = 5_000;
+/** How long one transaction of a job's creation may hold the event loop; between two, it serves others. */
+const CREATE_SLICE_MS = 15;
 /** Handed-back tasks rank before never-leased ones (whose rank is their index), in the order they came back. */
 const requeueRank = (): number => Date.now() - 4e15;
 
@@ -90,20 +90,24 @@ export class EmbeddedStore implements Store {
   }
 
   async createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
-    const write = this.db.transaction((from: number, to: number, last: boolean) => {
-      for (let i = from; i < to; i++) {
+    /** Writes tasks from `from` for one time slice; returns where it stopped. */
+    const write = this.db.transaction((from: number): number => {
+      const end = performance.now() + CREATE_SLICE_MS;
+      let i = from;
+      while (i < tasks.total && (i % 64 !== 0 || performance.now() < end)) {
         const t = tasks.task(i);
         const body: TaskBody = { entryIndex: t.entryIndex, prompt: t.prompt, negativePrompt: t.negativePrompt, params: t.params };
         this.q.insertTask.run(job.id, i, i, JSON.stringify(body));
+        i++;
       }
       // The record last: a job exists only once all its tasks are written (a crash before leaves tasks the next
       // open removes).
-      if (last) this.q.insertJob.run(job.id, job.createdUnixMs, job.state, JSON.stringify(job));
+      if (i === tasks.total) this.q.insertJob.run(job.id, job.createdUnixMs, job.state, JSON.stringify(job));
+      return i;
     });
-    for (let from = 0; ; from += CREATE_CHUNK) {
-      const to = Math.min(tasks.total, from + CREATE_CHUNK);
-      write(from, to, to === tasks.total);
-      if (to === tasks.total) break;
+    for (let from = 0; ;) {
+      from = write(from);
+      if (from === tasks.total) break;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     for (const l of this.jobListeners) l({ ...job });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { JobState } from '@latentfarm/proto';
 import { eventually } from '@latentfarm/testkit';
 import { prompts } from './farm.js';
+import { oneJobPerKey } from './durability-cases.js';
 import {
   allSucceeded, imagesSeen, jobSpec, startDurableFarm, stopsAfterEachTest, watchJob, workersConnected, TEST_BUDGET_MS, WORKER, type DurableFarm,
 } from './durability.js';
@@ -25,23 +26,7 @@ describe('two coordinators on one JetStream (2,000 images, 4 sim workers)', () =
   }
 
   it('makes one job of the same idempotency key submitted 50 times at once, through both coordinators', async () => {
-    const f = await twoCoordinators();
-    const key = `durability-${f.prefix}`;
-    const submits = await Promise.all(Array.from({ length: 50 }, (_, i) =>
-      f.coordinators[i % 2]!.client.submitJob(jobSpec({ idempotencyKey: key, labels: { run: f.prefix } }), prompts(IMAGES))));
-    const ids = new Set(submits.map((s) => s.job?.id));
-    expect(ids.size).toBe(1);
-    expect(submits.filter((s) => s.created)).toHaveLength(1);
-    const jobId = [...ids][0]!;
-    for (const c of f.coordinators) {
-      const listed = await c.client.listJobs({ labels: { run: f.prefix } });
-      expect(listed.jobs.map((j) => j.id)).toEqual([jobId]);
-    }
-    const seen = await watchJob(f.coordinators[1]!.client, jobId).done;
-    expect(seen.duplicates).toEqual([]);
-    expect(seen.images.size).toBe(IMAGES);
-    expect(allSucceeded(seen)).toBe(true);
-    expect(seen.states.at(-1)).toBe(JobState.SUCCEEDED);
+    await oneJobPerKey(await twoCoordinators());
   }, TEST_BUDGET_MS);
 
   it('serves one job from both coordinators: submitted through one, watched through the other; cancel works across them', async () => {

@@ -79,15 +79,20 @@ export class CoordinatorProcess {
   }
 }
 
-export interface DurableFarm {
-  nats: NatsServer;
-  prefix: string;
+/** Coordinators and sim workers as processes a test can kill; what the fault cases (durability-cases.ts) need. */
+export interface FaultFarm {
   coordinators: CoordinatorProcess[];
   workers: SimWorker[];
   addWorker(coordinator: CoordinatorProcess | string, o?: WorkerOptions): SimWorker;
-  /** Each process's last lines and the JetStream streams and consumers, for a failed test's report. */
+  /** Each process's last lines (and, on JetStream, the streams and consumers), for a failed test's report. */
   diagnostics(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** A farm on JetStream: the fault cases plus a nats-server the test can kill, pause and restart. */
+export interface DurableFarm extends FaultFarm {
+  nats: NatsServer;
+  prefix: string;
 }
 
 /** The last lines of a process's output, headed by its name, for a failed test's report. */
@@ -115,15 +120,17 @@ export const coordinatorArgs = (natsUrl: string, prefix: string, dataDir: string
   '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--data-dir', dataDir, ...extra,
 ];
 
-export async function startDurableFarm(o: { coordinators?: number; extraArgs?: string[] } = {}): Promise<DurableFarm> {
-  const nats = await startNatsServer();
-  const dir = await tempDir();
-  const prefix = natsPrefix();
+/** `serve` flags of a coordinator on the embedded store in `dataDir`, with the fault tests' short leases. */
+export const embeddedCoordinatorArgs = (dataDir: string): string[] => [
+  '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--data-dir', dataDir,
+];
+
+/** Coordinators started with `args`, workers added on demand; `more` adds to the diagnostics and the stop. */
+async function faultFarm(args: string[], count: number, more: { diagnostics(): Promise<string[]>; stop(): Promise<void> }): Promise<FaultFarm> {
   const logLevel = coordinatorLogLevel();
-  const args = coordinatorArgs(nats.url, prefix, dir.path, o.extraArgs);
-  const coordinators = await Promise.all(Array.from({ length: o.coordinators ?? 1 }, () => CoordinatorProcess.start(args, logLevel)));
-  const farm: DurableFarm = {
-    nats, prefix, coordinators, workers: [],
+  const coordinators = await Promise.all(Array.from({ length: count }, () => CoordinatorProcess.start(args, logLevel)));
+  const farm: FaultFarm = {
+    coordinators, workers: [],
     addWorker(coordinator, wo = WORKER) {
       const p = spawnSimWorker(typeof coordinator === 'string' ? coordinator : coordinator.address, wo);
       farm.workers.push(p);
@@ -133,8 +140,7 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
       return [
         ...coordinators.map((c, i) => tail(`coordinator ${i} on ${c.address}`, c.output())),
         ...farm.workers.map((w, i) => tail(`worker ${i}`, w.output(), 8)),
-        tail('nats-server', nats.output()),
-        tail('JetStream state', await nats.jetstreamState(), 60),
+        ...(await more.diagnostics()),
       ].join('');
     },
     async stop() {
@@ -142,11 +148,33 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
       await Promise.all(farm.workers.map((w) => w.exited()));
       for (const c of coordinators) c.client.close();
       await Promise.all(coordinators.map((c) => c.kill('SIGKILL')));
-      await nats.stop();
-      await dir.remove();
+      await more.stop();
     },
   };
   return farm;
+}
+
+export async function startDurableFarm(o: { coordinators?: number; extraArgs?: string[] } = {}): Promise<DurableFarm> {
+  const nats = await startNatsServer();
+  const dir = await tempDir();
+  const prefix = natsPrefix();
+  const farm = await faultFarm(coordinatorArgs(nats.url, prefix, dir.path, o.extraArgs), o.coordinators ?? 1, {
+    diagnostics: async () => [tail('nats-server', nats.output()), tail('JetStream state', await nats.jetstreamState(), 60)],
+    async stop() {
+      await nats.stop();
+      await dir.remove();
+    },
+  });
+  return Object.assign(farm, { nats, prefix });
+}
+
+/** One coordinator on the embedded store (its data dir kept across its restarts), for the same fault cases. */
+export async function startEmbeddedFarm(): Promise<FaultFarm> {
+  const dir = await tempDir();
+  return faultFarm(embeddedCoordinatorArgs(dir.path), 1, {
+    diagnostics: () => Promise.resolve([]),
+    stop: () => dir.remove(),
+  });
 }
 
 /** What a test's farm must offer to be stopped after the test. */

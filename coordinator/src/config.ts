@@ -8,7 +8,7 @@ export const coordinatorOptions = {
   httpHost: opt.string('Address of the web console\'s HTTP server', '127.0.0.1'),
   httpPort: opt.int('Port of the web console (0 picks a free one, -1 disables)', -1, { min: -1, max: 65535 }),
   httpSessionTtlS: opt.int('How long a console log-in lasts, in seconds', 12 * 3600, { min: 60 }),
-  dataDir: opt.string('Directory of the embedded store (images, job state)', 'data'),
+  dataDir: opt.string('Directory of the embedded store: latentfarm.db (jobs, tasks, events, keys) and images/; kept across restarts', 'data'),
   natsUrl: opt.string('NATS server(s), comma-separated; when set, jobs, tasks, events and images live in JetStream instead of in this process', ''),
   natsPrefix: opt.string('Prefix of the JetStream streams and buckets (lets several farms share one NATS)', 'latentfarm'),
   natsReplicas: opt.int('Replicas of each JetStream stream and bucket (3 in production, on a 3-node cluster)', 1, { min: 1, max: 5 }),

@@ -51,18 +51,18 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
   try {
     if (config.natsUrl === '') await checkDataDir(config.dataDir);
     // JetStream when a NATS URL is set (durable, shared by several coordinators), else in this process.
-    const store: Store = config.natsUrl !== ''
-      ? await JetStreamStore.connect({
-        url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, leaseTtlMs: config.leaseTtlMs,
-        timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'store' }),
-      })
-      : new EmbeddedStore(config.dataDir);
+    const embedded = config.natsUrl === '' ? openEmbedded(config.dataDir, log) : undefined;
+    const store: Store = embedded ?? await JetStreamStore.connect({
+      url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, leaseTtlMs: config.leaseTtlMs,
+      timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'store' }),
+    });
     undo.push(() => store.close());
-    const identity: IdentityStore = config.natsUrl !== ''
-      ? await JetStreamIdentityStore.connect({
+    // Tenants and keys: tables of the embedded database, or a KV bucket beside the JetStream job store.
+    const identity: IdentityStore = embedded !== undefined
+      ? new EmbeddedIdentityStore(embedded.database)
+      : await JetStreamIdentityStore.connect({
         url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'identity' }),
-      })
-      : new EmbeddedIdentityStore(config.dataDir);
+      });
     undo.push(() => identity.close());
     const audit = log.child({ part: 'audit' });
     const firstAdminKey = config.noAuth ? undefined : await bootstrapAdmin(identity, config.adminKeyFile, audit);
@@ -146,6 +146,16 @@ function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '') return '127.0.0.1';
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The embedded store in --data-dir; image folders an older version left there (it kept no job records) are named once. */
+function openEmbedded(dataDir: string, log: Logger): EmbeddedStore {
+  const store = new EmbeddedStore(dataDir);
+  if (store.orphanedImageDirs > 0) {
+    log.warn({ dataDir, folders: store.orphanedImageDirs },
+      'the data dir holds image folders from a version that kept no job records: they are not served, and every folder now in images/ may be deleted');
+  }
+  return store;
 }
 
 /** The embedded store writes images under --data-dir: a folder it cannot write would fail every result, forever, so it fails the start instead. */

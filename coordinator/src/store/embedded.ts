@@ -1,98 +1,138 @@
-// The embedded store: everything in this process's memory, images as files
-// under the data directory (<dir>/images/<job_id>/<index>.<ext>). No setup;
-// job state is lost on restart (the image files stay).
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+// The embedded store: a SQLite database in the data directory
+// (<dir>/latentfarm.db: jobs, tasks, events, idempotency keys, dead letters)
+// with the images as files beside it (image-files.ts). No setup, one
+// coordinator process; everything it has acknowledged survives the process
+// being killed, and a restart with the same directory resumes where it was:
+// leased tasks wait again, watchers resume from their sequence number.
+import type Database from 'better-sqlite3';
 import { FinishReason, type ImageInfo } from '@latentfarm/proto';
+import { ImageFiles } from './image-files.js';
+import { WriteBatcher } from './sqlite-batch.js';
+import { openDatabase } from './sqlite-db.js';
 import type { FarmEvent, JobRecord, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
 
-const EXT: Record<string, string> = { 'image/png': 'png', 'image/webp': 'webp', 'image/jpeg': 'jpg' };
-const MIME = Object.fromEntries(Object.entries(EXT).map(([m, e]) => [e, m]));
+/** How long one transaction of a job's creation may hold the event loop; between two, it serves others. */
+const CREATE_SLICE_MS = 15;
+/** Handed-back tasks rank before never-leased ones (whose rank is their index), in the order they came back. */
+const requeueRank = (): number => Date.now() - 4e15;
 
-class EmbeddedJob {
-  /** Next never-leased index; tasks handed back wait in `retries` and go first. */
-  next = 0;
-  readonly retries: TaskSpec[] = [];
-  readonly events: FarmEvent[] = [];
-  /** Event position of each committed image, +1 (0: not committed). */
-  readonly imageEvent: Uint32Array;
-  readonly fences = new Set<string>();
-  /** Cancelled: its waiting tasks were dropped, and none may come back. */
-  dropped = false;
-  succeeded = 0;
-  failed = 0;
-  private waiters: (() => void)[] = [];
+type TaskBody = Pick<TaskSpec, 'entryIndex' | 'prompt' | 'negativePrompt' | 'params'>;
+type EventBody = { kind: 'state'; state: number; counts: Extract<FarmEvent, { kind: 'state' }>['counts']; reason: string } | { kind: 'image'; info: ImageInfo };
+interface TaskRow { idx: number; attempts: number; losses: number; spec: string }
+interface EventRow { seq: number; unix_ms: number; body: string }
+interface JobCounters { last_seq: number; succeeded: number; failed: number; dropped: number }
 
-  constructor(public record: JobRecord, readonly source: TaskSource) {
-    this.imageEvent = new Uint32Array(source.total);
-  }
-
-  append(e: NewEvent): FarmEvent {
-    const event = { ...e, seq: this.events.length + 1, unixMs: Date.now() } as FarmEvent;
-    this.events.push(event);
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-    return event;
-  }
-
-  wait(after: number, signal: AbortSignal): Promise<void> {
-    if (this.events.length > after || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      this.waiters.push(done);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
+function toEvent(r: EventRow): FarmEvent {
+  return { seq: r.seq, unixMs: r.unix_ms, ...(JSON.parse(r.body) as EventBody) } as FarmEvent;
 }
 
 export class EmbeddedStore implements Store {
   readonly kind = 'embedded';
-  private readonly keys = new Map<string, string>();
-  private readonly jobs = new Map<string, EmbeddedJob>();
-  private readonly madeDirs = new Set<string>();
+  /** Image folders a version that kept no job records left in the data dir (the coordinator logs them). */
+  readonly orphanedImageDirs: number;
+  private readonly db: Database.Database;
+  private readonly batch: WriteBatcher;
+  private readonly images: ImageFiles;
   private readonly jobListeners: ((job: JobRecord) => void)[] = [];
   private readonly taskListeners: ((jobId: string) => void)[] = [];
-  private nextEpoch = 1;
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private nextEpoch: number;
+  private readonly q;
 
-  constructor(private readonly dataDir: string) {}
+  /** Opens (or creates) the store in `dataDir`; throws ConfigError with one line when it cannot. */
+  constructor(dataDir: string) {
+    const opened = openDatabase(dataDir);
+    this.db = opened.db;
+    this.orphanedImageDirs = opened.orphanedImageDirs;
+    this.batch = new WriteBatcher(this.db);
+    this.images = new ImageFiles(dataDir);
+    const db = this.db;
+    this.q = {
+      job: db.prepare<[string], { record: string }>('SELECT record FROM jobs WHERE id = ?'),
+      counters: db.prepare<[string], JobCounters>('SELECT last_seq, succeeded, failed, dropped FROM jobs WHERE id = ?'),
+      jobIds: db.prepare<[], { id: string }>('SELECT id FROM jobs ORDER BY rowid').pluck(),
+      insertJob: db.prepare<[string, number, number, string]>('INSERT INTO jobs (id, created_ms, state, record) VALUES (?, ?, ?, ?)'),
+      updateJob: db.prepare<[number, string, string]>('UPDATE jobs SET state = ?, record = ? WHERE id = ?'),
+      claimKey: db.prepare<[string, string]>('INSERT OR IGNORE INTO idempotency_keys (key, job_id) VALUES (?, ?)'),
+      keyHolder: db.prepare<[string], { job_id: string }>('SELECT job_id FROM idempotency_keys WHERE key = ?').pluck(),
+      insertTask: db.prepare<[string, number, number, string]>('INSERT OR REPLACE INTO tasks (job_id, idx, rank, spec) VALUES (?, ?, ?, ?)'),
+      waiting: db.prepare<[string, number], TaskRow>('SELECT idx, attempts, losses, spec FROM tasks WHERE job_id = ? AND leased = 0 ORDER BY rank LIMIT ?'),
+      lease: db.prepare<[string, number]>('UPDATE tasks SET leased = 1 WHERE job_id = ? AND idx = ?'),
+      saveEpoch: db.prepare<[number]>('INSERT OR REPLACE INTO meta (key, value) VALUES (\'epoch\', ?)'),
+      putBack: db.prepare<[number, number, number, string, number]>('UPDATE tasks SET leased = 0, rank = ?, attempts = ?, losses = ? WHERE job_id = ? AND idx = ?'),
+      deleteTask: db.prepare<[string, number]>('DELETE FROM tasks WHERE job_id = ? AND idx = ?'),
+      dropWaiting: db.prepare<[string]>('DELETE FROM tasks WHERE job_id = ? AND leased = 0'),
+      markDropped: db.prepare<[string]>('UPDATE jobs SET dropped = 1 WHERE id = ?'),
+      imageEvent: db.prepare<[string, number], { body: string }>('SELECT body FROM events WHERE job_id = ? AND image_index = ?'),
+      insertEvent: db.prepare<[string, number, number, number | null, string]>('INSERT INTO events (job_id, seq, unix_ms, image_index, body) VALUES (?, ?, ?, ?, ?)'),
+      bumpSeq: db.prepare<[number, number, number, string]>('UPDATE jobs SET last_seq = ?, succeeded = succeeded + ?, failed = failed + ? WHERE id = ?'),
+      fence: db.prepare<[string, string]>('INSERT OR IGNORE INTO fences (job_id, fence) VALUES (?, ?)'),
+      events: db.prepare<[string, number, number], EventRow>('SELECT seq, unix_ms, body FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      deadLetter: db.prepare<[string, number, string]>('INSERT OR IGNORE INTO dead_letters (job_id, idx, reason) VALUES (?, ?, ?)'),
+    };
+    this.nextEpoch = (db.prepare<[], { value: number }>('SELECT value FROM meta WHERE key = \'epoch\'').get()?.value ?? 0) + 1;
+    // What a restart finds: leases held by the process that died go back to wait (their epochs are never reused,
+    // so a late result from one cannot pass for a new lease); tasks of a job whose creation the crash cut short,
+    // or of a cancelled one, go.
+    db.exec(`
+      UPDATE tasks SET leased = 0 WHERE leased = 1;
+      DELETE FROM tasks WHERE job_id NOT IN (SELECT id FROM jobs) OR job_id IN (SELECT id FROM jobs WHERE dropped = 1);
+    `);
+  }
 
   // ---- jobs
 
   claimIdempotencyKey(key: string, jobId: string): Promise<string> {
-    const held = this.keys.get(key);
-    if (held !== undefined) return Promise.resolve(held);
-    this.keys.set(key, jobId);
-    return Promise.resolve(jobId);
+    return this.batch.run(() => {
+      this.q.claimKey.run(key, jobId);
+      return this.q.keyHolder.get(key) as unknown as string;
+    });
   }
 
-  createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
-    this.jobs.set(job.id, new EmbeddedJob({ ...job }, tasks));
+  async createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
+    /** Writes tasks from `from` for one time slice; returns where it stopped. */
+    const write = this.db.transaction((from: number): number => {
+      const end = performance.now() + CREATE_SLICE_MS;
+      let i = from;
+      while (i < tasks.total && (i % 64 !== 0 || performance.now() < end)) {
+        const t = tasks.task(i);
+        const body: TaskBody = { entryIndex: t.entryIndex, prompt: t.prompt, negativePrompt: t.negativePrompt, params: t.params };
+        this.q.insertTask.run(job.id, i, i, JSON.stringify(body));
+        i++;
+      }
+      // The record last: a job exists only once all its tasks are written (a crash before leaves tasks the next
+      // open removes).
+      if (i === tasks.total) this.q.insertJob.run(job.id, job.createdUnixMs, job.state, JSON.stringify(job));
+      return i;
+    });
+    for (let from = 0; ;) {
+      from = write(from);
+      if (from === tasks.total) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     for (const l of this.jobListeners) l({ ...job });
     for (const l of this.taskListeners) l(job.id);
-    return Promise.resolve();
   }
 
   getJob(id: string): Promise<JobRecord | undefined> {
-    const j = this.jobs.get(id);
-    return Promise.resolve(j === undefined ? undefined : { ...j.record });
+    const row = this.q.job.get(id);
+    return Promise.resolve(row === undefined ? undefined : JSON.parse(row.record) as JobRecord);
   }
 
   listJobIds(): Promise<string[]> {
-    return Promise.resolve([...this.jobs.keys()]);
+    return Promise.resolve(this.q.jobIds.all() as unknown as string[]);
   }
 
-  updateJob(id: string, change: (job: JobRecord) => JobRecord | undefined): Promise<JobRecord | undefined> {
-    const j = this.jobs.get(id);
-    if (j === undefined) return Promise.resolve(undefined);
-    const next = change({ ...j.record });
-    if (next === undefined) return Promise.resolve(undefined);
-    j.record = { ...next };
-    for (const l of this.jobListeners) l({ ...next });
-    return Promise.resolve({ ...next });
+  async updateJob(id: string, change: (job: JobRecord) => JobRecord | undefined): Promise<JobRecord | undefined> {
+    const next = await this.batch.run(() => {
+      const row = this.q.job.get(id);
+      if (row === undefined) return undefined;
+      const changed = change(JSON.parse(row.record) as JobRecord);
+      if (changed !== undefined) this.q.updateJob.run(changed.state, JSON.stringify(changed), id);
+      return changed;
+    });
+    if (next !== undefined) for (const l of this.jobListeners) l({ ...next });
+    return next === undefined ? undefined : { ...next };
   }
 
   onJobChange(listener: (job: JobRecord) => void): void {
@@ -102,54 +142,53 @@ export class EmbeddedStore implements Store {
   // ---- tasks
 
   leaseTasks(jobId: string, max: number): Promise<StoredLease[]> {
-    const j = this.jobs.get(jobId);
-    const out: StoredLease[] = [];
-    if (j === undefined) return Promise.resolve(out);
-    while (out.length < max) {
-      let task = j.retries.pop();
-      if (task === undefined) {
-        if (j.next >= j.source.total) break;
-        task = j.source.task(j.next++);
+    if (max <= 0) return Promise.resolve([]);
+    return this.batch.run(() => {
+      const out: StoredLease[] = [];
+      for (const r of this.q.waiting.all(jobId, max)) {
+        this.q.lease.run(jobId, r.idx);
+        const body = JSON.parse(r.spec) as TaskBody;
+        out.push({ task: { jobId, index: r.idx, ...body, attempts: r.attempts, losses: r.losses }, epoch: this.nextEpoch++ });
       }
-      if (j.imageEvent[task.index] !== 0) continue; // committed while it waited
-      out.push({ task, epoch: this.nextEpoch++ });
-    }
-    return Promise.resolve(out);
+      // Saved with the leases: after a restart, epochs go on from here.
+      if (out.length > 0) this.q.saveEpoch.run(this.nextEpoch - 1);
+      return out;
+    });
   }
 
   extendLease(): void {
-    // Leases live in the coordinator's memory here: nothing to extend.
+    // Leases live in the coordinator's memory (its lease table times them out): nothing to extend here.
   }
 
-  completeLease(): Promise<void> {
-    return Promise.resolve();
+  completeLease(lease: StoredLease): Promise<void> {
+    return this.batch.run(() => { this.q.deleteTask.run(lease.task.jobId, lease.task.index); });
   }
 
   returnLease(lease: StoredLease, lost: boolean): Promise<void> {
-    return this.putBack({ ...lease.task, losses: lease.task.losses + (lost ? 1 : 0) });
+    return this.putBack(lease.task, lease.task.attempts, lease.task.losses + (lost ? 1 : 0));
   }
 
   retryLease(lease: StoredLease, attempts: number): Promise<void> {
-    return this.putBack({ ...lease.task, attempts });
+    return this.putBack(lease.task, attempts, lease.task.losses);
   }
 
-  private putBack(task: TaskSpec): Promise<void> {
-    const j = this.jobs.get(task.jobId);
-    if (j !== undefined && j.imageEvent[task.index] === 0 && !j.dropped) {
-      j.retries.push(task);
-      for (const l of this.taskListeners) l(task.jobId);
-    }
-    return Promise.resolve();
+  private async putBack(task: TaskSpec, attempts: number, losses: number): Promise<void> {
+    const waits = await this.batch.run(() => {
+      if (this.q.counters.get(task.jobId)?.dropped === 1) {
+        this.q.deleteTask.run(task.jobId, task.index);
+        return false;
+      }
+      // No row: the image was committed meanwhile, and the task is gone for good.
+      return this.q.putBack.run(requeueRank(), attempts, losses, task.jobId, task.index).changes > 0;
+    });
+    if (waits) for (const l of this.taskListeners) l(task.jobId);
   }
 
   dropTasks(jobId: string): Promise<number> {
-    const j = this.jobs.get(jobId);
-    if (j === undefined) return Promise.resolve(0);
-    const n = j.source.total - j.next + j.retries.length;
-    j.next = j.source.total;
-    j.retries.length = 0;
-    j.dropped = true;
-    return Promise.resolve(n);
+    return this.batch.run(() => {
+      this.q.markDropped.run(jobId);
+      return this.q.dropWaiting.run(jobId).changes;
+    });
   }
 
   onTasksWaiting(listener: (jobId: string) => void): void {
@@ -158,91 +197,108 @@ export class EmbeddedStore implements Store {
 
   // ---- events
 
-  private job(jobId: string): EmbeddedJob {
-    const j = this.jobs.get(jobId);
-    if (j === undefined) throw new Error(`embedded store: no job ${jobId}`);
-    return j;
+  /** Appends an event in the current write; the caller has checked the job exists. */
+  private append(jobId: string, c: JobCounters, body: EventBody, imageIndex: number | null, succeeded = 0, failed = 0): FarmEvent {
+    const seq = c.last_seq + 1;
+    const unixMs = Date.now();
+    this.q.insertEvent.run(jobId, seq, unixMs, imageIndex, JSON.stringify(body));
+    this.q.bumpSeq.run(seq, succeeded, failed, jobId);
+    return { seq, unixMs, ...body } as FarmEvent;
   }
 
-  commitImage(jobId: string, index: number, info: ImageInfo): Promise<FarmEvent | undefined> {
-    const j = this.job(jobId);
-    if (j.imageEvent[index] !== 0) return Promise.resolve(undefined);
-    const e = j.append({ kind: 'image', info });
-    j.imageEvent[index] = e.seq;
-    if (info.finishReason === FinishReason.SUCCESS) j.succeeded++;
-    else j.failed++;
-    return Promise.resolve(e);
+  private counters(jobId: string): JobCounters {
+    const c = this.q.counters.get(jobId);
+    if (c === undefined) throw new Error(`embedded store: no job ${jobId}`);
+    return c;
   }
 
-  appendState(jobId: string, event: Extract<NewEvent, { kind: 'state' }>, fence?: string): Promise<FarmEvent | undefined> {
-    const j = this.job(jobId);
-    if (fence !== undefined) {
-      if (j.fences.has(fence)) return Promise.resolve(undefined);
-      j.fences.add(fence);
-    }
-    return Promise.resolve(j.append(event));
+  async commitImage(jobId: string, index: number, info: ImageInfo): Promise<FarmEvent | undefined> {
+    const e = await this.batch.run(() => {
+      const c = this.counters(jobId);
+      if (this.q.imageEvent.get(jobId, index) !== undefined) return undefined;
+      const ok = info.finishReason === FinishReason.SUCCESS;
+      const event = this.append(jobId, c, { kind: 'image', info }, index, ok ? 1 : 0, ok ? 0 : 1);
+      // The image is final: its task, wherever it is, will never be leased again.
+      this.q.deleteTask.run(jobId, index);
+      return event;
+    });
+    if (e !== undefined) this.wake(jobId);
+    return e;
+  }
+
+  async appendState(jobId: string, event: Extract<NewEvent, { kind: 'state' }>, fence?: string): Promise<FarmEvent | undefined> {
+    const e = await this.batch.run(() => {
+      const c = this.counters(jobId);
+      if (fence !== undefined && this.q.fence.run(jobId, fence).changes === 0) return undefined;
+      return this.append(jobId, c, { kind: 'state', state: event.state, counts: { ...event.counts }, reason: event.reason }, null);
+    });
+    if (e !== undefined) this.wake(jobId);
+    return e;
   }
 
   readEvents(jobId: string, after: number, limit: number): Promise<FarmEvent[]> {
-    return Promise.resolve(this.job(jobId).events.slice(after, after + limit));
+    return Promise.resolve(this.q.events.all(jobId, after, limit).map(toEvent));
+  }
+
+  private wake(jobId: string): void {
+    const w = this.waiters.get(jobId);
+    if (w === undefined) return;
+    this.waiters.delete(jobId);
+    for (const f of w) f();
   }
 
   waitForEvents(jobId: string, after: number, signal: AbortSignal): Promise<void> {
-    return this.job(jobId).wait(after, signal);
+    if (signal.aborted || (this.q.counters.get(jobId)?.last_seq ?? 0) > after) return Promise.resolve();
+    return new Promise((resolve) => {
+      let set = this.waiters.get(jobId);
+      if (set === undefined) this.waiters.set(jobId, (set = new Set()));
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        this.waiters.get(jobId)?.delete(done);
+        resolve();
+      };
+      set.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   lastSequence(jobId: string): Promise<number> {
-    return Promise.resolve(this.jobs.get(jobId)?.events.length ?? 0);
+    return Promise.resolve(this.q.counters.get(jobId)?.last_seq ?? 0);
   }
 
   counts(jobId: string): Promise<{ succeeded: number; failed: number }> {
-    const j = this.job(jobId);
-    return Promise.resolve({ succeeded: j.succeeded, failed: j.failed });
+    const c = this.q.counters.get(jobId);
+    return Promise.resolve({ succeeded: c?.succeeded ?? 0, failed: c?.failed ?? 0 });
   }
 
   imageInfo(jobId: string, index: number): Promise<ImageInfo | undefined> {
-    const j = this.jobs.get(jobId);
-    const seq = j?.imageEvent[index] ?? 0;
-    const e = seq > 0 ? j?.events[seq - 1] : undefined;
-    return Promise.resolve(e?.kind === 'image' ? e.info : undefined);
+    const row = this.q.imageEvent.get(jobId, index);
+    if (row === undefined) return Promise.resolve(undefined);
+    const body = JSON.parse(row.body) as EventBody;
+    return Promise.resolve(body.kind === 'image' ? body.info : undefined);
   }
 
-  deadLetter(): Promise<void> {
-    // The failed image's event carries the reason; nothing else outlives the process here.
-    return Promise.resolve();
+  deadLetter(task: TaskSpec, reason: string): Promise<void> {
+    return this.batch.run(() => { this.q.deadLetter.run(task.jobId, task.index, reason); });
   }
 
   // ---- images
 
-  private path(imageId: string, mimeType: string): { dir: string; file: string } {
-    const [jobId, index] = imageId.split('/');
-    const dir = join(this.dataDir, 'images', jobId ?? '');
-    return { dir, file: join(dir, `${index ?? ''}.${EXT[mimeType] ?? 'bin'}`) };
+  putImage(imageId: string, image: StoredImage): Promise<void> {
+    return this.images.put(imageId, image);
   }
 
-  async putImage(imageId: string, image: StoredImage): Promise<void> {
-    const { dir, file } = this.path(imageId, image.mimeType);
-    if (!this.madeDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.madeDirs.add(dir);
-    }
-    await writeFile(file, image.data);
-  }
-
-  async getImage(imageId: string): Promise<StoredImage | undefined> {
-    for (const ext of Object.keys(MIME)) {
-      const mimeType = MIME[ext] as string;
-      try {
-        return { data: await readFile(this.path(imageId, mimeType).file), mimeType };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-    return undefined;
+  getImage(imageId: string): Promise<StoredImage | undefined> {
+    return this.images.get(imageId);
   }
 
   healthy(): boolean {
     return true;
+  }
+
+  /** The open database, for the tenants and keys kept in it beside the jobs (identity-embedded.ts). */
+  get database(): Database.Database {
+    return this.db;
   }
 
   onHealthChange(_listener: (healthy: boolean) => void): void {
@@ -250,6 +306,10 @@ export class EmbeddedStore implements Store {
   }
 
   close(): Promise<void> {
+    if (!this.db.open) return Promise.resolve();
+    this.batch.flush();
+    for (const id of [...this.waiters.keys()]) this.wake(id);
+    this.db.close();
     return Promise.resolve();
   }
 }

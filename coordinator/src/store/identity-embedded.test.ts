@@ -8,54 +8,63 @@ import { tempDir } from '@latentfarm/testkit';
 import { IdentityAdmin } from '../auth/admin.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { LOCAL_ADMIN } from '../farm/principal.js';
+import { EmbeddedStore } from './embedded.js';
 import { EmbeddedIdentityStore } from './identity-embedded.js';
 import { describeIdentityContract, keyRecord } from './identity.contract.js';
 
 const dirs: { remove(): Promise<void> }[] = [];
+
+/** The identity tables live in the job store's database: opened as the coordinator opens them. */
+function openIdentity(path: string): EmbeddedIdentityStore & { closeAll(): Promise<void> } {
+  const jobs = new EmbeddedStore(path);
+  return Object.assign(new EmbeddedIdentityStore(jobs.database), { closeAll: () => jobs.close() });
+}
 afterEach(async () => { for (const d of dirs.splice(0)) await d.remove(); });
 
 describeIdentityContract('embedded', async () => {
   const dir = await tempDir();
-  const store = new EmbeddedIdentityStore(dir.path);
-  return { store, close: async () => { await store.close(); await dir.remove(); } };
+  const store = openIdentity(dir.path);
+  return { store, close: async () => { await store.closeAll(); await dir.remove(); } };
 });
 
 describe('embedded identity store on disk', () => {
   it('keeps tenants, keys and revocations across a restart', async () => {
     const dir = await tempDir();
     dirs.push(dir);
-    const first = new EmbeddedIdentityStore(dir.path);
+    const first = openIdentity(dir.path);
     await first.createTenant({ id: 'acme', createdUnixMs: 5 });
     const kept = keyRecord();
     const revoked = keyRecord();
     await first.createKey(kept);
     await first.createKey(revoked);
     await first.revokeKey(revoked.id, 77);
-    await first.close();
+    await first.closeAll();
 
-    const second = new EmbeddedIdentityStore(dir.path);
+    const second = openIdentity(dir.path);
     try {
       expect(await second.getTenant('acme')).toEqual({ id: 'acme', createdUnixMs: 5 });
       expect(await second.getKey(kept.id)).toEqual(kept);
       expect((await second.getKey(revoked.id))?.revokedUnixMs).toBe(77);
     } finally {
-      await second.close();
+      await second.closeAll();
     }
   });
 
   it('stores a key only hashed: the raw key and its secret are in no file of the data dir, and the key still works', async () => {
     const dir = await tempDir();
     dirs.push(dir);
-    const store = new EmbeddedIdentityStore(dir.path);
+    const store = openIdentity(dir.path);
     const log = createLogger('test', 'silent');
     const admin = new IdentityAdmin(store, log);
     await admin.createTenant(LOCAL_ADMIN, 'acme');
     const { key, record } = await admin.createKey(LOCAL_ADMIN, { role: 'tenant', tenantId: 'acme', workerId: '', name: '', expiresUnixMs: 0 });
-    await store.close();
+    await store.closeAll();
     const secret = key.split('_').slice(2).join('_');
     expect(secret.length).toBeGreaterThanOrEqual(43);
     let bytes = 0;
-    for (const f of await readdir(dir.path)) {
+    for (const e of await readdir(dir.path, { withFileTypes: true })) {
+      if (!e.isFile()) continue;
+      const f = e.name;
       const content = await readFile(join(dir.path, f));
       bytes += content.length;
       expect(content.includes(key), f).toBe(false);
@@ -64,13 +73,13 @@ describe('embedded identity store on disk', () => {
     }
     expect(bytes).toBeGreaterThan(0);
     // The record is there (the check above looked at the right files), and the key authenticates against it.
-    const reopened = new EmbeddedIdentityStore(dir.path);
+    const reopened = openIdentity(dir.path);
     try {
       expect((await reopened.getKey(record.id))?.hash).toMatch(/^[0-9a-f]{64}$/);
       expect(await new Authenticator(reopened, log).authenticate(`Bearer ${key}`, { method: '/t', peer: 'p' }))
         .toEqual({ kind: 'tenant', tenantId: 'acme', keyId: record.id });
     } finally {
-      await reopened.close();
+      await reopened.closeAll();
     }
   });
 });

@@ -1,13 +1,10 @@
-// Tenants and keys of the embedded store: their own tables in
-// <data-dir>/latentfarm.db (better-sqlite3, WAL), the database file the
-// embedded job store uses too. Every write is one committed statement, so a
-// key made or revoked survives a SIGKILL the moment the call returns.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// Tenants and keys of the embedded store: their own tables in the embedded
+// job store's database (<data-dir>/latentfarm.db), on its connection — the job
+// store holds that file exclusively, so a second connection could not open it.
+// Every write is one committed statement, so a key made or revoked survives a
+// SIGKILL the moment the call returns.
+import type Database from 'better-sqlite3';
 import type { IdentityStore, KeyRecord, Role, TenantRecord } from './identity.js';
-
-export const DATABASE_FILE = 'latentfarm.db';
 
 interface KeyRow {
   id: string;
@@ -52,15 +49,9 @@ const toKey = (r: KeyRow): KeyRecord => ({
 const toTenant = (r: TenantRow): TenantRecord => ({ id: r.id, createdUnixMs: r.created_unix_ms });
 
 export class EmbeddedIdentityStore implements IdentityStore {
-  private readonly db: Database.Database;
-
-  constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(join(dataDir, DATABASE_FILE));
-    this.db.pragma('journal_mode = WAL');
-    // Another connection (the job store) may hold the write lock for a moment.
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+  /** `db`: the embedded job store's open database (EmbeddedStore.database), which it keeps and closes. */
+  constructor(private readonly db: Database.Database) {
+    db.exec(SCHEMA);
   }
 
   createTenant(t: TenantRecord): Promise<boolean> {
@@ -101,8 +92,8 @@ export class EmbeddedIdentityStore implements IdentityStore {
     return this.getKey(id);
   }
 
+  /** The connection is the job store's: it closes it. */
   close(): Promise<void> {
-    if (this.db.open) this.db.close();
     return Promise.resolve();
   }
 }

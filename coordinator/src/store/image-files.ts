@@ -1,0 +1,49 @@
+// The embedded store's images: one file each, <data-dir>/images/<job_id>/<index>.<ext>.
+// A file's data is fsynced before putImage resolves, so the commit that
+// follows (and names the image) never refers to bytes still only in memory.
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StoredImage } from './store.js';
+
+const EXT: Record<string, string> = { 'image/png': 'png', 'image/webp': 'webp', 'image/jpeg': 'jpg' };
+const MIME = Object.fromEntries(Object.entries(EXT).map(([m, e]) => [e, m]));
+
+export class ImageFiles {
+  private readonly madeDirs = new Set<string>();
+
+  constructor(private readonly dataDir: string) {}
+
+  private path(imageId: string, mimeType: string): { dir: string; file: string } {
+    const [jobId, index] = imageId.split('/');
+    const dir = join(this.dataDir, 'images', jobId ?? '');
+    return { dir, file: join(dir, `${index ?? ''}.${EXT[mimeType] ?? 'bin'}`) };
+  }
+
+  async put(imageId: string, image: StoredImage): Promise<void> {
+    const { dir, file } = this.path(imageId, image.mimeType);
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
+    // Truncating on open: a retry after a write cut short by a crash replaces the partial file.
+    const fh = await open(file, 'w');
+    try {
+      await fh.writeFile(image.data);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async get(imageId: string): Promise<StoredImage | undefined> {
+    for (const ext of Object.keys(MIME)) {
+      const mimeType = MIME[ext] as string;
+      try {
+        return { data: await readFile(this.path(imageId, mimeType).file), mimeType };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return undefined;
+  }
+}

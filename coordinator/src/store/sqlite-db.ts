@@ -1,0 +1,97 @@
+// The embedded store's database: one SQLite file, <data-dir>/latentfarm.db,
+// opened with the settings the store's durability rests on (see the
+// coordinator README, "What the embedded store fsyncs, and when").
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ConfigError } from '@latentfarm/common';
+
+export const DB_FILE = 'latentfarm.db';
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+-- rowid keeps creation order (listJobIds); record is the whole JobRecord as JSON, so fields other parts add
+-- round-trip without a schema change; the other columns are what queries and hot paths need.
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, state INTEGER NOT NULL, record TEXT NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+  dropped INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_ms);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
+CREATE TABLE IF NOT EXISTS idempotency_keys (key TEXT PRIMARY KEY, job_id TEXT NOT NULL) WITHOUT ROWID;
+-- One row per task not yet committed. leased: 0 waiting, 1 leased. rank orders the waiting: handed-back tasks
+-- (negative ranks) before never-leased ones (their index). spec: the TaskSpec's render fields as JSON.
+CREATE TABLE IF NOT EXISTS tasks (
+  job_id TEXT NOT NULL, idx INTEGER NOT NULL, leased INTEGER NOT NULL DEFAULT 0, rank INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, losses INTEGER NOT NULL DEFAULT 0, spec TEXT NOT NULL,
+  PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (job_id, leased, rank);
+-- Every job's event log; image events carry their image index, unique per job (an image commits once).
+CREATE TABLE IF NOT EXISTS events (
+  job_id TEXT NOT NULL, seq INTEGER NOT NULL, unix_ms INTEGER NOT NULL, image_index INTEGER, body TEXT NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS events_image ON events (job_id, image_index) WHERE image_index IS NOT NULL;
+CREATE TABLE IF NOT EXISTS fences (job_id TEXT NOT NULL, fence TEXT NOT NULL, PRIMARY KEY (job_id, fence)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (job_id TEXT NOT NULL, idx INTEGER NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (job_id, idx)) WITHOUT ROWID;
+`;
+
+export interface OpenedDb {
+  db: Database.Database;
+  /** Image folders found beside a database this open created: left by a version that kept no job records. */
+  orphanedImageDirs: number;
+}
+
+/**
+ * Opens (creating if needed) the database in `dataDir`, and holds it for this process alone: a second
+ * coordinator on the same folder fails its start with one line instead of sharing the queue.
+ */
+export function openDatabase(dataDir: string): OpenedDb {
+  const file = join(dataDir, DB_FILE);
+  const fresh = !existsSync(file);
+  let db: Database.Database | undefined;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    // No busy wait: the only other user of this file would be a second coordinator, refused at once.
+    db = new Database(file, { timeout: 0 });
+    // Exclusive locking: the lock is taken by the first statement and held until close (the OS drops it if the
+    // process dies), and WAL then needs no shared-memory file.
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a commit is written to the WAL before it returns (survives the process being killed);
+    // the WAL is fsynced at checkpoints, not per commit (see the README for what power loss can cost).
+    db.pragma('synchronous = NORMAL');
+    db.exec(SCHEMA);
+    const version = (db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: number } | undefined)?.value;
+    if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
+    else if (version > SCHEMA_VERSION) {
+      throw new ConfigError(`--data-dir: "${file}" was written by a newer latentfarm (schema ${version}, this one reads ${SCHEMA_VERSION})`);
+    }
+    // A write now takes the exclusive lock at once, so a second coordinator fails here, at its start.
+    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('opened_ms', Date.now());
+    return { db, orphanedImageDirs: fresh ? countDirs(join(dataDir, 'images')) : 0 };
+  } catch (err) {
+    db?.close();
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`--data-dir: cannot open the job database "${file}" (${explain(err)})`, { cause: err });
+  }
+}
+
+function explain(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'SQLITE_BUSY') return 'another coordinator is using this data dir';
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') return 'the file is not a latentfarm database';
+  if (typeof code === 'string') return code;
+  return err instanceof Error ? err.message.split('\n')[0] ?? 'error' : 'error';
+}
+
+function countDirs(dir: string): number {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).length;
+  } catch {
+    return 0;
+  }
+}

@@ -1,9 +1,11 @@
 // `latentfarm up`: a coordinator and N workers in one process — the embedded
 // default. With a prompt file (or one --prompt) it renders the job into a
 // folder and exits; without, it serves until Ctrl-C.
-import { basename, resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
 import { FarmClient } from '@latentfarm/client';
-import { createLogger, createRegistry, formatHelp, omitOptions, opt, optionValues, parseOptions, Registry } from '@latentfarm/common';
+import { createLogger, createRegistry, formatHelp, omitOptions, opt, optionValues, parseOptions, Registry, type OptionValues } from '@latentfarm/common';
 import { compileCoordinatorConfig, coordinatorOptions, startCoordinator, type Coordinator } from '@latentfarm/coordinator';
 import { JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { defaultWorkerConfig, startWorker, workerOptions, type Worker } from '@latentfarm/worker';
@@ -25,6 +27,7 @@ const upOptions = {
   metricsPort: { ...coordinatorOptions.metricsPort, help: `${coordinatorOptions.metricsPort.help}; a render run has none unless set` },
   // A local farm is watched in a browser: the console is on (no log-in: the farm is its user's own), off for a render run.
   httpPort: { ...coordinatorOptions.httpPort, default: 7480, help: `${coordinatorOptions.httpPort.help}; a render run has none unless set` },
+  dataDir: { ...coordinatorOptions.dataDir, help: `${coordinatorOptions.dataDir.help}; a render run uses a temp folder, removed at exit, unless set` },
   logLevel: { ...coordinatorOptions.logLevel, help: 'Log level of the farm', default: 'warn' as const },
   workers: opt.int('Local workers', 2, { min: 1, max: 256 }),
   ...farmWorkerOptions,
@@ -54,8 +57,31 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   const port = render && !explicit.has('port') ? 0 : v.port;
   const metricsPort = render && !explicit.has('metricsPort') ? -1 : v.metricsPort;
   const httpPort = render && !explicit.has('httpPort') ? -1 : v.httpPort;
+  // The embedded store keeps jobs across restarts, but a render run's images end up in --out: unless told, its store
+  // is a temp folder removed at exit, so a run never resumes an interrupted earlier one nor collides with a serve on ./data.
+  const scratch = render && !explicit.has('dataDir') ? await mkdtemp(join(tmpdir(), 'latentfarm-up-')) : undefined;
+  try {
+    return await runFarm(v, { render, spec, entries, port, metricsPort, httpPort, served, dataDir: scratch ?? v.dataDir });
+  } finally {
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+interface FarmPlan {
+  render: boolean;
+  spec: JobSpec;
+  entries: PromptEntry[];
+  port: number;
+  metricsPort: number;
+  httpPort: number;
+  served: string[];
+  dataDir: string;
+}
+
+async function runFarm(v: OptionValues<typeof upOptions>, plan: FarmPlan): Promise<number> {
+  const { render, spec, entries, port, metricsPort, httpPort, served, dataDir } = plan;
   // A one-person farm: every caller is the local admin, so nobody types a key (nor logs in to the console). It listens on loopback unless told otherwise.
-  const coordinatorConfig = compileCoordinatorConfig({ ...optionValues(farmCoordinatorOptions, v), port, metricsPort, httpPort, models: served, noAuth: true, adminKeyFile: '' });
+  const coordinatorConfig = compileCoordinatorConfig({ ...optionValues(farmCoordinatorOptions, v), port, metricsPort, httpPort, dataDir, models: served, noAuth: true, adminKeyFile: '' });
   if (!isLoopback(coordinatorConfig.host)) printErr(`latentfarm up: warning: --host ${coordinatorConfig.host} is reachable from elsewhere and up runs without API keys: anyone who reaches it is an admin; use latentfarm serve with keys for a shared farm`);
   const workerConfig = defaultWorkerConfig({ ...optionValues(farmWorkerOptions, v), models: served, metricsPort: -1 });
 

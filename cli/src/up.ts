@@ -15,8 +15,12 @@ import { makeOutFolder, watchToFolder } from './watch-to-folder.js';
 // up takes the coordinator's and the worker's own options (names, help, defaults, LATENTFARM_*
 // variables), less those it decides itself: the models served (from --engine and --model-dir) and
 // what each local worker gets from the farm (its coordinator, id, heartbeat, logger, /metrics).
-const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models']);
-const farmWorkerOptions = omitOptions(workerOptions, ['coordinator', 'id', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel', 'deletionCostMs', 'kubeServiceAccountDir']);
+// Transport security is for a farm on a network (serve, worker): local workers dial the coordinator in this process.
+const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models', 'workerPort', 'tlsCert', 'tlsKey', 'tlsClientCa']);
+const farmWorkerOptions = omitOptions(workerOptions, [
+  'coordinator', 'id', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel', 'deletionCostMs', 'kubeServiceAccountDir',
+  'tls', 'tlsCa', 'tlsCert', 'tlsKey',
+]);
 
 const upOptions = {
   ...farmCoordinatorOptions,
@@ -50,7 +54,9 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   // A render run serves nobody else: unless told, it takes a free port and no /metrics, so it never collides with a farm on this host.
   const port = render && !explicit.has('port') ? 0 : v.port;
   const metricsPort = render && !explicit.has('metricsPort') ? -1 : v.metricsPort;
-  const coordinatorConfig = compileCoordinatorConfig({ ...optionValues(farmCoordinatorOptions, v), port, metricsPort, models: served });
+  const coordinatorConfig = compileCoordinatorConfig({
+    ...optionValues(farmCoordinatorOptions, v), port, metricsPort, models: served, workerPort: -1, tlsCert: '', tlsKey: '', tlsClientCa: '',
+  });
   const workerConfig = defaultWorkerConfig({ ...optionValues(farmWorkerOptions, v), models: served, metricsPort: -1 });
 
   const log = createLogger('latentfarm', v.logLevel);

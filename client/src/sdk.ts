@@ -21,6 +21,12 @@ export interface ClientOptions {
   retries?: number;
   /** Told before each retry, e.g. to say so on a terminal. */
   onRetry?: (retry: RetryInfo) => void;
+  /**
+   * Connect over TLS, verifying the coordinator's certificate against `ca`
+   * (PEM), or against the system's CAs when `ca` is not given. Without it the
+   * channel is plaintext.
+   */
+  tls?: { ca?: Buffer };
 }
 
 /** A retryable call met UNAVAILABLE (coordinator down or restarting) and is tried again. */
@@ -58,7 +64,8 @@ export class FarmClient {
   private readonly onRetry: ((retry: RetryInfo) => void) | undefined;
 
   constructor(readonly address: string, options: ClientOptions = {}) {
-    this.raw = new RenderFarmClient(address, credentials.createInsecure(), {
+    const channel = options.tls === undefined ? credentials.createInsecure() : credentials.createSsl(options.tls.ca ?? null);
+    this.raw = new RenderFarmClient(address, channel, {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });

@@ -5,3 +5,4 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './rate.js';
 export * from './time.js';
+export * from './tls-files.js';

@@ -4,7 +4,8 @@ import { access, mkdir } from 'node:fs/promises';
 import { ConfigError, listenConfigError, listenError, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
 import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
-import { startGrpcServer, type GrpcServer } from './grpc/server.js';
+import { startGrpcServer, WorkerPortError, type GrpcServer } from './grpc/server.js';
+import { portCredentials } from './grpc/tls.js';
 import { coordinatorMetrics } from './metrics.js';
 import { FairShare } from './scheduling/fair-share.js';
 import { EmbeddedStore } from './store/embedded.js';
@@ -15,6 +16,8 @@ export interface Coordinator {
   readonly port: number;
   readonly metricsPort: number | undefined;
   readonly address: string;
+  /** Where workers connect: `address`, or the worker port's address (--worker-port). */
+  readonly workerAddress: string;
   close(): Promise<void>;
 }
 
@@ -30,6 +33,8 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     for (const u of undo.reverse()) await Promise.resolve().then(u).catch(() => undefined);
   };
   try {
+    // Certificates first: a wrong --tls-* file fails the start before any store is opened.
+    const creds = await portCredentials(config);
     if (config.natsUrl === '') await checkDataDir(config.dataDir);
     // JetStream when a NATS URL is set (durable, shared by several coordinators), else in this process.
     const store: Store = config.natsUrl !== ''
@@ -45,29 +50,45 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, log, config.host, config.port);
+      grpc = await startGrpcServer(farm, log, {
+        clients: { host: config.host, port: config.port, credentials: creds.clients },
+        workers: config.workerPort < 0 ? undefined : { host: config.host, port: config.workerPort, credentials: creds.workers },
+        mtls: creds.mtls,
+      });
     } catch (err) {
-      const le = listenError(err, config.host, config.port);
-      throw le === undefined ? err : listenConfigError(le, { host: '--host', port: '--port' });
+      const onWorkerPort = err instanceof WorkerPortError;
+      const cause = onWorkerPort ? err.cause : err;
+      const le = listenError(cause, config.host, onWorkerPort ? config.workerPort : config.port);
+      throw le === undefined ? cause : listenConfigError(le, { host: '--host', port: onWorkerPort ? '--worker-port' : '--port' });
     }
-    undo.push(() => grpc.server.forceShutdown());
+    undo.push(() => { grpc.server.forceShutdown(); grpc.workers?.server.forceShutdown(); });
+    let storeHealthy = true;
     store.onHealthChange((ok) => {
+      storeHealthy = ok;
       for (const svc of ['', 'latentfarm.v1.RenderFarm', 'latentfarm.v1.WorkerGateway']) grpc.health.setStatus(svc, ok ? 'SERVING' : 'NOT_SERVING');
       log.warn({ healthy: ok }, ok ? 'store reachable again' : 'store unreachable: refusing new jobs');
     });
-    const metrics = config.metricsPort >= 0 ? await serveMetricsOrExplain(registry, config) : undefined;
-    log.info({ port: grpc.port, metricsPort: metrics?.port, store: store.kind, dataDir: store.kind === 'embedded' ? config.dataDir : undefined }, 'coordinator listening');
+    // /readyz says what gRPC health says: a TLS gRPC port cannot be probed by the kubelet, whose gRPC probe speaks plaintext.
+    const metrics = config.metricsPort >= 0 ? await serveMetricsOrExplain(registry, config, () => storeHealthy) : undefined;
+    const workerAddress = grpc.workers === undefined ? `${config.host}:${grpc.port}` : `${config.host}:${grpc.workers.port}`;
+    log.info({
+      port: grpc.port, workerPort: grpc.workers?.port, tls: config.tlsCert !== '', mtls: creds.mtls, metricsPort: metrics?.port,
+      store: store.kind, dataDir: store.kind === 'embedded' ? config.dataDir : undefined,
+    }, 'coordinator listening');
     return {
       port: grpc.port,
       metricsPort: metrics?.port,
       address: `${config.host}:${grpc.port}`,
+      workerAddress,
       async close() {
         grpc.health.setStatus('', 'NOT_SERVING');
         farm.close();
         await new Promise<void>((resolve) => {
           // Give streams a moment to end cleanly, then force.
-          const t = setTimeout(() => { grpc.server.forceShutdown(); resolve(); }, 2000);
-          grpc.server.tryShutdown(() => { clearTimeout(t); resolve(); });
+          const servers = [grpc.server, ...(grpc.workers === undefined ? [] : [grpc.workers.server])];
+          const t = setTimeout(() => { for (const s of servers) s.forceShutdown(); resolve(); }, 2000);
+          let left = servers.length;
+          for (const s of servers) s.tryShutdown(() => { if (--left === 0) { clearTimeout(t); resolve(); } });
         });
         metrics?.server.close();
         await store.close();
@@ -79,9 +100,9 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   }
 }
 
-async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConfig) {
+async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConfig, ready: () => boolean) {
   try {
-    return await serveMetrics(registry, config.metricsHost, config.metricsPort);
+    return await serveMetrics(registry, config.metricsHost, config.metricsPort, { ready });
   } catch (err) {
     const le = listenError(err, config.metricsHost, config.metricsPort);
     throw le === undefined ? err : listenConfigError(le, { host: '--metrics-host', port: '--metrics-port', offHint: ', or -1 to turn /metrics off' });

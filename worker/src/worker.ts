@@ -1,6 +1,6 @@
 // The worker's side of WorkerGateway.Connect: dial, say hello, grant credit,
 // render what is leased, report progress and results; reconnect with backoff.
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials, status, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { backoffMs, sleep, type Logger } from '@latentfarm/common';
 import {
   Scheduler, WorkerGatewayClient, schedulerByName,
@@ -45,8 +45,9 @@ export class Worker {
     private readonly engine: Engine,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
+    channel: ChannelCredentials = credentials.createInsecure(),
   ) {
-    this.clients = config.coordinator.map((address) => new WorkerGatewayClient(address, credentials.createInsecure(), {
+    this.clients = config.coordinator.map((address) => new WorkerGatewayClient(address, channel, {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       'grpc.keepalive_time_ms': 20_000,
@@ -129,7 +130,12 @@ export class Worker {
           this.onMessage(m, generation);
         }
       });
-      call.on('error', (err) => { this.log.debug({ err: err.message }, 'stream error'); end(); });
+      call.on('error', (err: ServiceError) => {
+        // A refused identity (mTLS: the hello's id is not the certificate's) is the operator's to fix: say so loudly.
+        if (err.code === status.PERMISSION_DENIED || err.code === status.UNAUTHENTICATED) this.log.error({ coordinator: this.address, code: status[err.code] }, `coordinator refused this worker: ${err.details}`);
+        else this.log.debug({ err: err.message }, 'stream error');
+        end();
+      });
       call.on('status', end);
       call.on('end', end);
       const info = this.engine.info;

@@ -55,7 +55,7 @@ export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClie
   try {
     return await fn(c);
   } catch (err) {
-    throw unreachable(err, address) ?? err;
+    throw unreachable(err, address, ca !== undefined || v['tls'] === true) ?? err;
   } finally {
     c.close();
   }

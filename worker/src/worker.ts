@@ -39,6 +39,8 @@ export class Worker {
   private readonly done: Promise<void>;
   private readonly welcomed: Promise<void>;
   private onWelcome: () => void = () => undefined;
+  /** Why the last stream ended in an error (grpc-js's details), for the reconnect line. */
+  private lastError: string | undefined;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -93,7 +95,8 @@ export class Worker {
       if (welcomed) attempt = 0;
       else this.metrics.reconnects.inc();
       const delay = backoffMs(attempt++, this.config.reconnectBaseMs, this.config.reconnectMaxMs);
-      this.log.warn({ coordinator: this.address, retryInMs: delay }, 'connection to coordinator lost; reconnecting');
+      // The reason says what to fix when the stream never started (a TLS handshake refused, a certificate not trusted).
+      this.log.warn({ coordinator: this.address, retryInMs: delay, reason: this.lastError }, 'connection to coordinator lost; reconnecting');
       await sleep(delay);
     }
     this.stopped = true;
@@ -105,6 +108,7 @@ export class Worker {
   private session(): Promise<boolean> {
     return new Promise((resolve) => {
       const generation = ++this.generation;
+      this.lastError = undefined;
       const call = this.client.connect();
       this.call = call;
       let welcomed = false;
@@ -134,6 +138,7 @@ export class Worker {
         // A refused identity (mTLS: the hello's id is not the certificate's) is the operator's to fix: say so loudly.
         if (err.code === status.PERMISSION_DENIED || err.code === status.UNAUTHENTICATED) this.log.error({ coordinator: this.address, code: status[err.code] }, `coordinator refused this worker: ${err.details}`);
         else this.log.debug({ err: err.message }, 'stream error');
+        this.lastError = err.details;
         end();
       });
       call.on('status', end);

@@ -8,7 +8,9 @@ import { credentials, status, type ChannelCredentials, type ServiceError } from 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FarmClient } from '@latentfarm/client';
 import { ConfigError, createLogger, Registry } from '@latentfarm/common';
-import { defaultCoordinatorConfig, startCoordinator, type Coordinator } from '@latentfarm/coordinator';
+import {
+  compileCoordinatorConfig, defaultCoordinatorConfig, startCoordinator, type Coordinator, type CoordinatorConfig,
+} from '@latentfarm/coordinator';
 import { JobState, WorkerGatewayClient, type ConnectResponse } from '@latentfarm/proto';
 import { makeTestCa, eventually, tempDir, type CertFiles, type TestCa } from '@latentfarm/testkit';
 import { defaultWorkerConfig, startWorker, type Worker } from '@latentfarm/worker';
@@ -167,6 +169,30 @@ describe('TLS configuration errors fail the start with one line naming the flag'
       expect((err as Error).message).toMatch(message);
       expect((err as Error).message).not.toContain('\n');
     });
+  });
+});
+
+describe('TLS flags that do not go together are one line before anything starts', () => {
+  const coordinatorProblem = (o: Partial<CoordinatorConfig>) => {
+    try {
+      compileCoordinatorConfig(defaultCoordinatorConfig(o));
+      return undefined;
+    } catch (err) {
+      return err instanceof ConfigError ? err.message : err;
+    }
+  };
+  it.each([
+    [{ tlsCert: 'c.pem' }, '--tls-cert: needs --tls-key'],
+    [{ tlsKey: 'k.pem' }, '--tls-key: needs --tls-cert'],
+    [{ tlsClientCa: 'ca.pem', workerPort: 7401 }, '--tls-client-ca: needs --tls-cert and --tls-key (mTLS is TLS first)'],
+    [{ tlsCert: 'c.pem', tlsKey: 'k.pem', tlsClientCa: 'ca.pem' }, /^--tls-client-ca: workers need a port of their own with mTLS .*set --worker-port/],
+    [{ port: 7400, workerPort: 7400 }, /^--worker-port: 7400 is --port too/],
+  ] as const)('coordinator %j', (o, message) => {
+    expect(coordinatorProblem(o)).toMatch(message);
+  });
+
+  it('worker --tls-cert without --tls-key', () => {
+    expect(() => defaultWorkerConfig({ tlsCert: 'c.pem' })).toThrow(/^--tls-cert: needs --tls-key$/);
   });
 });
 

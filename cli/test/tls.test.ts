@@ -3,7 +3,8 @@
 // worker port of its own, a real sim worker with its client certificate, the
 // SDK, and raw WorkerGateway clients playing the strangers. Certificates are
 // issued at test time (testkit/src/certs.ts).
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { credentials, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FarmClient } from '@latentfarm/client';
@@ -135,6 +136,22 @@ describe('TLS for clients, mTLS for workers', () => {
     const r = await hello(coordinator.workerAddress, await sslWith(ca.ca, await ca.client('gpu-x')), 'gpu-z');
     expect(r.welcomed ? 'welcomed' : status[r.error.code]).toBe('PERMISSION_DENIED');
     if (!r.welcomed) expect(r.error.details).toContain('"gpu-x"');
+  });
+
+  it('a worker whose certificate is renewed in place (cert-manager\'s csi-driver) presents the new one at its next reconnect', async () => {
+    // It starts with a certificate the coordinator refuses (another CA), in the files it was told; then valid ones replace them.
+    const files = { cert: join(dir.path, 'renewed.crt'), key: join(dir.path, 'renewed.key') };
+    const refused = await rogue.client('gpu-renewed');
+    await Promise.all([copyFile(refused.cert, files.cert), copyFile(refused.key, files.key)]);
+    const w = await startWorker(defaultWorkerConfig({
+      coordinator: [coordinator.workerAddress], engine: 'sim', models: ['sim'], heartbeatMs: 200, reconnectBaseMs: 50, reconnectMaxMs: 200,
+      metricsPort: -1, tlsCa: ca.ca, tlsCert: files.cert, tlsKey: files.key,
+    }), { log: silent, registry: new Registry() });
+    workers.push(w);
+    const renewed = await ca.client('gpu-renewed');
+    await Promise.all([copyFile(renewed.cert, files.cert), copyFile(renewed.key, files.key)]);
+    await w.connected();
+    expect((await client.getFarmStatus()).workers.map((x) => x.id)).toContain('gpu-renewed');
   });
 
   it('an id hijack (a certificate for X claiming live worker Y\'s id) does no harm: Y keeps its leases and its stream', async () => {

@@ -51,7 +51,10 @@ export async function startWorker(configured: WorkerConfig, deps: { log: Logger;
   if (engine instanceof OnnxEngine) {
     for (const m of engine.loaded) log.info({ model: m.model, dir: m.dir, format: m.format, unetTimestep: m.unetTimestep }, `model ${m.model}: ${m.formatDescription}; UNet: ${m.unetTimestepDetail}`);
   }
-  return new Worker(config, engine, metrics, log, transport.credentials);
+  const tls = configured.tls || configured.tlsCa !== '' || configured.tlsCert !== '';
+  // A renewed certificate must still name this worker (its id is fixed for the process).
+  const renew = tls ? async () => (await workerTransport({ ...configured, id: config.id })).credentials : undefined;
+  return new Worker(config, engine, metrics, log, transport.credentials, renew);
 }
 
 export async function runWorker(argv: readonly string[]): Promise<void> {

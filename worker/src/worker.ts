@@ -20,7 +20,7 @@ interface Held {
 }
 
 export class Worker {
-  private readonly clients: WorkerGatewayClient[];
+  private clients: WorkerGatewayClient[];
   private client: WorkerGatewayClient;
   private address: string;
   private readonly held = new Map<string, Held>();
@@ -48,13 +48,10 @@ export class Worker {
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
     channel: ChannelCredentials = credentials.createInsecure(),
+    /** Reads the TLS files again (a certificate renewed in place): called before each reconnect. */
+    private readonly renewChannel?: () => Promise<ChannelCredentials>,
   ) {
-    this.clients = config.coordinator.map((address) => new WorkerGatewayClient(address, channel, {
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      'grpc.keepalive_time_ms': 20_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-    }));
+    this.clients = this.dial(channel);
     this.client = this.clients[0] as WorkerGatewayClient;
     this.address = config.coordinator[0] ?? '';
     this.heartbeatMs = config.heartbeatMs;
@@ -62,6 +59,31 @@ export class Worker {
     this.progressTimer.unref();
     this.welcomed = new Promise((resolve) => { this.onWelcome = resolve; });
     this.done = this.connectLoop();
+  }
+
+  private dial(channel: ChannelCredentials): WorkerGatewayClient[] {
+    return this.config.coordinator.map((address) => new WorkerGatewayClient(address, channel, {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      'grpc.keepalive_time_ms': 20_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    }));
+  }
+
+  /**
+   * New channels with the TLS files as they are now, so a certificate renewed
+   * in place (cert-manager's csi-driver) is presented at the next handshake;
+   * files that cannot be used right now (mid-rotation) leave the old ones.
+   */
+  private async renewClients(): Promise<void> {
+    if (this.renewChannel === undefined) return;
+    try {
+      const channel = await this.renewChannel();
+      for (const c of this.clients) c.close();
+      this.clients = this.dial(channel);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'TLS files unusable; reconnecting with those read before');
+    }
   }
 
   /** Resolves when the worker has stopped (drained, or closed). */
@@ -98,6 +120,7 @@ export class Worker {
       // The reason says what to fix when the stream never started (a TLS handshake refused, a certificate not trusted).
       this.log.warn({ coordinator: this.address, retryInMs: delay, reason: this.lastError }, 'connection to coordinator lost; reconnecting');
       await sleep(delay);
+      if (!this.stopped) await this.renewClients();
     }
     this.stopped = true;
     clearInterval(this.progressTimer);

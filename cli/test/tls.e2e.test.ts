@@ -82,6 +82,12 @@ describe('latentfarm serve/worker/submit over TLS and mTLS', () => {
     oneLine(r.output, /^latentfarm status: cannot reach the coordinator at 127\.0\.0\.1:\d+: its TLS certificate is not trusted — set --tls-ca/);
   });
 
+  it('a submit that does not trust the coordinator is not retried until the deadline: one line, exit 1', async () => {
+    const r = await runCli(['submit', '--coordinator', coordinator.address, '--tls-ca', rogue.ca, '--prompt', 'x', '--deadline-ms', '600000']);
+    expect(r.code, r.output).toBe(1);
+    oneLine(r.output, /^latentfarm submit: cannot reach the coordinator at 127\.0\.0\.1:\d+: its TLS certificate is not trusted — set --tls-ca/);
+  });
+
   it('a --tls-ca that cannot be read: one line, exit 2', async () => {
     const r = await runCli(['status', '--coordinator', coordinator.address, '--tls-ca', join(dir.path, 'missing.crt')]);
     expect(r.code, r.output).toBe(2);

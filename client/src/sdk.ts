@@ -56,6 +56,13 @@ export interface WatchOptions {
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const RETRYABLE = new Set([status.UNAVAILABLE]);
+// A TLS handshake that failed on the certificate (not trusted, wrong name) or the protocol (TLS at a plaintext
+// port) fails the same way at every attempt: UNAVAILABLE, but not worth waiting out the deadline for.
+const TLS_FAILURE = /certificate|altnames|SSL routines|wrong version number/i;
+
+function retryable(err: ServiceError): boolean {
+  return RETRYABLE.has(err.code) && !(typeof err.details === 'string' && TLS_FAILURE.test(err.details));
+}
 
 export class FarmClient {
   readonly raw: RenderFarmClient;
@@ -93,7 +100,7 @@ export class FarmClient {
         return await fn();
       } catch (err) {
         const wait = backoffMs(attempt, 100, 2000);
-        if (attempt + 1 >= this.retries || !RETRYABLE.has((err as ServiceError).code) || Date.now() + wait >= deadline.getTime()) throw err;
+        if (attempt + 1 >= this.retries || !retryable(err as ServiceError) || Date.now() + wait >= deadline.getTime()) throw err;
         this.onRetry?.({ method, attempt: attempt + 1, error: err as ServiceError, deadline });
         await sleep(wait);
       }

@@ -11,6 +11,7 @@ export const clientOptions = {
   deadlineMs: opt.int('Deadline of each call, retries included (a submit retries while the coordinator is unreachable)', 30_000, { min: 1 }),
   tls: opt.bool('Connect over TLS, verifying the coordinator against the system\'s CAs (implied by --tls-ca)', false),
   tlsCa: opt.string('Connect over TLS, verifying the coordinator against this CA bundle (PEM)', ''),
+  apiKey: opt.string('API key (lf_…) sent with every call; not needed by a farm run with up or serve --no-auth', ''),
   json: opt.bool('Print the reply as JSON (proto3 JSON mapping: enum names, lowerCamel fields), one message per line', false),
 };
 
@@ -50,6 +51,7 @@ export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClie
   const c = new FarmClient(address, {
     ...(ca !== undefined || v['tls'] === true ? { tls: ca === undefined ? {} : { ca } } : {}),
     deadlineMs: v['deadlineMs'] as number,
+    apiKey: v['apiKey'] as string,
     ...(idempotencyKey === undefined ? { retries: READ_ATTEMPTS } : { onRetry: retryNotice(address, idempotencyKey) }),
   });
   try {

@@ -2,6 +2,7 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { logVerbosity, setLogVerbosity, status } from '@grpc/grpc-js';
 import { ConfigError, InvalidArgumentError } from '@latentfarm/common';
+import { adminCommands } from './admin.js';
 import { commands, runCommand } from './commands.js';
 import { fileProblem } from './file-errors.js';
 import { print, printErr } from './output.js';
@@ -23,6 +24,11 @@ Jobs:
   image     fetch a finished image by id
   estimate  dry run of the cost model
   status    workers, models, queue depth, throughput
+Admin (an admin key):
+  tenant    create | list
+  key       create | list | revoke; generate (offline, for serve --admin-key-file)
+
+Every client command takes --api-key (or LATENTFARM_API_KEY); up and serve --no-auth need none.
 
 Exit status: 0 done, 1 failed (a job that did not succeed, an error from the farm), 2 bad input.`;
 
@@ -53,6 +59,20 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (name === 'up') {
       const { runUp } = await import('./up.js');
       return await runUp(rest);
+    }
+    const group = adminCommands[name];
+    if (group !== undefined) {
+      const [sub, ...args] = rest;
+      if (sub === '--help' || sub === '-h') {
+        print(`Usage: latentfarm ${name} <${Object.keys(group).join('|')}> [options]   (latentfarm ${name} <subcommand> --help for its options)`);
+        return 0;
+      }
+      const cmd = sub === undefined ? undefined : group[sub];
+      if (cmd === undefined) {
+        printErr(`latentfarm ${name}: ${sub === undefined ? 'missing' : `unknown subcommand "${sub}"`}: use one of ${Object.keys(group).join(', ')}`);
+        return 2;
+      }
+      return await runCommand(cmd, args);
     }
     const cmd = commands[name];
     if (cmd === undefined) {

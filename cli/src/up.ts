@@ -8,17 +8,18 @@ import { compileCoordinatorConfig, coordinatorOptions, startCoordinator, type Co
 import { JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { defaultWorkerConfig, startWorker, workerOptions, type Worker } from '@latentfarm/worker';
 import { collectEntries, jobOptions, specFromFlags, type JobFlags } from './job-options.js';
-import { print } from './output.js';
+import { print, printErr } from './output.js';
 import { doneLine } from './submit.js';
 import { makeOutFolder, watchToFolder } from './watch-to-folder.js';
 
 // up takes the coordinator's and the worker's own options (names, help, defaults, LATENTFARM_*
-// variables), less those it decides itself: the models served (from --engine and --model-dir) and
-// what each local worker gets from the farm (its coordinator, id, heartbeat, logger, /metrics).
+// variables), less those it decides itself: the models served (from --engine and --model-dir),
+// auth (up runs as a local admin: no key to type) and what each local worker gets from the farm
+// (its coordinator, id, key, heartbeat, logger, /metrics).
 // Transport security is for a farm on a network (serve, worker): local workers dial the coordinator in this process.
-const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models', 'workerPort', 'tlsCert', 'tlsKey', 'tlsClientCa']);
+const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models', 'noAuth', 'adminKeyFile', 'workerPort', 'tlsCert', 'tlsKey', 'tlsClientCa']);
 const farmWorkerOptions = omitOptions(workerOptions, [
-  'coordinator', 'id', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel', 'deletionCostMs', 'kubeServiceAccountDir',
+  'coordinator', 'id', 'apiKey', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel', 'deletionCostMs', 'kubeServiceAccountDir',
   'tls', 'tlsCa', 'tlsCert', 'tlsKey',
 ]);
 
@@ -54,9 +55,12 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   // A render run serves nobody else: unless told, it takes a free port and no /metrics, so it never collides with a farm on this host.
   const port = render && !explicit.has('port') ? 0 : v.port;
   const metricsPort = render && !explicit.has('metricsPort') ? -1 : v.metricsPort;
+  // A one-person farm: every caller is the local admin, so nobody types a key. It listens on loopback unless told otherwise.
   const coordinatorConfig = compileCoordinatorConfig({
-    ...optionValues(farmCoordinatorOptions, v), port, metricsPort, models: served, workerPort: -1, tlsCert: '', tlsKey: '', tlsClientCa: '',
+    ...optionValues(farmCoordinatorOptions, v), port, metricsPort, models: served, noAuth: true, adminKeyFile: '',
+    workerPort: -1, tlsCert: '', tlsKey: '', tlsClientCa: '',
   });
+  if (!isLoopback(coordinatorConfig.host)) printErr(`latentfarm up: warning: --host ${coordinatorConfig.host} is reachable from elsewhere and up runs without API keys: anyone who reaches it is an admin; use latentfarm serve with keys for a shared farm`);
   const workerConfig = defaultWorkerConfig({ ...optionValues(farmWorkerOptions, v), models: served, metricsPort: -1 });
 
   const log = createLogger('latentfarm', v.logLevel);
@@ -110,4 +114,8 @@ async function renderAndReport(coordinator: Coordinator, spec: JobSpec, entries:
   } finally {
     client.close();
   }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -15,7 +15,7 @@ function oneLine(output: string, re: RegExp): void {
 }
 
 const start = (port: number, dataDir: string): Promise<Coordinator> =>
-  startCoordinator(defaultCoordinatorConfig({ port, metricsPort: -1, dataDir }), { log: createLogger('test', 'silent'), registry: new Registry() });
+  startCoordinator(defaultCoordinatorConfig({ port, metricsPort: -1, dataDir, noAuth: true }), { log: createLogger('test', 'silent'), registry: new Registry() });
 
 describe('client commands with the coordinator down or restarting', () => {
   let dir: { path: string; remove(): Promise<void> };

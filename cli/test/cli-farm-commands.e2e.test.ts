@@ -62,10 +62,10 @@ describe('farm commands: bad input and busy ports', () => {
   });
 
   it('serve on a gRPC or /metrics port in use exits 2 with one line naming the flag', async () => {
-    const grpc = await runCli(['serve', '--port', String(held.port), '--metrics-port', '-1', '--data-dir', join(dir.path, 'data')]);
+    const grpc = await runCli(['serve', '--no-auth', '--port', String(held.port), '--metrics-port', '-1', '--data-dir', join(dir.path, 'data')]);
     expect(grpc.code, grpc.output).toBe(2);
     oneLine(grpc.output, new RegExp(`^latentfarm serve: --port: 127\\.0\\.0\\.1:${held.port} is already in use`));
-    const metrics = await runCli(['serve', '--port', '0', '--metrics-port', String(held.port), '--data-dir', join(dir.path, 'data')]);
+    const metrics = await runCli(['serve', '--no-auth', '--port', '0', '--metrics-port', String(held.port), '--data-dir', join(dir.path, 'data')]);
     expect(metrics.code, metrics.output).toBe(2);
     oneLine(metrics.output, new RegExp(`^latentfarm serve: --metrics-port: 127\\.0\\.0\\.1:${held.port} is already in use.*-1 to turn /metrics off$`));
   });
@@ -73,7 +73,7 @@ describe('farm commands: bad input and busy ports', () => {
   it('serve with a --data-dir it cannot write exits 2 with one line (not a farm that fails every image)', async () => {
     const file = join(dir.path, 'a-file');
     await writeFile(file, '');
-    const r = await runCli(['serve', '--port', '0', '--metrics-port', '-1', '--data-dir', join(file, 'data')]);
+    const r = await runCli(['serve', '--no-auth', '--port', '0', '--metrics-port', '-1', '--data-dir', join(file, 'data')]);
     expect(r.code, r.output).toBe(2);
     oneLine(r.output, /^latentfarm serve: --data-dir: cannot write to ".*a-file\/data" \(ENOTDIR\)$/);
   });

@@ -40,7 +40,8 @@ export async function startTestFarm(
   const dir = await tempDir();
   const registry = new Registry();
   const coordinator = await startCoordinator(
-    defaultCoordinatorConfig({ port: 0, metricsPort: -1, dataDir: dir.path, leaseTtlMs: 3000, heartbeatMs: 200, ...config }),
+    // Farm behaviour, not auth (authorization.e2e.test.ts runs a farm with keys): every caller is the local admin.
+    defaultCoordinatorConfig({ port: 0, metricsPort: -1, dataDir: dir.path, leaseTtlMs: 3000, heartbeatMs: 200, noAuth: true, ...config }),
     { log: createLogger('test', 'silent'), registry },
   );
   listening?.(coordinator.port);

@@ -109,13 +109,13 @@ describe('server reflection, as a generic tool uses it', () => {
   it('lists the services, in both protocol versions', async () => {
     const v1 = (await reflect({ listServices: '*' }, 'v1')).listServicesResponse?.service.map((s) => s.name).sort();
     const v1alpha = (await reflect({ listServices: '*' }, 'v1alpha')).listServicesResponse?.service.map((s) => s.name).sort();
-    expect(v1).toEqual(expect.arrayContaining(['latentfarm.v1.RenderFarm', 'latentfarm.v1.WorkerGateway']));
+    expect(v1).toEqual(expect.arrayContaining(['latentfarm.v1.RenderFarm', 'latentfarm.v1.WorkerGateway', 'latentfarm.v1.FarmAdmin']));
     expect(v1alpha).toEqual(v1);
   });
 
   it('serves each .proto file by its own name and by symbol, with its imports', async () => {
     const files = await allFiles();
-    expect([...files.keys()].sort()).toEqual(['latentfarm/v1/render_farm.proto', 'latentfarm/v1/types.proto', 'latentfarm/v1/worker_gateway.proto']);
+    expect([...files.keys()].sort()).toEqual(['latentfarm/v1/farm_admin.proto', 'latentfarm/v1/render_farm.proto', 'latentfarm/v1/types.proto', 'latentfarm/v1/worker_gateway.proto']);
     for (const [name, bytes] of files) {
       const served = await filesFor({ fileByFilename: name });
       const [first, ...imports] = served.map(decodeFile);

@@ -56,7 +56,7 @@ describe('TLS for clients, mTLS for workers', () => {
     const server = await ca.server();
     coordinator = await startCoordinator(defaultCoordinatorConfig({
       port: 0, workerPort: 0, metricsPort: -1, dataDir: dir.path, leaseTtlMs: 3000, heartbeatMs: 200,
-      tlsCert: server.cert, tlsKey: server.key, tlsClientCa: ca.ca,
+      tlsCert: server.cert, tlsKey: server.key, tlsClientCa: ca.ca, noAuth: true,
     }), { log: silent, registry: new Registry() });
     caPem = await readFile(ca.ca);
     client = new FarmClient(coordinator.address, { tls: { ca: caPem } });
@@ -172,6 +172,46 @@ describe('TLS for clients, mTLS for workers', () => {
   });
 });
 
+describe('with API keys on, a worker\'s verified certificate is its credential on the mTLS worker port', () => {
+  it('a worker with a certificate and no key renders; a client still needs its key', async () => {
+    const dir = await tempDir();
+    const stops: (() => Promise<void>)[] = [];
+    try {
+      const ca = await makeTestCa(dir.path, 'farm');
+      const server = await ca.server();
+      const coordinator = await startCoordinator(defaultCoordinatorConfig({
+        port: 0, workerPort: 0, metricsPort: -1, dataDir: dir.path, leaseTtlMs: 3000, heartbeatMs: 200,
+        tlsCert: server.cert, tlsKey: server.key, tlsClientCa: ca.ca, noAuth: false,
+      }), { log: silent, registry: new Registry() });
+      stops.push(() => coordinator.close());
+      const caPem = await readFile(ca.ca);
+      const keyless = new FarmClient(coordinator.address, { tls: { ca: caPem }, apiKey: '', retries: 1 });
+      stops.push(async () => keyless.close());
+      const refused = await keyless.getFarmStatus().then(() => undefined, (e: unknown) => e as ServiceError);
+      expect(refused?.code).toBe(status.UNAUTHENTICATED);
+      const admin = new FarmClient(coordinator.address, { tls: { ca: caPem }, apiKey: coordinator.firstAdminKey ?? '' });
+      stops.push(async () => admin.close());
+      const cert = await ca.client('keyless-gpu');
+      const w = await startWorker(defaultWorkerConfig({
+        coordinator: [coordinator.workerAddress], engine: 'sim', models: ['sim'], heartbeatMs: 200, metricsPort: -1,
+        tlsCa: ca.ca, tlsCert: cert.cert, tlsKey: cert.key,
+      }), { log: silent, registry: new Registry() });
+      stops.push(() => w.close());
+      await w.connected();
+      const { job } = await admin.submitJob(spec(), prompts(3));
+      const c = await collect(admin, job?.id ?? '');
+      expect(c.images.size).toBe(3);
+      expect(c.states.at(-1)).toBe(JobState.SUCCEEDED);
+      // The certificate names one worker: claiming another id is refused.
+      const r = await hello(coordinator.workerAddress, await sslWith(ca.ca, await ca.client('keyless-other')), 'keyless-gpu');
+      expect(r.welcomed ? 'welcomed' : status[r.error.code]).toBe('PERMISSION_DENIED');
+    } finally {
+      for (const stop of stops.reverse()) await stop();
+      await dir.remove();
+    }
+  });
+});
+
 describe('TLS configuration errors fail the start with one line naming the flag', () => {
   it.each([
     ['a missing certificate', (f: Files) => ({ tlsCert: `${f.dir}/nope.crt`, tlsKey: f.server.key }), /^--tls-cert: cannot read ".*nope\.crt" \(no such file\)$/],
@@ -180,7 +220,7 @@ describe('TLS configuration errors fail the start with one line naming the flag'
     ['a client CA that is no certificate', (f: Files) => ({ tlsCert: f.server.cert, tlsKey: f.server.key, tlsClientCa: f.server.key, workerPort: 0 }), /^--tls-client-ca: ".*" holds no PEM certificate/],
   ])('%s', async (_what, settings, message) => {
     await withFiles(async (f) => {
-      const err = await startCoordinator(defaultCoordinatorConfig({ port: 0, metricsPort: -1, dataDir: f.dir, ...settings(f) }), { log: silent, registry: new Registry() })
+      const err = await startCoordinator(defaultCoordinatorConfig({ port: 0, metricsPort: -1, dataDir: f.dir, noAuth: true, ...settings(f) }), { log: silent, registry: new Registry() })
         .then(async (c) => { await c.close(); return undefined; }, (e: unknown) => e);
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as Error).message).toMatch(message);

@@ -12,7 +12,10 @@ import { workerOptions } from '@latentfarm/worker';
  * in-cluster options (an in-process worker has no pod of its own to annotate).
  */
 // Transport security too: up's workers dial the coordinator in the same process (the options are serve's and worker's).
-const setByUp = new Set(['models', 'coordinator', 'id', 'deletionCostMs', 'kubeServiceAccountDir', 'workerPort', 'tls', 'tlsCa', 'tlsCert', 'tlsKey', 'tlsClientCa']);
+const setByUp = new Set([
+  'models', 'coordinator', 'id', 'deletionCostMs', 'kubeServiceAccountDir', 'noAuth', 'adminKeyFile', 'apiKey',
+  'workerPort', 'tls', 'tlsCa', 'tlsCert', 'tlsKey', 'tlsClientCa',
+]);
 
 describe('up options', () => {
   it('lists every coordinator and worker option but those it sets itself', async () => {

@@ -9,6 +9,7 @@ import {
   type ImageCounts, type ImageInfo, type ImageStep, type Job, type JobSpec, type JobState, type ListJobsRequest,
   type ListJobsResponse, type PromptEntry, type SubmitJobResponse, type SubmitJobStreamRequest, type WatchJobResponse,
 } from '@latentfarm/proto';
+import { apiKeyOptions } from './api-key.js';
 import { backoffMs } from './backoff.js';
 
 export { status as GrpcStatus };
@@ -27,6 +28,8 @@ export interface ClientOptions {
    * channel is plaintext.
    */
   tls?: { ca?: Buffer };
+  /** API key (`lf_…`) sent with every call as `authorization: Bearer`; default LATENTFARM_API_KEY. Empty: none (a farm run without auth). */
+  apiKey?: string;
 }
 
 /** A retryable call met UNAVAILABLE (coordinator down or restarting) and is tried again. */
@@ -75,6 +78,7 @@ export class FarmClient {
     this.raw = new RenderFarmClient(address, channel, {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      ...apiKeyOptions(options.apiKey ?? process.env['LATENTFARM_API_KEY']),
     });
     this.deadlineMs = options.deadlineMs ?? 30_000;
     this.retries = options.retries ?? Infinity;

@@ -26,5 +26,14 @@ export class UnavailableError extends LatentfarmError {}
 /** The operation does not fit the current state (e.g. cancelling a finished job). */
 export class FailedPreconditionError extends LatentfarmError {}
 
+/** The caller presented no credential, or one that is unknown, revoked or expired. */
+export class UnauthenticatedError extends LatentfarmError {}
+
+/** The caller is known but its role may not do this. */
+export class PermissionDeniedError extends LatentfarmError {}
+
+/** What the caller asked to create exists already. */
+export class AlreadyExistsError extends LatentfarmError {}
+
 /** Invalid configuration at start-up: the message is one line naming the setting. */
 export class ConfigError extends LatentfarmError {}

@@ -14,6 +14,8 @@ export const coordinatorOptions = {
   natsPrefix: opt.string('Prefix of the JetStream streams and buckets (lets several farms share one NATS)', 'latentfarm'),
   natsReplicas: opt.int('Replicas of each JetStream stream and bucket (3 in production, on a 3-node cluster)', 1, { min: 1, max: 5 }),
   natsTimeoutMs: opt.int('Timeout of one NATS request; while NATS is unreachable calls fail after at most this long', 5_000, { min: 100 }),
+  noAuth: opt.bool('Run without API keys: every caller, worker or client, is an admin. Only for a farm nobody else can reach; serve warns at start', false),
+  adminKeyFile: opt.string('File holding an admin API key (from latentfarm key generate), stored (hashed) at start: the first admin of a new farm, e.g. from a Kubernetes Secret. Without it, a farm with no admin key makes one at start and prints it once', ''),
   models: opt.list('Models accepted in jobs before any worker serves them (scaling from zero: their jobs wait queued), besides those connected workers announce', ['sim']),
   defaultModel: opt.string('Model of a job that names none (empty: the one model the farm serves or accepts besides sim); accepted like --models', ''),
   logLevel: opt.oneOf('Log level', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const),
@@ -34,6 +36,16 @@ export const coordinatorOptions = {
   costBasePixels: opt.int('Pixels of the 1-credit reference image', 512 * 512, { min: 1 }),
   costBaseSteps: opt.int('Steps of the 1-credit reference image', 50, { min: 1 }),
   costMinCredits: opt.number('Least credits charged per image', 0.01, { min: 0 }),
+  maxLabels: opt.int('Most labels on one job', 64, { min: 0, max: 10_000 }),
+  maxLabelKeyChars: opt.int('Longest label key, in characters', 128, { min: 1 }),
+  maxLabelValueChars: opt.int('Longest label value, in characters', 1_024, { min: 0 }),
+  maxLabelsChars: opt.int('Most characters in all of a job\'s label keys and values together', 16_384, { min: 0 }),
+  maxIdChars: opt.int('Longest id a request may carry: job ids, image ids, idempotency keys, worker ids', 256, { min: 16, max: 65_536 }),
+  maxMessageBytes: opt.int('Largest gRPC message the coordinator accepts (a submit, a stream chunk, a worker\'s result)', 40 * 1024 * 1024, { min: 1024 * 1024 }),
+  maxResultBytes: opt.int('Largest image a worker may return; a bigger one fails the attempt and counts against the worker', 32 * 1024 * 1024, { min: 1024 }),
+  maxWorkerCredit: opt.int('Most tasks one worker may hold or be owed at once, whatever it declared (its own cap is 2 × its max batch)', 256, { min: 1 }),
+  quarantineStrikes: opt.int('Times a worker may vanish while holding leases, or return a bad result, within --quarantine-ms before it is refused', 3, { min: 1 }),
+  quarantineMs: opt.int('How long strikes are remembered, and how long a worker with too many is refused', 60_000, { min: 100 }),
 };
 
 export type CoordinatorConfig = OptionValues<typeof coordinatorOptions>;
@@ -58,6 +70,10 @@ export function compileCoordinatorConfig(v: CoordinatorConfig): CoordinatorConfi
     throw new ConfigError('--tls-client-ca: workers need a port of their own with mTLS (clients do not carry certificates): set --worker-port, e.g. 7401');
   }
   if (v.workerPort > 0 && v.workerPort === v.port) throw new ConfigError(`--worker-port: ${v.workerPort} is --port too; choose another, or -1 to serve workers on --port`);
+  if (v.noAuth && v.adminKeyFile !== '') throw new ConfigError('--admin-key-file: has no use with --no-auth (nobody needs a key); drop one of them');
+  if (v.maxResultBytes + 64 * 1024 > v.maxMessageBytes) {
+    throw new ConfigError(`--max-result-bytes: ${v.maxResultBytes} does not fit in --max-message-bytes ${v.maxMessageBytes} (leave 64 KiB for the rest of the message)`);
+  }
   if (v.defaultSteps > v.maxSteps) throw new ConfigError(`--default-steps: ${v.defaultSteps} is above --max-steps ${v.maxSteps}`);
   if (v.defaultCfgScale > v.maxCfgScale) throw new ConfigError(`--default-cfg-scale: ${v.defaultCfgScale} is above --max-cfg-scale ${v.maxCfgScale}`);
   return v;

@@ -2,6 +2,9 @@
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { ConfigError, listenConfigError, listenError, serveMetrics, type Logger, type Registry } from '@latentfarm/common';
+import { IdentityAdmin } from './auth/admin.js';
+import { Authenticator } from './auth/authenticator.js';
+import { bootstrapAdmin } from './auth/bootstrap.js';
 import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
 import { startGrpcServer, WorkerPortError, type GrpcServer } from './grpc/server.js';
@@ -10,6 +13,9 @@ import { coordinatorMetrics } from './metrics.js';
 import { FairShare } from './scheduling/fair-share.js';
 import { EmbeddedStore } from './store/embedded.js';
 import { JetStreamStore } from './store/jetstream.js';
+import type { IdentityStore } from './store/identity.js';
+import { EmbeddedIdentityStore } from './store/identity-embedded.js';
+import { JetStreamIdentityStore } from './store/identity-jetstream.js';
 import type { Store } from './store/store.js';
 
 export interface Coordinator {
@@ -18,6 +24,8 @@ export interface Coordinator {
   readonly address: string;
   /** Where workers connect: `address`, or the worker port's address (--worker-port). */
   readonly workerAddress: string;
+  /** An admin key made at this start because the farm had none: shown once (serve prints it), stored only hashed. */
+  readonly firstAdminKey: string | undefined;
   close(): Promise<void>;
 }
 
@@ -44,17 +52,26 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
       })
       : new EmbeddedStore(config.dataDir);
     undo.push(() => store.close());
+    const identity: IdentityStore = config.natsUrl !== ''
+      ? await JetStreamIdentityStore.connect({
+        url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'identity' }),
+      })
+      : new EmbeddedIdentityStore(config.dataDir);
+    undo.push(() => identity.close());
+    const audit = log.child({ part: 'audit' });
+    const firstAdminKey = config.noAuth ? undefined : await bootstrapAdmin(identity, config.adminKeyFile, audit);
+    const authenticator = config.noAuth ? undefined : new Authenticator(identity, audit);
     // The store is the farm's alone: gRPC gets the farm; only health is read here, for the health service.
     const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }), new FairShare());
     undo.push(() => farm.close());
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, log, {
+      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit), audit }, log, {
         clients: { host: config.host, port: config.port, credentials: creds.clients },
         workers: config.workerPort < 0 ? undefined : { host: config.host, port: config.workerPort, credentials: creds.workers },
         mtls: creds.mtls,
-      });
+      }, { maxMessageBytes: config.maxMessageBytes });
     } catch (err) {
       const onWorkerPort = err instanceof WorkerPortError;
       const cause = onWorkerPort ? err.cause : err;
@@ -73,13 +90,14 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     const workerAddress = grpc.workers === undefined ? `${config.host}:${grpc.port}` : `${config.host}:${grpc.workers.port}`;
     log.info({
       port: grpc.port, workerPort: grpc.workers?.port, tls: config.tlsCert !== '', mtls: creds.mtls, metricsPort: metrics?.port,
-      store: store.kind, dataDir: store.kind === 'embedded' ? config.dataDir : undefined,
+      store: store.kind, auth: !config.noAuth, dataDir: store.kind === 'embedded' ? config.dataDir : undefined,
     }, 'coordinator listening');
     return {
       port: grpc.port,
       metricsPort: metrics?.port,
       address: `${config.host}:${grpc.port}`,
       workerAddress,
+      firstAdminKey,
       async close() {
         grpc.health.setStatus('', 'NOT_SERVING');
         farm.close();
@@ -91,6 +109,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
           for (const s of servers) s.tryShutdown(() => { if (--left === 0) { clearTimeout(t); resolve(); } });
         });
         metrics?.server.close();
+        await identity.close();
         await store.close();
       },
     };

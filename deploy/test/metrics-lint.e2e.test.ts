@@ -64,7 +64,7 @@ describe('live /metrics endpoints pass promtool check metrics', () => {
   };
 
   it('coordinator and worker (serve + worker processes)', async () => {
-    const coord = spawnCli(['serve', '--port', '0', '--metrics-port', '0', '--models', 'sim', '--data-dir', join(dir?.path ?? '', 'serve'), '--log-level', 'info']);
+    const coord = spawnCli(['serve', '--no-auth', '--port', '0', '--metrics-port', '0', '--models', 'sim', '--data-dir', join(dir?.path ?? '', 'serve'), '--log-level', 'info']);
     procs.push(coord);
     const grpcPort = await loggedPort(coord, 'port', `the coordinator to listen\n${coord.output()}`);
     const coordMetrics = await loggedPort(coord, 'metricsPort', 'the coordinator to serve /metrics');

@@ -20,3 +20,8 @@ export { fileDescriptorProtos } from './descriptors.js';
 export * from './schedulers.js';
 export * from './batch-group.js';
 export * from './seeds.js';
+export {
+  FarmAdminClient, FarmAdminService, type FarmAdminServer, Role, Tenant, ApiKey,
+  CreateTenantRequest, CreateTenantResponse, ListTenantsRequest, ListTenantsResponse, CreateKeyRequest, CreateKeyResponse,
+  ListKeysRequest, ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse,
+} from './gen/latentfarm/v1/farm_admin.js';

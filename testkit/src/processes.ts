@@ -131,11 +131,12 @@ export interface CoordinatorProc extends Proc {
 /**
  * Starts `latentfarm serve` on loopback: on `port`, or on a port the kernel picks (0) that the coordinator
  * reports in its "coordinator listening" line. `metrics: true` serves /metrics the same way. `args` must not set
- * --port, --metrics-port or --log-level.
+ * --port, --metrics-port or --log-level. Without `--admin-key-file` in `args` it runs with --no-auth (every caller
+ * is an admin), as the tests of farm behaviour want; the auth tests pass a key file.
  */
 export async function spawnCoordinator(args: string[], o: { port?: number; metrics?: boolean; logLevel?: ChattyLevel } = {}): Promise<CoordinatorProc> {
   const p = spawnCli(['serve', '--host', '127.0.0.1', '--port', String(o.port ?? 0), '--metrics-port', o.metrics === true ? '0' : '-1',
-    '--log-level', o.logLevel ?? 'info', ...args]);
+    '--log-level', o.logLevel ?? 'info', ...(args.includes('--admin-key-file') ? [] : ['--no-auth']), ...args]);
   try {
     const port = await loggedField<number>(p, 'coordinator listening', 'port', 'number');
     const metricsPort = o.metrics === true ? await loggedField<number>(p, 'coordinator listening', 'metricsPort', 'number') : undefined;

@@ -6,7 +6,8 @@ import { UNET_TIMESTEP_MODES } from './pipeline/unet-session.js';
 
 export const workerOptions = {
   coordinator: opt.list('Coordinator addresses (host:port, comma separated); reconnects rotate through them', ['127.0.0.1:7400']),
-  id: opt.string('Worker id (default: hostname and a random suffix); with a client certificate, its common name (CN)', ''),
+  id: opt.string('Worker id (default: hostname and a random suffix); with --api-key, the worker id the key is bound to; with a client certificate, its common name (CN)', ''),
+  apiKey: opt.string('Worker API key (latentfarm key create --role worker --worker-id ID), sent as authorization: Bearer; not needed by a farm run with --no-auth', ''),
   tls: opt.bool('Dial the coordinator over TLS, verified against the system\'s CAs (implied by --tls-ca and --tls-cert)', false),
   tlsCa: opt.string('TLS: CA bundle (PEM) that issued the coordinator\'s certificate', ''),
   tlsCert: opt.string('mTLS: this worker\'s client certificate (PEM); its common name must be the worker id', ''),

@@ -1,6 +1,6 @@
 // The worker's side of WorkerGateway.Connect: dial, say hello, grant credit,
 // render what is leased, report progress and results; reconnect with backoff.
-import { credentials, status, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { backoffMs, sleep, type Logger } from '@latentfarm/common';
 import {
   Scheduler, WorkerGatewayClient, schedulerByName,
@@ -132,7 +132,9 @@ export class Worker {
     return new Promise((resolve) => {
       const generation = ++this.generation;
       this.lastError = undefined;
-      const call = this.client.connect();
+      const metadata = new Metadata();
+      if (this.config.apiKey !== '') metadata.set('authorization', `Bearer ${this.config.apiKey}`);
+      const call = this.client.connect(metadata);
       this.call = call;
       let welcomed = false;
       let ended = false;
@@ -158,8 +160,9 @@ export class Worker {
         }
       });
       call.on('error', (err: ServiceError) => {
-        // A refused identity (mTLS: the hello's id is not the certificate's) is the operator's to fix: say so loudly.
-        if (err.code === status.PERMISSION_DENIED || err.code === status.UNAUTHENTICATED) this.log.error({ coordinator: this.address, code: status[err.code] }, `coordinator refused this worker: ${err.details}`);
+        // A refused identity (a key, or with mTLS a hello that is not its certificate's name) is not a network blip:
+        // say so loudly (it keeps retrying: the key or certificate may be fixed meanwhile).
+        if (err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED) this.log.error({ coordinator: this.address, code: status[err.code], err: err.details }, `coordinator refused this worker: ${err.details}`);
         else this.log.debug({ err: err.message }, 'stream error');
         this.lastError = err.details;
         end();

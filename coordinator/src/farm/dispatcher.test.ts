@@ -5,7 +5,7 @@ import { FairShare } from '../scheduling/fair-share.js';
 import type { ShareCandidate, SharePolicy } from '../scheduling/share-policy.js';
 import { MAX_LEASE_BATCH } from './dispatcher.js';
 import { hello, link, prompts, spec, testFarm, type TestFarm } from './farm.fixture.js';
-import { ANONYMOUS as P } from './principal.js';
+import { LOCAL_ADMIN as P } from './principal.js';
 
 /** Newest job first, never dry: the opposite of what FairShare does with two equal jobs. */
 class NewestFirst implements SharePolicy {
@@ -43,7 +43,7 @@ describe('Dispatcher', () => {
     const { farm } = t;
     await farm.submit(P, spec(), prompts(100));
     const a = link();
-    farm.grantCredit(farm.attachWorker(P, hello('a'), a), 100);
+    farm.grantCredit(farm.attachWorker(P, hello('a', 50), a), 100);
     await farm.settled();
     expect(a.leases().map((l) => l.length)).toEqual([MAX_LEASE_BATCH, 100 - MAX_LEASE_BATCH]);
   });

@@ -4,8 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '@latentfarm/common';
 import { GenerationParams, JobState } from '@latentfarm/proto';
 import type { WatchEvent } from './api.js';
-import { hello, link, prompts, result, spec, testFarm, type TestFarm } from './farm.fixture.js';
-import { ANONYMOUS as P } from './principal.js';
+import { hello, link, PNG_HEAD_BYTES, prompts, result, spec, tagOf, testFarm, type TestFarm } from './farm.fixture.js';
+import { LOCAL_ADMIN as P } from './principal.js';
 
 const everything = { images: true, progress: true };
 
@@ -35,7 +35,7 @@ describe('Farm.events', () => {
     expect(seen.flatMap((e) => (e.kind === 'state' ? [e.state] : []))).toEqual([JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]);
     const progress = seen[2];
     expect(progress?.kind === 'progress' && progress.images).toEqual([{ imageId: t0!.taskId, step: 1, totalSteps: 2 }]);
-    const images = seen.flatMap((e) => (e.kind === 'image' ? [Buffer.from(e.data ?? []).toString()] : []));
+    const images = seen.flatMap((e) => (e.kind === 'image' ? [tagOf(e.data)] : []));
     expect(images).toEqual(['first', 'second']);
     const seqs = seen.filter((e) => e.kind !== 'progress').map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
@@ -89,8 +89,8 @@ describe('Farm.image and Farm.estimate', () => {
     await farm.settled();
     await farm.acceptResult(s, result(a.leased()[0]!, 'pixels'));
     const got = await farm.image(P, `${job.id}/0`);
-    expect(Buffer.from(got.data).toString()).toBe('pixels');
-    expect(got.info).toMatchObject({ id: `${job.id}/0`, sizeBytes: 6, mimeType: 'image/png' });
+    expect(tagOf(got.data)).toBe('pixels');
+    expect(got.info).toMatchObject({ id: `${job.id}/0`, sizeBytes: PNG_HEAD_BYTES + 6, mimeType: 'image/png' });
     await expect(farm.image(P, `${job.id}/1`)).rejects.toBeInstanceOf(FailedPreconditionError);
     await expect(farm.image(P, `${job.id}/2`)).rejects.toBeInstanceOf(NotFoundError);
     await expect(farm.image(P, 'not an id')).rejects.toBeInstanceOf(InvalidArgumentError);

@@ -6,7 +6,7 @@ import type { Completions } from './completions.js';
 import type { JobTable } from './job-table.js';
 import type { LeaseTable } from './lease-table.js';
 import type { ModelRegistry } from './model-registry.js';
-import type { Principal } from './principal.js';
+import { maySee, type Principal } from './principal.js';
 import type { Timers } from './timers.js';
 import type { WorkerSession } from './worker-session.js';
 
@@ -28,8 +28,21 @@ export class FarmStatus {
     d.timers.every(GAUGE_INTERVAL_MS, () => this.updateGauges());
   }
 
-  status(_principal: Principal): GetFarmStatusResponse {
+  /**
+   * Admins see the whole farm. A tenant sees the queue depth, models and
+   * throughput (what it needs to plan), its own active jobs and leased images,
+   * and no workers: their ids and hosts are the farm's business.
+   */
+  status(principal: Principal): GetFarmStatusResponse {
     const { leases, models, completions } = this.d;
+    if (principal.kind !== 'admin') {
+      const own = this.d.jobs.active().filter((j) => maySee(principal, j.owner));
+      return {
+        workers: [], models: models.status(), queuedImages: Math.max(0, this.d.jobs.waitingImages() - leases.size),
+        leasedImages: own.reduce((n, j) => n + leases.countOf(j.id), 0), activeJobs: own.length,
+        imagesPerSecond: completions.perSecond(), imagesCompleted: completions.total, defaultModel: models.defaultModelName(),
+      };
+    }
     return {
       workers: [...this.d.sessions.values()].map((s) => ({
         id: s.id, models: s.hello.models, maxBatch: s.hello.maxBatch, provider: s.hello.provider, device: s.hello.device,

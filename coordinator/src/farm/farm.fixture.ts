@@ -33,7 +33,8 @@ export async function testFarm(policy: SharePolicy = new FairShare(), config: Pa
   };
 }
 
-export const hello = (id: string): Hello => ({ workerId: id, models: ['sim'], maxBatch: 4, provider: 'sim', device: '', engine: 'sim', version: '', modelDefaults: [] });
+/** A sim worker's hello; it may hold 2 × maxBatch tasks (creditCap). */
+export const hello = (id: string, maxBatch = 4): Hello => ({ workerId: id, models: ['sim'], maxBatch, provider: 'sim', device: '', engine: 'sim', version: '', modelDefaults: [] });
 
 export const spec = (size = 64): JobSpec => ({
   model: 'sim', priority: 0, labels: {}, idempotencyKey: '',
@@ -56,4 +57,28 @@ export function link() {
   };
 }
 
-export const result = (t: Task, image = 'png') => ({ taskId: t.taskId, epoch: t.epoch, image: Buffer.from(image), mimeType: 'image/png' });
+/** Bytes of the PNG head pngWith writes before its tag. */
+export const PNG_HEAD_BYTES = 33;
+
+/**
+ * A PNG head (signature and IHDR) declaring `width`×`height`, then `tag`: what
+ * the coordinator's result check reads (it parses headers only), with bytes a
+ * test can recognise (tagOf).
+ */
+export function pngWith(tag: string, width: number, height: number): Buffer {
+  const head = Buffer.alloc(PNG_HEAD_BYTES);
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(head, 0);
+  head.writeUInt32BE(13, 8);
+  head.write('IHDR', 12, 'latin1');
+  head.writeUInt32BE(width, 16);
+  head.writeUInt32BE(height, 20);
+  head.writeUInt8(8, 24); // bit depth; colour type, compression, filter, interlace 0; the CRC is not checked
+  return Buffer.concat([head, Buffer.from(tag)]);
+}
+
+export const tagOf = (data: Uint8Array | undefined): string => Buffer.from(data ?? []).subarray(PNG_HEAD_BYTES).toString();
+
+/** A result for the lease: a PNG of the leased size carrying `tag`. */
+export const result = (t: Task, tag = 'png') => ({
+  taskId: t.taskId, epoch: t.epoch, image: pngWith(tag, t.params?.width ?? 0, t.params?.height ?? 0), mimeType: 'image/png',
+});

@@ -1,10 +1,10 @@
 // Lease epochs and requeues, driven directly with fake worker links.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ImageFormat, JobState, Scheduler, type Task } from '@latentfarm/proto';
+import { ImageFormat, JobState, Scheduler } from '@latentfarm/proto';
 import type { Registry } from '@latentfarm/common';
 import type { Farm } from './farm.js';
-import { hello, link, testFarm, type TestFarm } from './farm.fixture.js';
-import { ANONYMOUS as P } from './principal.js';
+import { hello, link, result, testFarm, type TestFarm } from './farm.fixture.js';
+import { LOCAL_ADMIN as P } from './principal.js';
 
 describe('Farm leases', () => {
   let t: TestFarm;
@@ -21,7 +21,6 @@ describe('Farm leases', () => {
     { model: 'sim', priority: 0, labels: {}, idempotencyKey: '', params: { width: 64, height: 64, steps: 2, scheduler: Scheduler.UNSPECIFIED, outputFormat: ImageFormat.PNG } },
     Array.from({ length: n }, (_, i) => ({ prompt: `p${i}`, negativePrompt: '', images: 1 })),
   );
-  const result = (t: Task) => ({ taskId: t.taskId, epoch: t.epoch, image: Buffer.from('png'), mimeType: 'image/png' });
 
   it('leases only up to the credit granted, then more as credit returns', async () => {
     await submit(10);

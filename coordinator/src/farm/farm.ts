@@ -20,6 +20,7 @@ import { JobService, type JobQuery, type SubmitItem } from './jobs.js';
 import { LeaseTable } from './lease-table.js';
 import { ModelRegistry } from './model-registry.js';
 import { Pricing, type CostEstimate } from './pricing.js';
+import { Quarantine } from './quarantine.js';
 import type { Principal } from './principal.js';
 import { StepProgress } from './progress.js';
 import { Timers } from './timers.js';
@@ -43,6 +44,8 @@ export class Farm implements ClientApi, WorkerApi {
     const limits: Limits = {
       maxPromptChars: config.maxPromptChars, maxWidth: config.maxWidth, maxHeight: config.maxHeight,
       maxSteps: config.maxSteps, maxCfgScale: config.maxCfgScale, maxImagesPerEntry: config.maxImagesPerJob,
+      maxLabels: config.maxLabels, maxLabelKeyChars: config.maxLabelKeyChars, maxLabelValueChars: config.maxLabelValueChars,
+      maxLabelsChars: config.maxLabelsChars, maxIdChars: config.maxIdChars,
     };
     const defaults: Defaults = { width: config.defaultWidth, height: config.defaultHeight, steps: config.defaultSteps, cfgScale: config.defaultCfgScale };
     const models = new ModelRegistry({
@@ -63,13 +66,15 @@ export class Farm implements ClientApi, WorkerApi {
     this.dispatcher = dispatcher;
     this.workers = new Workers({
       sessions, leases, committer, dispatcher, progress, models, metrics, log, timers, heartbeatMs: config.heartbeatMs, leaseTtlMs: config.leaseTtlMs,
+      quarantine: new Quarantine({ strikes: config.quarantineStrikes, windowMs: config.quarantineMs }), maxIdChars: config.maxIdChars,
+      maxWorkerCredit: config.maxWorkerCredit, maxResultBytes: config.maxResultBytes,
     });
     this.jobs = new JobService({
       store, jobs: table, leases, models, pricing, limits, defaults, maxImagesPerJob: config.maxImagesPerJob, maxQueuedImages: config.maxQueuedImages,
       metrics, log, onSubmitted: () => dispatcher.schedule(),
     });
-    this.watch = new JobWatch(store, table, progress);
-    this.images = new ImageHistory(store, table);
+    this.watch = new JobWatch(store, table, progress, config.maxIdChars);
+    this.images = new ImageHistory(store, table, config.maxIdChars);
     this.farmStatus = new FarmStatus({ sessions, jobs: table, leases, models, completions, metrics, timers });
   }
 

@@ -2,6 +2,7 @@
 // history GetImage serves.
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '@latentfarm/common';
 import { FinishReason, type ImageInfo } from '@latentfarm/proto';
+import { checkIdLength, excerpt } from '../jobs/bounds.js';
 import type { Store } from '../store/store.js';
 import type { JobTable } from './job-table.js';
 import type { Principal } from './principal.js';
@@ -15,11 +16,12 @@ export interface RenderedImage {
 }
 
 export class ImageHistory {
-  constructor(private readonly store: Store, private readonly jobs: JobTable) {}
+  constructor(private readonly store: Store, private readonly jobs: JobTable, private readonly maxIdChars: number) {}
 
   async image(principal: Principal, imageId: string): Promise<RenderedImage> {
+    checkIdLength('image_id', imageId, this.maxIdChars);
     const m = IMAGE_ID.exec(imageId);
-    if (m === null) throw new InvalidArgumentError('image_id', `"${imageId}" is not an image id (<job_id>/<index>)`);
+    if (m === null) throw new InvalidArgumentError('image_id', `${excerpt(imageId)} is not an image id (<job_id>/<index>)`);
     const job = await this.jobs.find(principal, m[1] as string);
     const index = Number(m[2]);
     if (index >= job.total) throw new NotFoundError(`image ${imageId} does not exist: job ${job.id} has ${job.total} images`);

@@ -6,7 +6,7 @@ import { NotFoundError } from '@latentfarm/common';
 import { JobState, type ImageCounts } from '@latentfarm/proto';
 import type { CoordinatorMetrics } from '../metrics.js';
 import type { JobRecord, Store } from '../store/store.js';
-import type { Principal } from './principal.js';
+import { maySee, type Principal } from './principal.js';
 
 const TERMINAL = new Set<JobState>([JobState.SUCCEEDED, JobState.PARTIAL, JobState.FAILED, JobState.CANCELLED]);
 
@@ -70,11 +70,12 @@ export class JobTable {
 
   /**
    * The job as `principal` may see it; NOT_FOUND otherwise. Every job a
-   * client names goes through here. Today every caller sees every job.
+   * client names goes through here: another tenant's job reads exactly like
+   * one that does not exist, so ids cannot be probed.
    */
-  async find(_principal: Principal, id: string): Promise<JobRecord> {
+  async find(principal: Principal, id: string): Promise<JobRecord> {
     const job = await this.lookup(id);
-    if (job === undefined) throw new NotFoundError(`job "${id}" does not exist`);
+    if (job === undefined || !maySee(principal, job.owner)) throw new NotFoundError(`job "${id}" does not exist`);
     return job;
   }
 

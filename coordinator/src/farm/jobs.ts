@@ -3,7 +3,8 @@
 // registry, and turns a record into the Job clients see.
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
-import { GenerationParams, JobState, type Job, type JobSpec, type PromptEntry } from '@latentfarm/proto';
+import { GenerationParams, Job, JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
+import { checkIdLength, checkLabels, excerpt } from '../jobs/bounds.js';
 import { validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
 import { EntryTaskSource } from '../jobs/task-source.js';
 import type { CoordinatorMetrics } from '../metrics.js';
@@ -12,7 +13,14 @@ import { counts, isFinished, type JobTable } from './job-table.js';
 import type { LeaseTable } from './lease-table.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { CostEstimate, Pricing } from './pricing.js';
-import type { Principal } from './principal.js';
+import { maySee, ownerOf, type Principal } from './principal.js';
+
+/**
+ * Most bytes of jobs in one ListJobs page: a page ends early rather than pass
+ * 4 MiB, the receive limit of a gRPC client left at its defaults (each job is
+ * bounded by the label and id limits, so at least one always fits).
+ */
+export const MAX_LIST_PAGE_BYTES = 3.5 * 1024 * 1024;
 
 /** Which jobs ListJobs returns, newest first. */
 export interface JobQuery {
@@ -71,6 +79,7 @@ export class JobService {
   async submitStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
     let spec: JobSpec | undefined;
     const entries: PromptEntry[] = [];
+    let images = 0;
     for await (const item of items) {
       if (item?.$case === 'spec') {
         if (spec !== undefined) throw new InvalidArgumentError('spec', 'sent twice: the spec must be the first message, once');
@@ -78,7 +87,14 @@ export class JobService {
       } else if (item?.$case === 'prompts') {
         if (spec === undefined) throw new InvalidArgumentError('spec', 'missing: the first message must carry the spec');
         this.validate(spec, item.value.entries, entries.length);
-        for (const e of item.value.entries) entries.push(e);
+        for (const e of item.value.entries) {
+          entries.push(e);
+          images += e.images || 1;
+        }
+        // Refused as soon as it is too big, not after the stream has been held in memory to its end.
+        if (images > this.d.maxImagesPerJob) {
+          throw new InvalidArgumentError('entries', `more than ${this.d.maxImagesPerJob} images in one job: split it into several jobs`);
+        }
       } else {
         throw new InvalidArgumentError('item', 'empty message: send a spec or prompts');
       }
@@ -88,7 +104,7 @@ export class JobService {
   }
 
   /** `entriesChecked`: the stream path validated each chunk as it arrived; no need to walk a million entries twice. */
-  private async create(_principal: Principal, specIn: JobSpec | undefined, entries: readonly PromptEntry[], entriesChecked: boolean): Promise<{ job: Job; created: boolean }> {
+  private async create(principal: Principal, specIn: JobSpec | undefined, entries: readonly PromptEntry[], entriesChecked: boolean): Promise<{ job: Job; created: boolean }> {
     const { store, jobs, metrics } = this.d;
     const validated = this.validate(specIn, entriesChecked ? [] : entries);
     if (entries.length === 0) throw new InvalidArgumentError('entries', 'empty: a job needs at least one prompt');
@@ -99,9 +115,11 @@ export class JobService {
       throw new InvalidArgumentError('entries', `${total} images in one job, at most ${this.d.maxImagesPerJob} allowed: split it into several jobs`);
     }
     const id = newJobId();
+    const owner = ownerOf(principal);
     if (validated.idempotencyKey !== '') {
-      const holder = await store.claimIdempotencyKey(validated.idempotencyKey, id);
-      if (holder !== id) return { job: await this.existingJob(holder, validated.idempotencyKey), created: false };
+      // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
+      const holder = await store.claimIdempotencyKey(scopedIdempotencyKey(owner, validated.idempotencyKey), id);
+      if (holder !== id) return { job: await this.existingJob(principal, holder, validated.idempotencyKey), created: false };
     }
     const waiting = jobs.waitingImages();
     if (waiting + total > this.d.maxQueuedImages) {
@@ -110,7 +128,7 @@ export class JobService {
     const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
     const spec: JobSpec = { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) };
     const record: JobRecord = {
-      id, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: this.d.pricing.estimate(spec, entries).credits,
+      id, owner, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: this.d.pricing.estimate(spec, entries).credits,
       state: JobState.QUEUED, startedUnixMs: 0, finishedUnixMs: 0, reason: '',
     };
     await store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.d.defaults));
@@ -124,13 +142,13 @@ export class JobService {
   }
 
   /** The job an idempotency key names; another coordinator may still be creating it. */
-  private async existingJob(id: string, key: string): Promise<Job> {
+  private async existingJob(principal: Principal, id: string, key: string): Promise<Job> {
     for (let i = 0; i < 50; i++) {
       const job = await this.d.jobs.lookup(id);
-      if (job !== undefined) return this.toJob(job);
+      if (job !== undefined) return this.toJob(await this.d.jobs.find(principal, job.id));
       await sleep(100);
     }
-    throw new UnavailableError(`the job for idempotency key "${key}" is still being created; retry`);
+    throw new UnavailableError(`the job for idempotency key ${excerpt(key)} is still being created; retry`);
   }
 
   /** The cost of a submission, without submitting it. */
@@ -141,36 +159,46 @@ export class JobService {
   }
 
   async job(principal: Principal, id: string): Promise<Job> {
+    checkIdLength('job_id', id, this.d.limits.maxIdChars);
     return this.toJob(await this.d.jobs.find(principal, id));
   }
 
-  async list(_principal: Principal, q: JobQuery): Promise<{ jobs: Job[]; nextPageToken: string }> {
+  async list(principal: Principal, q: JobQuery): Promise<{ jobs: Job[]; nextPageToken: string }> {
     const { store } = this.d;
     const size = q.pageSize === 0 ? 50 : Math.min(q.pageSize, 1000);
+    checkIdLength('page_token', q.pageToken, this.d.limits.maxIdChars);
+    checkLabels('labels', q.labels, this.d.limits);
     const ids = await store.listJobIds();
     let start = ids.length - 1;
     if (q.pageToken !== '') {
       start = Number(q.pageToken);
       if (!Number.isInteger(start) || start < 0 || start >= ids.length) {
-        throw new InvalidArgumentError('page_token', `"${q.pageToken}" is not a token this server gave out`);
+        throw new InvalidArgumentError('page_token', `${excerpt(q.pageToken)} is not a token this server gave out`);
       }
     }
     const states = new Set(q.states);
     const labels = Object.entries(q.labels);
     const out: Job[] = [];
+    let bytes = 0;
     let i = start;
     for (; i >= 0 && out.length < size; i--) {
       const j = await store.getJob(ids[i] as string);
-      if (j === undefined) continue;
+      if (j === undefined || !maySee(principal, j.owner)) continue;
       if (states.size > 0 && !states.has(j.state)) continue;
       if (labels.some(([k, v]) => j.spec.labels[k] !== v)) continue;
-      out.push(await this.toJob(await this.d.jobs.lookup(j.id) ?? j));
+      const job = await this.toJob(await this.d.jobs.lookup(j.id) ?? j);
+      // Field tag and length prefix included, as the job sits in the response.
+      const jobBytes = Job.encode(job).finish().length + 8;
+      if (out.length > 0 && bytes + jobBytes > MAX_LIST_PAGE_BYTES) break;
+      bytes += jobBytes;
+      out.push(job);
     }
     return { jobs: out, nextPageToken: i >= 0 ? String(i) : '' };
   }
 
   async cancel(principal: Principal, id: string): Promise<Job> {
     const { store, jobs } = this.d;
+    checkIdLength('job_id', id, this.d.limits.maxIdChars);
     await jobs.find(principal, id);
     const changed = await store.updateJob(id, (j) => (isFinished(j) ? undefined : { ...j, state: JobState.CANCELLED, finishedUnixMs: Date.now(), reason: 'cancelled by request' }));
     if (changed !== undefined) {
@@ -198,6 +226,11 @@ export class JobService {
       createdUnixMs: job.createdUnixMs, startedUnixMs: job.startedUnixMs, finishedUnixMs: job.finishedUnixMs, lastSequence,
     };
   }
+}
+
+/** An idempotency key as the store records it: per owner (tenant ids hold no ':'). */
+function scopedIdempotencyKey(owner: string, key: string): string {
+  return owner === '' ? `admin:${key}` : `tenant:${owner}:${key}`;
 }
 
 function newJobId(): string {

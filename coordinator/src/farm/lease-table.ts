@@ -46,7 +46,7 @@ export class LeaseTable {
   hold(session: WorkerSession, stored: StoredLease): HeldLease {
     const t = stored.task;
     const taskId = `${t.jobId}/${t.index}`;
-    const held: HeldLease = { taskId, session, stored };
+    const held: HeldLease = { taskId, session, stored, started: false };
     session.credit--;
     session.leases.set(taskId, held);
     this.held.set(taskId, held);

@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError } from '@latentfarm/common';
 import { FinishReason, type ImageCounts, type ImageInfo, type JobState } from '@latentfarm/proto';
+import { checkIdLength } from '../jobs/bounds.js';
 import type { Store } from '../store/store.js';
 import { isFinished, isTerminal, type JobTable } from './job-table.js';
 import type { Principal } from './principal.js';
@@ -36,7 +37,7 @@ export interface WatchOptions {
 }
 
 export class JobWatch {
-  constructor(private readonly store: Store, private readonly jobs: JobTable, private readonly progress: StepProgress) {}
+  constructor(private readonly store: Store, private readonly jobs: JobTable, private readonly progress: StepProgress, private readonly maxIdChars: number) {}
 
   /**
    * The job's events after sequence `after` (0: from the start), until its
@@ -46,6 +47,9 @@ export class JobWatch {
    */
   async *events(principal: Principal, jobId: string, after: number, signal: AbortSignal, options: WatchOptions): AsyncGenerator<WatchEvent, void, undefined> {
     const { store } = this;
+    checkIdLength('job_id', jobId, this.maxIdChars);
+    // The wire's uint64 decodes only up to 2^53−1 (a larger one is refused as malformed); a caller in this process could pass anything.
+    if (!Number.isSafeInteger(after) || after < 0) throw new InvalidArgumentError('after_sequence', `${after} is not a sequence (0 to 2^53−1)`);
     const job = await this.jobs.find(principal, jobId);
     const last = await store.lastSequence(job.id);
     if (after > last) throw new InvalidArgumentError('after_sequence', `${after} is beyond the job's latest event ${last}`);

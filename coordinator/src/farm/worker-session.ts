@@ -5,7 +5,8 @@ import type { Principal } from './principal.js';
 
 export interface WorkerLink {
   send(message: ConnectResponse): void;
-  close(): void;
+  /** Ends the stream: cleanly, or with `error` as its status (mapped in grpc/status.ts). */
+  close(error?: Error): void;
 }
 
 /** A lease as this coordinator tracks it. */
@@ -13,6 +14,12 @@ export interface HeldLease {
   readonly taskId: string;
   readonly session: WorkerSession;
   readonly stored: StoredLease;
+  /**
+   * The worker reported a step of it. Only a started lease that is lost counts
+   * against its image's loss budget: a worker that vanishes with prefetched,
+   * untouched leases says nothing about those images.
+   */
+  started: boolean;
 }
 
 export class WorkerSession {
@@ -25,7 +32,11 @@ export class WorkerSession {
   draining = false;
   imagesCompleted = 0;
 
-  constructor(readonly principal: Principal, readonly hello: Hello, readonly link: WorkerLink) {
+  /**
+   * @param key who strikes count against (quarantine.ts)
+   * @param creditCap most tasks it may hold plus be owed (hello-check.ts)
+   */
+  constructor(readonly principal: Principal, readonly hello: Hello, readonly link: WorkerLink, readonly key: string, readonly creditCap: number) {
     this.models = new Set(hello.models);
   }
 

@@ -3,12 +3,13 @@
 // codes in one place (status.ts).
 import { once } from 'node:events';
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
-import type { Logger } from '@latentfarm/common';
+import { InvalidArgumentError, type Logger } from '@latentfarm/common';
 import type {
   GetImageRequest, GetImageResponse, RenderFarmServer, SubmitJobStreamRequest, WatchJobRequest, WatchJobResponse,
 } from '@latentfarm/proto';
 import type { ClientApi, SubmitItem, WatchEvent } from '../farm/api.js';
 import type { Principal } from '../farm/principal.js';
+import { isMalformed } from './malformed.js';
 import { principalOf } from './principal.js';
 import { isInternal, toServiceError } from './status.js';
 
@@ -57,7 +58,10 @@ export function renderFarmHandlers(farm: ClientApi, log: Logger): RenderFarmServ
 }
 
 async function* items(call: AsyncIterable<SubmitJobStreamRequest>): AsyncIterable<SubmitItem> {
-  for await (const msg of call) yield msg.item;
+  for await (const msg of call) {
+    if (isMalformed(msg)) throw new InvalidArgumentError('', msg.message);
+    yield msg.item;
+  }
 }
 
 function watch(farm: ClientApi) {

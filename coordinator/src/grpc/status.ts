@@ -1,8 +1,17 @@
 // The one place where domain errors become gRPC status codes.
 import { status, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
-  FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError,
+  AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError,
+  UnauthenticatedError, UnavailableError,
 } from '@latentfarm/common';
+
+/**
+ * Longest status message sent. Messages quote input only as short excerpts
+ * (jobs/bounds.ts), so this is a backstop: a message that still grew past it
+ * (a long list of models, an internal error quoting a request) is cut, since
+ * some clients cannot read a status past about 8 KB of metadata.
+ */
+export const MAX_DETAILS_CHARS = 1_024;
 
 export function toServiceError(err: unknown): Partial<ServiceError> {
   const code = err instanceof InvalidArgumentError ? status.INVALID_ARGUMENT
@@ -10,11 +19,18 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
       : err instanceof ResourceExhaustedError ? status.RESOURCE_EXHAUSTED
         : err instanceof UnavailableError ? status.UNAVAILABLE
           : err instanceof FailedPreconditionError ? status.FAILED_PRECONDITION
-            : status.INTERNAL;
+            : err instanceof UnauthenticatedError ? status.UNAUTHENTICATED
+              : err instanceof PermissionDeniedError ? status.PERMISSION_DENIED
+                : err instanceof AlreadyExistsError ? status.ALREADY_EXISTS
+                  : status.INTERNAL;
   const message = err instanceof Error ? err.message : String(err);
-  return { code, details: code === status.INTERNAL ? `internal error: ${message}` : message, metadata: new Metadata() };
+  return { code, details: cut(code === status.INTERNAL ? `internal error: ${message}` : message), metadata: new Metadata() };
 }
 
 export function isInternal(err: unknown): boolean {
   return toServiceError(err).code === status.INTERNAL;
+}
+
+function cut(details: string): string {
+  return details.length <= MAX_DETAILS_CHARS ? details : `${details.slice(0, MAX_DETAILS_CHARS - 30)}… (message cut)`;
 }

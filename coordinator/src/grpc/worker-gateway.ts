@@ -1,14 +1,18 @@
 // WorkerGateway: one bidi stream per worker. The first message must be Hello;
 // after that the farm handles credit, progress, results and failures. The
 // caller's principal is read once, at hello; the worker's session carries it.
-import type { ServerDuplexStream } from '@grpc/grpc-js';
+// A hello the farm refuses (out of bounds, a quarantined worker) and a message
+// that does not decode end the stream with their status.
+import type { ServerDuplexStream, ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '@latentfarm/common';
 import type { ConnectRequest, ConnectResponse, WorkerGatewayServer } from '@latentfarm/proto';
 import type { WorkerApi } from '../farm/api.js';
 import type { WorkerSession } from '../farm/worker-session.js';
+import { isMalformed } from './malformed.js';
 import { principalOf } from './principal.js';
 import { helloIdentityProblem } from './worker-identity.js';
+import { toServiceError } from './status.js';
 
 /** `mtls`: this port verified the worker's client certificate, and its hello must name it (grpc/worker-identity.ts). */
 export function workerGatewayHandlers(farm: WorkerApi, log: Logger, o: { mtls: boolean } = { mtls: false }): WorkerGatewayServer {
@@ -16,30 +20,48 @@ export function workerGatewayHandlers(farm: WorkerApi, log: Logger, o: { mtls: b
     connect(call: ServerDuplexStream<ConnectRequest, ConnectResponse>) {
       let session: WorkerSession | undefined;
       let closed = false;
+      const fail = (details: Partial<ServiceError>) => {
+        if (closed) return;
+        closed = true;
+        call.emit('error', details);
+      };
       const link = {
         send: (m: ConnectResponse) => { if (!closed) call.write(m); },
-        close: () => { if (!closed) { closed = true; call.end(); } },
+        close: (error?: Error) => {
+          if (error !== undefined) fail(toServiceError(error));
+          else if (!closed) { closed = true; call.end(); }
+        },
       };
       const end = (reason: string) => {
         if (session !== undefined) farm.dropWorker(session, reason);
         closed = true;
       };
       call.on('data', (msg: ConnectRequest) => {
+        if (closed) return;
+        if (isMalformed(msg)) {
+          // The stream's 'error' listener below drops the worker: its leases go back as any lost worker's do.
+          fail({ code: status.INVALID_ARGUMENT, details: msg.message });
+          return;
+        }
         const m = msg.message;
         if (m === undefined) return;
         if (session === undefined) {
           if (m.$case !== 'hello' || m.value.workerId === '') {
-            call.emit('error', { code: status.FAILED_PRECONDITION, details: 'the first message must be Hello with a worker_id' });
+            fail({ code: status.FAILED_PRECONDITION, details: 'the first message must be Hello with a worker_id' });
             return;
           }
           // Refused before attach: a hello that may not take this id must not drop the worker that holds it.
           const problem = o.mtls ? helloIdentityProblem(call, m.value.workerId) : undefined;
           if (problem !== undefined) {
             log.warn({ peer: call.getPeer(), certName: problem.certName }, `worker refused: ${problem.details}`);
-            call.emit('error', problem);
+            fail({ code: problem.code, details: problem.details });
             return;
           }
-          session = farm.attachWorker(principalOf(call), m.value, link);
+          try {
+            session = farm.attachWorker(principalOf(call), m.value, link);
+          } catch (err) {
+            fail(toServiceError(err));
+          }
           return;
         }
         const s = session;

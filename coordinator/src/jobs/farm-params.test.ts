@@ -8,7 +8,7 @@ import { InvalidArgumentError, Registry, createLogger } from '@latentfarm/common
 import { ImageFormat, MAX_SEED, Scheduler, type ConnectResponse, type GenerationParams, type Hello, type PromptEntry, type Task } from '@latentfarm/proto';
 import { defaultCoordinatorConfig } from '../config.js';
 import { Farm } from '../farm/farm.js';
-import { ANONYMOUS as P } from '../farm/principal.js';
+import { LOCAL_ADMIN as P } from '../farm/principal.js';
 import { coordinatorMetrics } from '../metrics.js';
 import { FairShare } from '../scheduling/fair-share.js';
 import { EmbeddedStore } from '../store/embedded.js';

@@ -6,7 +6,8 @@ import { estimateJob, imageCredits, type CostModel } from './cost.js';
 import { resolveEntryParams, validateEntry, validateSpec, type Defaults, type Limits } from './params.js';
 import { EntryTaskSource } from './task-source.js';
 
-const limits: Limits = { maxPromptChars: 100, maxWidth: 1024, maxHeight: 1024, maxSteps: 150, maxCfgScale: 30, maxImagesPerEntry: 100 };
+const limits: Limits = { maxPromptChars: 100, maxWidth: 1024, maxHeight: 1024, maxSteps: 150, maxCfgScale: 30, maxImagesPerEntry: 100,
+  maxLabels: 64, maxLabelKeyChars: 128, maxLabelValueChars: 1024, maxLabelsChars: 16_384, maxIdChars: 256 };
 const defaults: Defaults = { width: 512, height: 512, steps: 25, cfgScale: 7.5 };
 const cost: CostModel = { basePixels: 512 * 512, baseSteps: 50, minCredits: 0 };
 const params = (p: Partial<GenerationParams> = {}): GenerationParams => ({ scheduler: Scheduler.UNSPECIFIED, outputFormat: ImageFormat.UNSPECIFIED, ...p });

@@ -5,8 +5,11 @@ import {
   GenerationParams, ImageFormat, MAX_SEED, Scheduler, batchGroupKey, isSeed, schedulerByProto, schedulerNameList,
   type JobSpec, type PromptEntry, type ResolvedParams,
 } from '@latentfarm/proto';
+import { checkIdLength, checkLabels, type LabelLimits } from './bounds.js';
 
-export interface Limits {
+export interface Limits extends LabelLimits {
+  /** Idempotency keys (and every other id a request carries). */
+  maxIdChars: number;
   maxPromptChars: number;
   maxWidth: number;
   maxHeight: number;
@@ -24,7 +27,6 @@ export interface Defaults {
 
 const MAX_PRIORITY = 10;
 const DEFAULT_PRIORITY = 5;
-const MAX_LABELS = 64;
 const MAX_MODEL_CHARS = 256;
 
 /** Checks a spec's shape; which model it runs on is the model registry's call (an empty model means the farm's default). */
@@ -34,8 +36,8 @@ export function validateSpec(spec: JobSpec | undefined, limits: Limits): JobSpec
   if (spec.priority > MAX_PRIORITY) {
     throw new InvalidArgumentError('spec.priority', `${spec.priority} is out of range: use 1 (lowest) to ${MAX_PRIORITY} (highest), or 0 for ${DEFAULT_PRIORITY}`);
   }
-  if (Object.keys(spec.labels).length > MAX_LABELS) throw new InvalidArgumentError('spec.labels', `at most ${MAX_LABELS} labels`);
-  if (spec.idempotencyKey.length > 256) throw new InvalidArgumentError('spec.idempotency_key', 'at most 256 characters');
+  checkLabels('spec.labels', spec.labels, limits);
+  checkIdLength('spec.idempotency_key', spec.idempotencyKey, limits.maxIdChars);
   validateParams(spec.params, 'spec.params', limits);
   return spec;
 }

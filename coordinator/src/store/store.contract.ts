@@ -21,7 +21,7 @@ const params = { width: 64, height: 64, steps: 4, cfgScale: 7, scheduler: Schedu
 
 export function record(id: string, total: number): JobRecord {
   return {
-    id, total, promptCount: total, createdUnixMs: Date.now(), estimatedCredits: total, state: JobState.QUEUED,
+    id, owner: '', total, promptCount: total, createdUnixMs: Date.now(), estimatedCredits: total, state: JobState.QUEUED,
     startedUnixMs: 0, finishedUnixMs: 0, reason: '',
     spec: { model: 'sim', priority: 5, labels: { suite: 'contract' }, idempotencyKey: '', params: { ...params, seed: 7 } },
   };

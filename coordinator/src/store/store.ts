@@ -6,6 +6,11 @@ import type { ImageCounts, ImageInfo, JobSpec, JobState, ResolvedParams } from '
 
 export interface JobRecord {
   id: string;
+  /**
+   * Who submitted it: a tenant id, or '' for an admin (see farm/principal.ts).
+   * Records from before owners existed lack it and read as an admin's job.
+   */
+  owner: string;
   /** The spec as accepted; params.seed is always set. */
   spec: JobSpec;
   total: number;

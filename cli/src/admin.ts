@@ -1,0 +1,128 @@
+// Tenants and API keys: `tenant create|list`, `key create|list|revoke` (an
+// admin key needed) and `key generate` (offline: a fresh key for
+// --admin-key-file, stored nowhere).
+import { checkAddress, InvalidArgumentError, opt } from '@latentfarm/common';
+import { AdminClient, Role, type ApiKey } from '@latentfarm/client';
+import { ApiKey as ApiKeyMessage, Tenant as TenantMessage } from '@latentfarm/proto';
+import { clientOptions, type Command } from './command.js';
+import { print, printErr, printJson } from './output.js';
+import { unreachable } from './unreachable.js';
+
+const ROLES: Record<string, Role> = { admin: Role.ADMIN, tenant: Role.TENANT, worker: Role.WORKER };
+
+async function withAdmin<T>(v: Record<string, unknown>, fn: (c: AdminClient) => Promise<T>): Promise<T> {
+  const address = checkAddress('--coordinator', v['coordinator'] as string);
+  const c = new AdminClient(address, { deadlineMs: v['deadlineMs'] as number, apiKey: v['apiKey'] as string });
+  try {
+    return await fn(c);
+  } catch (err) {
+    throw unreachable(err, address) ?? err;
+  } finally {
+    c.close();
+  }
+}
+
+const when = (ms: number): string => (ms === 0 ? '-' : new Date(ms).toISOString());
+
+function keyLine(k: ApiKey): string {
+  const role = Object.keys(ROLES).find((r) => ROLES[r] === k.role) ?? 'unknown';
+  const bound = k.tenantId !== '' ? ` tenant=${k.tenantId}` : k.workerId !== '' ? ` worker=${k.workerId}` : '';
+  const state = k.revokedUnixMs !== 0 ? `revoked ${when(k.revokedUnixMs)}` : k.expiresUnixMs !== 0 ? `expires ${when(k.expiresUnixMs)}` : 'active';
+  return `${k.id}  ${role.padEnd(6)}${bound}  ${state}  ${k.name}`;
+}
+
+function one(pos: string[], what: string): string {
+  if (pos[0] === undefined || pos[0] === '') throw new InvalidArgumentError(what, `missing: give a ${what}`);
+  return pos[0];
+}
+
+export const adminCommands: Record<string, Record<string, Command>> = {
+  tenant: {
+    create: {
+      usage: 'Usage: latentfarm tenant create [options] <tenant-id>\n\nMakes a tenant (lowercase letters, digits and "-"); then give it keys with latentfarm key create --role tenant. Needs an admin key.',
+      options: clientOptions,
+      async run(v, pos) {
+        const id = one(pos, 'tenant-id');
+        const t = await withAdmin(v, (c) => c.createTenant(id));
+        if (v['json'] === true) printJson(TenantMessage.toJSON(t));
+        else print(`tenant ${t.id} created`);
+        return 0;
+      },
+    },
+    list: {
+      usage: 'Usage: latentfarm tenant list [options]\n\nLists the tenants. Needs an admin key.',
+      options: clientOptions,
+      async run(v) {
+        const tenants = await withAdmin(v, (c) => c.listTenants());
+        for (const t of tenants) {
+          if (v['json'] === true) printJson(TenantMessage.toJSON(t));
+          else print(`${t.id}  created ${when(t.createdUnixMs)}`);
+        }
+        return 0;
+      },
+    },
+  },
+  key: {
+    create: {
+      usage: 'Usage: latentfarm key create [options] --role tenant --tenant T | --role worker --worker-id W | --role admin\n\n' +
+        'Makes an API key and prints it once (the farm keeps only its hash). Needs an admin key.',
+      options: {
+        ...clientOptions,
+        role: opt.oneOf('Role: tenant (its own jobs), worker (WorkerGateway only, as --worker-id) or admin (everything)', 'tenant', ['tenant', 'worker', 'admin'] as const),
+        tenant: opt.string('Tenant of a tenant key', ''),
+        workerId: opt.string('The one worker id a worker key may connect as (the worker\'s --id)', ''),
+        name: opt.string('A label for people', ''),
+        expiresInHours: opt.number('Hours until the key expires (0: never)', 0, { min: 0 }),
+      },
+      async run(v) {
+        const hours = v['expiresInHours'] as number;
+        const res = await withAdmin(v, (c) => c.createKey({
+          role: ROLES[v['role'] as string] ?? Role.UNSPECIFIED, tenantId: v['tenant'] as string, workerId: v['workerId'] as string,
+          name: v['name'] as string, expiresUnixMs: hours === 0 ? 0 : Date.now() + Math.round(hours * 3_600_000),
+        }));
+        if (v['json'] === true) {
+          printJson({ key: res.key === undefined ? undefined : ApiKeyMessage.toJSON(res.key), secretKey: res.secretKey });
+        } else {
+          // The key alone on stdout (so `KEY=$(latentfarm key create …)` works); what it is, on stderr.
+          if (res.key !== undefined) printErr(`created ${keyLine(res.key)}; the key is shown only now:`);
+          print(res.secretKey);
+        }
+        return 0;
+      },
+    },
+    list: {
+      usage: 'Usage: latentfarm key list [options]\n\nLists API keys (ids, roles, state; never the keys). Needs an admin key.',
+      options: { ...clientOptions, tenant: opt.string('Only this tenant\'s keys', '') },
+      async run(v) {
+        const keys = await withAdmin(v, (c) => c.listKeys(v['tenant'] as string));
+        for (const k of keys) {
+          if (v['json'] === true) printJson(ApiKeyMessage.toJSON(k));
+          else print(keyLine(k));
+        }
+        return 0;
+      },
+    },
+    revoke: {
+      usage: 'Usage: latentfarm key revoke [options] <key-id>\n\nRevokes a key (the 16 hex digits after "lf_"); its next call is refused. Needs an admin key.',
+      options: clientOptions,
+      async run(v, pos) {
+        const id = one(pos, 'key-id');
+        const k = await withAdmin(v, (c) => c.revokeKey(id));
+        if (v['json'] === true) printJson(ApiKeyMessage.toJSON(k));
+        else print(`revoked ${keyLine(k)}`);
+        return 0;
+      },
+    },
+    generate: {
+      usage: 'Usage: latentfarm key generate\n\nPrints a new random admin key without contacting any farm, for serve --admin-key-file\n' +
+        '(e.g. latentfarm key generate > admin.key, or into a Kubernetes Secret). It is stored nowhere until a coordinator starts with it.',
+      options: {},
+      async run() {
+        // Loaded only here: the coordinator's code is heavy, and every other client command starts without it.
+        const { generateApiKey } = await import('@latentfarm/coordinator');
+        print(generateApiKey());
+        return 0;
+      },
+    },
+  },
+};

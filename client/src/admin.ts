@@ -1,0 +1,67 @@
+// The admin SDK: tenants and API keys (FarmAdmin), with promises and deadlines.
+// Every call needs an admin key.
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import {
+  FarmAdminClient, Role, type ApiKey, type CreateKeyResponse, type Tenant,
+} from '@latentfarm/proto';
+import { apiKeyOptions } from './api-key.js';
+
+export { Role };
+export type { ApiKey, Tenant };
+
+export interface AdminClientOptions {
+  /** Deadline of each call. */
+  deadlineMs?: number;
+  /** An admin key; default LATENTFARM_API_KEY. */
+  apiKey?: string;
+}
+
+export interface NewKey {
+  role: Role;
+  tenantId?: string;
+  workerId?: string;
+  name?: string;
+  /** 0 or unset: never. */
+  expiresUnixMs?: number;
+}
+
+export class AdminClient {
+  readonly raw: FarmAdminClient;
+  private readonly deadlineMs: number;
+
+  constructor(readonly address: string, options: AdminClientOptions = {}) {
+    this.raw = new FarmAdminClient(address, credentials.createInsecure(), apiKeyOptions(options.apiKey ?? process.env['LATENTFARM_API_KEY']));
+    this.deadlineMs = options.deadlineMs ?? 30_000;
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+
+  private call<Req, Res>(method: (req: Req, md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      method.call(this.raw, req, new Metadata(), { deadline: new Date(Date.now() + this.deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+  }
+
+  async createTenant(tenantId: string): Promise<Tenant> {
+    return (await this.call(this.raw.createTenant, { tenantId })).tenant as Tenant;
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    return (await this.call(this.raw.listTenants, {})).tenants;
+  }
+
+  /** The new key's record and, once, the key itself (`secretKey`). */
+  createKey(k: NewKey): Promise<CreateKeyResponse> {
+    return this.call(this.raw.createKey, { role: k.role, tenantId: k.tenantId ?? '', workerId: k.workerId ?? '', name: k.name ?? '', expiresUnixMs: k.expiresUnixMs ?? 0 });
+  }
+
+  async listKeys(tenantId = ''): Promise<ApiKey[]> {
+    return (await this.call(this.raw.listKeys, { tenantId })).keys;
+  }
+
+  async revokeKey(keyId: string): Promise<ApiKey> {
+    return (await this.call(this.raw.revokeKey, { keyId })).key as ApiKey;
+  }
+}

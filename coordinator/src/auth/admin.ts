@@ -1,0 +1,94 @@
+// Tenants and keys, as admins manage them. Every action is checked against
+// the caller's role here too (the interceptor already did; a second caller of
+// this class must not be able to skip it) and leaves one audit log line.
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionDeniedError, type Logger } from '@latentfarm/common';
+import type { Principal } from '../farm/principal.js';
+import type { IdentityStore, KeyRecord, Role, TenantRecord } from '../store/identity.js';
+import { generateKey } from './keys.js';
+
+const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Worker ids are what workers send in hello: printable, no spaces, bounded. */
+const WORKER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const MAX_NAME_CHARS = 200;
+
+export interface NewKeyRequest {
+  role: Role;
+  tenantId: string;
+  workerId: string;
+  name: string;
+  /** 0: never. */
+  expiresUnixMs: number;
+}
+
+export class IdentityAdmin {
+  constructor(private readonly store: IdentityStore, private readonly audit: Logger) {}
+
+  private requireAdmin(principal: Principal, action: string): void {
+    if (principal.kind !== 'admin') {
+      this.audit.warn({ audit: action, outcome: 'denied', by: principal.keyId, role: principal.kind }, 'admin action refused');
+      throw new PermissionDeniedError(`${action} needs an admin key`);
+    }
+  }
+
+  async createTenant(principal: Principal, id: string): Promise<TenantRecord> {
+    this.requireAdmin(principal, 'tenant_create');
+    if (!TENANT_ID.test(id)) throw new InvalidArgumentError('tenant_id', `"${id.slice(0, 70)}" is not a tenant id: 1-63 lowercase letters, digits and "-", not starting or ending with "-"`);
+    const tenant = { id, createdUnixMs: Date.now() };
+    if (!(await this.store.createTenant(tenant))) throw new AlreadyExistsError(`tenant "${id}" exists already`);
+    this.audit.info({ audit: 'tenant_create', outcome: 'ok', by: principal.keyId, tenant: id }, 'tenant created');
+    return tenant;
+  }
+
+  async listTenants(principal: Principal): Promise<TenantRecord[]> {
+    this.requireAdmin(principal, 'tenant_list');
+    this.audit.info({ audit: 'tenant_list', outcome: 'ok', by: principal.keyId }, 'tenants listed');
+    return this.store.listTenants();
+  }
+
+  /** The new key's record and the key itself, which exists nowhere else once returned. */
+  async createKey(principal: Principal, req: NewKeyRequest): Promise<{ record: KeyRecord; key: string }> {
+    this.requireAdmin(principal, 'key_create');
+    await this.check(req);
+    const made = generateKey();
+    const record: KeyRecord = {
+      id: made.keyId, role: req.role, tenantId: req.role === 'tenant' ? req.tenantId : '', workerId: req.role === 'worker' ? req.workerId : '',
+      hash: made.hash, name: req.name, createdUnixMs: Date.now(), expiresUnixMs: req.expiresUnixMs, revokedUnixMs: 0,
+    };
+    // 64 random bits of id: a collision is as good as impossible, and createKey refuses one rather than overwrite.
+    if (!(await this.store.createKey(record))) throw new AlreadyExistsError(`key id ${record.id} exists already; try again`);
+    this.audit.info({
+      audit: 'key_create', outcome: 'ok', by: principal.keyId, keyId: record.id, role: record.role, tenant: record.tenantId || undefined,
+      worker: record.workerId || undefined, expiresUnixMs: record.expiresUnixMs || undefined,
+    }, 'API key created');
+    return { record, key: made.key };
+  }
+
+  private async check(req: NewKeyRequest): Promise<void> {
+    if (req.name.length > MAX_NAME_CHARS) throw new InvalidArgumentError('name', `${req.name.length} characters, at most ${MAX_NAME_CHARS}`);
+    if (req.expiresUnixMs !== 0 && req.expiresUnixMs <= Date.now()) throw new InvalidArgumentError('expires_unix_ms', 'is in the past');
+    if (req.role === 'tenant') {
+      if (req.workerId !== '') throw new InvalidArgumentError('worker_id', 'only a worker key names a worker');
+      if ((await this.store.getTenant(req.tenantId)) === undefined) throw new NotFoundError(`tenant "${req.tenantId.slice(0, 70)}" does not exist: create it first (latentfarm tenant create)`);
+    } else if (req.role === 'worker') {
+      if (req.tenantId !== '') throw new InvalidArgumentError('tenant_id', 'only a tenant key names a tenant');
+      if (!WORKER_ID.test(req.workerId)) throw new InvalidArgumentError('worker_id', 'a worker key needs the worker id it may connect as (1-128 of A-Z a-z 0-9 . _ : -)');
+    } else if (req.tenantId !== '' || req.workerId !== '') {
+      throw new InvalidArgumentError(req.tenantId !== '' ? 'tenant_id' : 'worker_id', 'an admin key names no tenant or worker');
+    }
+  }
+
+  async listKeys(principal: Principal, tenantId: string): Promise<KeyRecord[]> {
+    this.requireAdmin(principal, 'key_list');
+    this.audit.info({ audit: 'key_list', outcome: 'ok', by: principal.keyId, tenant: tenantId || undefined }, 'API keys listed');
+    const keys = await this.store.listKeys();
+    return tenantId === '' ? keys : keys.filter((k) => k.tenantId === tenantId);
+  }
+
+  async revokeKey(principal: Principal, keyId: string): Promise<KeyRecord> {
+    this.requireAdmin(principal, 'key_revoke');
+    const record = /^[0-9a-f]{16}$/.test(keyId) ? await this.store.revokeKey(keyId, Date.now()) : undefined;
+    if (record === undefined) throw new NotFoundError(`API key "${keyId.slice(0, 70)}" does not exist (give the key id, the 16 hex digits after "lf_")`);
+    this.audit.info({ audit: 'key_revoke', outcome: 'ok', by: principal.keyId, keyId, role: record.role, tenant: record.tenantId || undefined }, 'API key revoked');
+    return record;
+  }
+}

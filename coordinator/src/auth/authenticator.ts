@@ -1,0 +1,41 @@
+// Turns the `authorization` metadata of a call into a principal, or refuses it.
+// Reads the key's record on every call (no cache), so a revocation or an
+// expiry takes effect on the key's next call, on every coordinator.
+import { UnauthenticatedError, type Logger } from '@latentfarm/common';
+import type { Principal } from '../farm/principal.js';
+import type { IdentityStore, KeyRecord } from '../store/identity.js';
+import { parseKey, secretMatches } from './keys.js';
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+export class Authenticator {
+  constructor(private readonly store: IdentityStore, private readonly audit: Logger) {}
+
+  /** `header`: the `authorization` metadata value (undefined when absent). Throws UnauthenticatedError. */
+  async authenticate(header: string | undefined, context: { method: string; peer: string }): Promise<Principal> {
+    const refuse = (reason: string, keyId?: string): never => {
+      // The key itself is never logged: only its id, which is not secret.
+      this.audit.warn({ audit: 'key_refused', reason, keyId, method: context.method, peer: context.peer }, 'call refused: bad API key');
+      throw new UnauthenticatedError(`${reason}: send a valid API key as "authorization: Bearer lf_…" (latentfarm --api-key or LATENTFARM_API_KEY)`);
+    };
+    if (header === undefined || header === '') return refuse('no API key');
+    const bearer = BEARER.exec(header);
+    if (bearer === null) return refuse('the authorization metadata is not "Bearer <key>"');
+    const parsed = parseKey(bearer[1] as string);
+    if (parsed === undefined) return refuse('malformed API key');
+    const record = await this.store.getKey(parsed.keyId);
+    // An unknown id and a wrong secret read the same to the caller.
+    if (record === undefined || !secretMatches(parsed.secret, record.hash)) return refuse('unknown API key', parsed.keyId);
+    if (record.revokedUnixMs !== 0) return refuse('revoked API key', record.id);
+    if (record.expiresUnixMs !== 0 && record.expiresUnixMs <= Date.now()) return refuse('expired API key', record.id);
+    return principalOfKey(record);
+  }
+}
+
+export function principalOfKey(k: KeyRecord): Principal {
+  switch (k.role) {
+    case 'admin': return { kind: 'admin', keyId: k.id };
+    case 'tenant': return { kind: 'tenant', tenantId: k.tenantId, keyId: k.id };
+    case 'worker': return { kind: 'worker', workerId: k.workerId, keyId: k.id };
+  }
+}

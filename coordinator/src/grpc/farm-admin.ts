@@ -1,0 +1,44 @@
+// FarmAdmin handlers: thin. Proto ↔ IdentityAdmin calls; the secret key
+// travels only in CreateKey's reply.
+import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type { Logger } from '@latentfarm/common';
+import { Role, type ApiKey, type FarmAdminServer } from '@latentfarm/proto';
+import { InvalidArgumentError } from '@latentfarm/common';
+import type { IdentityAdmin } from '../auth/admin.js';
+import type { Principal } from '../farm/principal.js';
+import type { KeyRecord, Role as RoleName } from '../store/identity.js';
+import { principalOf } from './principal.js';
+import { isInternal, toServiceError } from './status.js';
+
+const ROLE_NAMES = new Map<Role, RoleName>([[Role.ADMIN, 'admin'], [Role.TENANT, 'tenant'], [Role.WORKER, 'worker']]);
+const ROLE_ENUMS = new Map<RoleName, Role>([...ROLE_NAMES].map(([e, n]) => [n, e]));
+
+function toApiKey(k: KeyRecord): ApiKey {
+  return {
+    id: k.id, role: ROLE_ENUMS.get(k.role) ?? Role.UNSPECIFIED, tenantId: k.tenantId, workerId: k.workerId, name: k.name,
+    createdUnixMs: k.createdUnixMs, expiresUnixMs: k.expiresUnixMs, revokedUnixMs: k.revokedUnixMs,
+  };
+}
+
+export function farmAdminHandlers(admin: IdentityAdmin, log: Logger): FarmAdminServer {
+  const unary = <Req, Res>(fn: (principal: Principal, req: Req) => Promise<Res>) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      Promise.resolve().then(() => fn(principalOf(call), call.request)).then((res) => callback(null, res), (err: unknown) => {
+        if (isInternal(err)) log.error({ err }, 'admin request failed');
+        callback(toServiceError(err));
+      });
+    };
+
+  return {
+    createTenant: unary(async (p, req) => ({ tenant: await admin.createTenant(p, req.tenantId) })),
+    listTenants: unary(async (p) => ({ tenants: await admin.listTenants(p) })),
+    createKey: unary(async (p, req) => {
+      const role = ROLE_NAMES.get(req.role);
+      if (role === undefined) throw new InvalidArgumentError('role', 'name one: ROLE_ADMIN, ROLE_TENANT or ROLE_WORKER');
+      const { record, key } = await admin.createKey(p, { role, tenantId: req.tenantId, workerId: req.workerId, name: req.name, expiresUnixMs: req.expiresUnixMs });
+      return { key: toApiKey(record), secretKey: key };
+    }),
+    listKeys: unary(async (p, req) => ({ keys: (await admin.listKeys(p, req.tenantId)).map(toApiKey) })),
+    revokeKey: unary(async (p, req) => ({ key: toApiKey(await admin.revokeKey(p, req.keyId)) })),
+  };
+}

@@ -1,0 +1,108 @@
+// Tenants and keys of the embedded store: their own tables in
+// <data-dir>/latentfarm.db (better-sqlite3, WAL), the database file the
+// embedded job store uses too. Every write is one committed statement, so a
+// key made or revoked survives a SIGKILL the moment the call returns.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { IdentityStore, KeyRecord, Role, TenantRecord } from './identity.js';
+
+export const DATABASE_FILE = 'latentfarm.db';
+
+interface KeyRow {
+  id: string;
+  role: string;
+  tenant_id: string;
+  worker_id: string;
+  hash: string;
+  name: string;
+  created_unix_ms: number;
+  expires_unix_ms: number;
+  revoked_unix_ms: number;
+}
+
+interface TenantRow {
+  id: string;
+  created_unix_ms: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS identity_tenants (
+  id TEXT PRIMARY KEY,
+  created_unix_ms INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS identity_keys (
+  id TEXT PRIMARY KEY,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'tenant', 'worker')),
+  tenant_id TEXT NOT NULL,
+  worker_id TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  expires_unix_ms INTEGER NOT NULL,
+  revoked_unix_ms INTEGER NOT NULL
+) STRICT;
+`;
+
+const toKey = (r: KeyRow): KeyRecord => ({
+  id: r.id, role: r.role as Role, tenantId: r.tenant_id, workerId: r.worker_id, hash: r.hash, name: r.name,
+  createdUnixMs: r.created_unix_ms, expiresUnixMs: r.expires_unix_ms, revokedUnixMs: r.revoked_unix_ms,
+});
+
+const toTenant = (r: TenantRow): TenantRecord => ({ id: r.id, createdUnixMs: r.created_unix_ms });
+
+export class EmbeddedIdentityStore implements IdentityStore {
+  private readonly db: Database.Database;
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.db = new Database(join(dataDir, DATABASE_FILE));
+    this.db.pragma('journal_mode = WAL');
+    // Another connection (the job store) may hold the write lock for a moment.
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  createTenant(t: TenantRecord): Promise<boolean> {
+    const r = this.db.prepare('INSERT OR IGNORE INTO identity_tenants (id, created_unix_ms) VALUES (?, ?)').run(t.id, t.createdUnixMs);
+    return Promise.resolve(r.changes === 1);
+  }
+
+  getTenant(id: string): Promise<TenantRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM identity_tenants WHERE id = ?').get(id) as TenantRow | undefined;
+    return Promise.resolve(row === undefined ? undefined : toTenant(row));
+  }
+
+  listTenants(): Promise<TenantRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM identity_tenants ORDER BY id').all() as TenantRow[];
+    return Promise.resolve(rows.map(toTenant));
+  }
+
+  createKey(k: KeyRecord): Promise<boolean> {
+    const r = this.db.prepare(`INSERT OR IGNORE INTO identity_keys
+      (id, role, tenant_id, worker_id, hash, name, created_unix_ms, expires_unix_ms, revoked_unix_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(k.id, k.role, k.tenantId, k.workerId, k.hash, k.name, k.createdUnixMs, k.expiresUnixMs, k.revokedUnixMs);
+    return Promise.resolve(r.changes === 1);
+  }
+
+  getKey(id: string): Promise<KeyRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM identity_keys WHERE id = ?').get(id) as KeyRow | undefined;
+    return Promise.resolve(row === undefined ? undefined : toKey(row));
+  }
+
+  listKeys(): Promise<KeyRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM identity_keys ORDER BY created_unix_ms, id').all() as KeyRow[];
+    return Promise.resolve(rows.map(toKey));
+  }
+
+  revokeKey(id: string, unixMs: number): Promise<KeyRecord | undefined> {
+    this.db.prepare('UPDATE identity_keys SET revoked_unix_ms = ? WHERE id = ? AND revoked_unix_ms = 0').run(unixMs, id);
+    return this.getKey(id);
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
+}

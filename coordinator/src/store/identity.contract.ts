@@ -1,0 +1,54 @@
+// The contract every IdentityStore keeps, run against the embedded and the
+// JetStream store (identity-embedded.test.ts, identity-jetstream.test.ts).
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { IdentityStore, KeyRecord } from './identity.js';
+
+export function keyRecord(o: Partial<KeyRecord> = {}): KeyRecord {
+  return {
+    id: randomBytes(8).toString('hex'), role: 'tenant', tenantId: 'acme', workerId: '', hash: randomBytes(32).toString('hex'), name: 'test',
+    createdUnixMs: Date.now(), expiresUnixMs: 0, revokedUnixMs: 0, ...o,
+  };
+}
+
+export function describeIdentityContract(name: string, open: () => Promise<{ store: IdentityStore; close(): Promise<void> }>): void {
+  const withStore = async (fn: (s: IdentityStore) => Promise<void>) => {
+    const { store, close } = await open();
+    try {
+      await fn(store);
+    } finally {
+      await close();
+    }
+  };
+
+  describe(`identity store contract: ${name}`, () => {
+    it('creates a tenant once, and lists tenants by id', () => withStore(async (s) => {
+      expect(await s.createTenant({ id: 'zeta', createdUnixMs: 1 })).toBe(true);
+      expect(await s.createTenant({ id: 'alpha', createdUnixMs: 2 })).toBe(true);
+      expect(await s.createTenant({ id: 'zeta', createdUnixMs: 3 })).toBe(false);
+      expect(await s.getTenant('zeta')).toEqual({ id: 'zeta', createdUnixMs: 1 });
+      expect(await s.getTenant('nobody')).toBeUndefined();
+      expect((await s.listTenants()).map((t) => t.id)).toEqual(['alpha', 'zeta']);
+    }));
+
+    it('creates a key once (a second key of the same id does not overwrite it) and reads it back whole', () => withStore(async (s) => {
+      const k = keyRecord({ role: 'worker', tenantId: '', workerId: 'w-1', expiresUnixMs: Date.now() + 60_000 });
+      expect(await s.createKey(k)).toBe(true);
+      expect(await s.createKey({ ...k, hash: 'ff'.repeat(32) })).toBe(false);
+      expect(await s.getKey(k.id)).toEqual(k);
+      expect(await s.getKey('0000000000000000')).toBeUndefined();
+      const other = keyRecord();
+      await s.createKey(other);
+      expect((await s.listKeys()).map((x) => x.id).sort()).toEqual([k.id, other.id].sort());
+    }));
+
+    it('revokes a key once: the first time stays, an unknown key is undefined', () => withStore(async (s) => {
+      const k = keyRecord();
+      await s.createKey(k);
+      expect((await s.revokeKey(k.id, 1000))?.revokedUnixMs).toBe(1000);
+      expect((await s.revokeKey(k.id, 2000))?.revokedUnixMs).toBe(1000);
+      expect((await s.getKey(k.id))?.revokedUnixMs).toBe(1000);
+      expect(await s.revokeKey('0123456789abcdef', 5)).toBeUndefined();
+    }));
+  });
+}

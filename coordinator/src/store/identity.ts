@@ -1,0 +1,47 @@
+// Where tenants and API keys live: beside the jobs, in the same kind of store
+// (embedded: tables of <data-dir>/latentfarm.db; JetStream: a KV bucket), so
+// every coordinator of a farm sees the same keys and a revocation reaches all
+// of them on their next call. One contract suite (identity.contract.ts) runs
+// against both.
+
+export type Role = 'admin' | 'tenant' | 'worker';
+export const ROLES: readonly Role[] = ['admin', 'tenant', 'worker'];
+
+export interface TenantRecord {
+  /** Chosen by the admin: lowercase letters, digits and '-', 1–63 characters. */
+  id: string;
+  createdUnixMs: number;
+}
+
+export interface KeyRecord {
+  /** The non-secret part of the key, `lf_<id>_…`. */
+  id: string;
+  role: Role;
+  /** The tenant a tenant key acts for; '' for the other roles. */
+  tenantId: string;
+  /** The one worker id a worker key may connect as; '' for the other roles. */
+  workerId: string;
+  /** SHA-256 of the key's secret, hex; the key itself is stored nowhere. */
+  hash: string;
+  /** A label for people (`ci`, `alice's laptop`). */
+  name: string;
+  createdUnixMs: number;
+  /** 0: never expires. */
+  expiresUnixMs: number;
+  /** 0: not revoked. */
+  revokedUnixMs: number;
+}
+
+export interface IdentityStore {
+  /** False when a tenant of that id exists already. */
+  createTenant(tenant: TenantRecord): Promise<boolean>;
+  getTenant(id: string): Promise<TenantRecord | undefined>;
+  listTenants(): Promise<TenantRecord[]>;
+  /** False when a key of that id exists already. */
+  createKey(key: KeyRecord): Promise<boolean>;
+  getKey(id: string): Promise<KeyRecord | undefined>;
+  listKeys(): Promise<KeyRecord[]>;
+  /** Marks the key revoked (once: a second revoke keeps the first time); undefined when there is no such key. */
+  revokeKey(id: string, unixMs: number): Promise<KeyRecord | undefined>;
+  close(): Promise<void>;
+}

@@ -27,6 +27,8 @@ const upOptions = {
   ...farmCoordinatorOptions,
   port: { ...coordinatorOptions.port, help: `${coordinatorOptions.port.help}; a render run (--prompts/--prompt) picks a free one unless set` },
   metricsPort: { ...coordinatorOptions.metricsPort, help: `${coordinatorOptions.metricsPort.help}; a render run has none unless set` },
+  // A local farm is watched in a browser: the console is on (no log-in: the farm is its user's own), off for a render run.
+  httpPort: { ...coordinatorOptions.httpPort, default: 7480, help: `${coordinatorOptions.httpPort.help}; a render run has none unless set` },
   logLevel: { ...coordinatorOptions.logLevel, help: 'Log level of the farm', default: 'warn' as const },
   workers: opt.int('Local workers', 2, { min: 1, max: 256 }),
   ...farmWorkerOptions,
@@ -55,9 +57,10 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   // A render run serves nobody else: unless told, it takes a free port and no /metrics, so it never collides with a farm on this host.
   const port = render && !explicit.has('port') ? 0 : v.port;
   const metricsPort = render && !explicit.has('metricsPort') ? -1 : v.metricsPort;
-  // A one-person farm: every caller is the local admin, so nobody types a key. It listens on loopback unless told otherwise.
+  const httpPort = render && !explicit.has('httpPort') ? -1 : v.httpPort;
+  // A one-person farm: every caller is the local admin, so nobody types a key (nor logs in to the console). It listens on loopback unless told otherwise.
   const coordinatorConfig = compileCoordinatorConfig({
-    ...optionValues(farmCoordinatorOptions, v), port, metricsPort, models: served, noAuth: true, adminKeyFile: '',
+    ...optionValues(farmCoordinatorOptions, v), port, metricsPort, httpPort, models: served, noAuth: true, adminKeyFile: '',
     workerPort: -1, tlsCert: '', tlsKey: '', tlsClientCa: '',
   });
   if (!isLoopback(coordinatorConfig.host)) printErr(`latentfarm up: warning: --host ${coordinatorConfig.host} is reachable from elsewhere and up runs without API keys: anyone who reaches it is an admin; use latentfarm serve with keys for a shared farm`);
@@ -86,6 +89,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
     throw err;
   }
   print(`farm up: coordinator ${coordinator.address}, ${v.workers} ${v.engine} workers${coordinator.metricsPort !== undefined ? `, metrics http://${v.metricsHost}:${coordinator.metricsPort}/metrics` : ''}`);
+  if (coordinator.consoleUrl !== undefined) print(`console: ${coordinator.consoleUrl}`);
   if (!render) {
     await new Promise<void>((done) => {
       process.once('SIGINT', done);

@@ -87,14 +87,7 @@ const imageIndices = (output: string): number[] => output.split('\n')
   .map((l) => JSON.parse(l) as ImageLine)
   .flatMap((m) => (m.image?.info === undefined ? [] : [m.image.info.index ?? 0]));
 
-// Known failure, so off by default (LATENTFARM_TEST_PRODUCTION_TOPOLOGY=1 runs it): a fresh-clone CI run
-// got all 800 images but the job stayed RUNNING. The finishing check counts images through the tally
-// consumer's info (store.counts), and after the SIGKILL nats-server 2.9 answered none of those requests
-// ("counting images failed ... timeout") for longer than the client waited. Image reads were moved off
-// consumers for the same reason; the count must be too before this test can gate CI.
-const productionTopology = process.env['LATENTFARM_TEST_PRODUCTION_TOPOLOGY'] === '1';
-
-describe.skipIf(!productionTopology)('the production topology: 3-node NATS cluster, 2 coordinators, 4 sim workers', () => {
+describe('the production topology: 3-node NATS cluster, 2 coordinators, 4 sim workers', () => {
   const stopped = stopsAfterEachTest();
 
   it(`delivers all ${IMAGES} images exactly once to a watching client while a NATS node and a coordinator are SIGKILLed`, async () => {

@@ -6,3 +6,4 @@ export * from './metrics.js';
 export * from './rate.js';
 export * from './time.js';
 export * from './tls-files.js';
+export * from './prompt-text.js';

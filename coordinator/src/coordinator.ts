@@ -9,6 +9,8 @@ import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
 import { startGrpcServer, WorkerPortError, type GrpcServer } from './grpc/server.js';
 import { portCredentials } from './grpc/tls.js';
+import type { Authenticate } from './http/sessions.js';
+import { startHttpServer, type HttpServer } from './http/server.js';
 import { coordinatorMetrics } from './metrics.js';
 import { FairShare } from './scheduling/fair-share.js';
 import { EmbeddedStore } from './store/embedded.js';
@@ -24,6 +26,10 @@ export interface Coordinator {
   readonly address: string;
   /** Where workers connect: `address`, or the worker port's address (--worker-port). */
   readonly workerAddress: string;
+  /** The web console's port; undefined when it is off. */
+  readonly httpPort: number | undefined;
+  /** The web console's address to open in a browser; undefined when it is off. */
+  readonly consoleUrl: string | undefined;
   /** An admin key made at this start because the farm had none: shown once (serve prints it), stored only hashed. */
   readonly firstAdminKey: string | undefined;
   close(): Promise<void>;
@@ -34,7 +40,12 @@ export interface Coordinator {
  * the parts already started are stopped before the error is thrown, so a
  * failed start leaves nothing running that would keep the process alive.
  */
-export async function startCoordinator(config: CoordinatorConfig, deps: { log: Logger; registry: Registry }): Promise<Coordinator> {
+export interface CoordinatorDeps {
+  log: Logger;
+  registry: Registry;
+}
+
+export async function startCoordinator(config: CoordinatorConfig, deps: CoordinatorDeps): Promise<Coordinator> {
   const { log, registry } = deps;
   const undo: (() => Promise<void> | void)[] = [];
   const unwind = async () => {
@@ -87,9 +98,13 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     });
     // /readyz says what gRPC health says: a TLS gRPC port cannot be probed by the kubelet, whose gRPC probe speaks plaintext.
     const metrics = config.metricsPort >= 0 ? await serveMetricsOrExplain(registry, config, () => storeHealthy) : undefined;
+    if (metrics !== undefined) undo.push(() => { metrics.server.close(); });
+    const http = config.httpPort >= 0 ? await serveConsole(farm, config, deps.log, authenticator) : undefined;
+    if (http !== undefined) undo.push(() => http.close());
+    const consoleUrl = http === undefined ? undefined : `http://${urlHost(config.httpHost)}:${http.port}/`;
     const workerAddress = grpc.workers === undefined ? `${config.host}:${grpc.port}` : `${config.host}:${grpc.workers.port}`;
     log.info({
-      port: grpc.port, workerPort: grpc.workers?.port, tls: config.tlsCert !== '', mtls: creds.mtls, metricsPort: metrics?.port,
+      port: grpc.port, workerPort: grpc.workers?.port, tls: config.tlsCert !== '', mtls: creds.mtls, metricsPort: metrics?.port, console: consoleUrl,
       store: store.kind, auth: !config.noAuth, dataDir: store.kind === 'embedded' ? config.dataDir : undefined,
     }, 'coordinator listening');
     return {
@@ -97,9 +112,12 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
       metricsPort: metrics?.port,
       address: `${config.host}:${grpc.port}`,
       workerAddress,
+      httpPort: http?.port,
+      consoleUrl,
       firstAdminKey,
       async close() {
         grpc.health.setStatus('', 'NOT_SERVING');
+        await http?.close();
         farm.close();
         await new Promise<void>((resolve) => {
           // Give streams a moment to end cleanly, then force.
@@ -126,6 +144,29 @@ async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConf
     const le = listenError(err, config.metricsHost, config.metricsPort);
     throw le === undefined ? err : listenConfigError(le, { host: '--metrics-host', port: '--metrics-port', offHint: ', or -1 to turn /metrics off' });
   }
+}
+
+/** The console logs in with the same API keys as gRPC, checked by the same authenticator; none with --no-auth (`up`). */
+async function serveConsole(farm: Farm, config: CoordinatorConfig, log: Logger, authenticator: Authenticator | undefined): Promise<HttpServer> {
+  const authenticate: Authenticate | undefined = authenticator === undefined
+    ? undefined
+    : (key) => authenticator.authenticate(`Bearer ${key}`, { method: 'console log-in', peer: 'http' });
+  try {
+    return await startHttpServer(farm, {
+      host: config.httpHost, port: config.httpPort, authenticate, sessionTtlMs: config.httpSessionTtlS * 1000,
+      log: log.child({ part: 'console' }),
+    });
+  } catch (err) {
+    const le = listenError(err, config.httpHost, config.httpPort);
+    throw le === undefined ? err : listenConfigError(le, { host: '--http-host', port: '--http-port', offHint: ', or -1 to turn the console off' });
+  }
+}
+
+/** A host as a URL spells it: IPv6 in brackets; "listen everywhere" is reachable here as loopback. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** The embedded store writes images under --data-dir: a folder it cannot write would fail every result, forever, so it fails the start instead. */

@@ -30,7 +30,7 @@ export interface NatsClusterNode {
   running(): boolean;
   /** Sends `signal` (default SIGKILL) and waits for the process to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts it again on its ports with its store dir and routes to the other nodes; resolves once it sees a metadata leader. */
+  /** Starts it again on its ports with its store dir and routes to the other nodes; resolves once it knows a metadata leader. */
   restart(): Promise<void>;
 }
 
@@ -130,13 +130,17 @@ class Node implements NatsClusterNode {
     await this.launch({
       name: this.name, storeDir: this.storeDir, port: this.port, monitorPort: this.monitorPort, clusterPort: this.clusterPort, jetstream: true, routes,
     });
-    await this.metaLeaderSeen();
+    await this.metaLeaderKnown();
   }
 
-  /** Resolves once this node's log names a JetStream metadata leader (itself or another). */
-  metaLeaderSeen(): Promise<true> {
-    return this.proc!.line((l) => (/JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(l) ? true : undefined),
-      `nats-server ${this.name} to see a JetStream metadata leader`);
+  /**
+   * Resolves once this node's monitoring endpoint names a JetStream metadata leader (itself or another). Not its
+   * log: a node that joins a group whose leader is already elected may never log a leader change (on a loaded
+   * machine nodes 2 and 3 elect one before node 1 starts, and the start then waited for a line that never came).
+   */
+  async metaLeaderKnown(): Promise<void> {
+    await eventually(async () => (await fetchJsz(this.monitorPort).catch(() => undefined))?.meta_cluster?.leader !== undefined,
+      READY_TIMEOUT_MS, `nats-server ${this.name} to know a JetStream metadata leader`);
   }
 
   private async launch(c: NodeConfig): Promise<void> {
@@ -175,7 +179,6 @@ export async function startNatsCluster(o: { size?: number } = {}): Promise<NatsC
     await s.kill('SIGKILL');
     await first.start({ jetstream: true, routes: rest.map((n) => n.clusterPort) });
     await Promise.all(rest.map((n) => n.reloadRoutes(nodes.filter((x) => x !== n).map((x) => x.clusterPort))));
-    await Promise.all(nodes.map((n) => n.metaLeaderSeen()));
     // A leader may be elected before the last node joins: wait until every node counts all of them as peers.
     let last = '';
     await eventually(async () => {

@@ -64,6 +64,18 @@ export async function fetchJsz(monitorPort: number): Promise<Jsz> {
   return (await res.json()) as Jsz;
 }
 
+/** Consumers on the server, every account and stream together (from /jsz; consumers=true counts them all). */
+export async function consumerCount(monitorPort: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${monitorPort}/jsz`, { signal: AbortSignal.timeout(3_000) });
+  return ((await res.json()) as { consumers?: number }).consumers ?? 0;
+}
+
+/** The server's resident memory in bytes (from /varz). */
+export async function residentBytes(monitorPort: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${monitorPort}/varz`, { signal: AbortSignal.timeout(3_000) });
+  return ((await res.json()) as { mem?: number }).mem ?? 0;
+}
+
 export const streamsOf = (jsz: Jsz) => (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
 
 /** Every stream and consumer with its counters (and its leader on a cluster), for failure messages. */

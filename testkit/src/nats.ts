@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstreamState, portOf } from './nats-monitor.js';
+import { consumerCount, jetstreamState, portOf, residentBytes } from './nats-monitor.js';
 import { spawnNatsServer } from './nats-process.js';
 import type { Proc } from './processes.js';
 
@@ -17,6 +17,10 @@ export interface NatsServer {
   output(): string;
   /** Every stream and consumer with its counters, from the monitoring endpoint (for failure messages). */
   jetstreamState(): Promise<string>;
+  /** How many JetStream consumers the server holds, from its monitoring endpoint. */
+  consumers(): Promise<number>;
+  /** The server's resident memory in bytes, as it reports it. */
+  residentBytes(): Promise<number>;
   /** Sends `signal` (default SIGKILL) and waits for the process to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port with the same store dir. */
@@ -60,6 +64,8 @@ export async function startNatsServer(o: { storeDir?: string } = {}): Promise<Na
     storeDir,
     output: () => proc?.output() ?? '',
     jetstreamState: () => jetstreamState(monitorPort),
+    consumers: () => consumerCount(monitorPort),
+    residentBytes: () => residentBytes(monitorPort),
     kill,
     async restart() {
       await kill('SIGKILL');

@@ -3,16 +3,17 @@
 // call names its principal first; a worker names it once, at hello, and its
 // session carries it after.
 import type {
-  GetFarmStatusResponse, Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep,
+  Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep,
 } from '@latentfarm/proto';
 import type { RenderedImage } from './images.js';
 import type { JobQuery, SubmitItem } from './jobs.js';
+import type { FarmStatusView } from './farm-status.js';
 import type { CostEstimate } from './pricing.js';
 import type { Principal } from './principal.js';
 import type { WatchEvent, WatchOptions } from './watch.js';
 import type { WorkerLink, WorkerSession } from './worker-session.js';
 
-export type { CostEstimate, JobQuery, RenderedImage, SubmitItem, WatchEvent, WatchOptions };
+export type { CostEstimate, FarmStatusView, JobQuery, RenderedImage, SubmitItem, WatchEvent, WatchOptions };
 export type { ImageStepProgress } from './watch.js';
 
 export interface Submitted {
@@ -31,7 +32,7 @@ export interface ClientApi {
   cancel(principal: Principal, jobId: string): Promise<Job>;
   events(principal: Principal, jobId: string, after: number, signal: AbortSignal, options: WatchOptions): AsyncIterable<WatchEvent>;
   image(principal: Principal, imageId: string): Promise<RenderedImage>;
-  status(principal: Principal): GetFarmStatusResponse;
+  status(principal: Principal): FarmStatusView;
 }
 
 /** What WorkerGateway's handler needs: one session per Connect stream. */

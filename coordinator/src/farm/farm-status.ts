@@ -23,6 +23,18 @@ export interface FarmStatusDeps {
   readonly timers: Timers;
 }
 
+/**
+ * GetFarmStatus's answer and what the web console shows beside it: when each
+ * worker last spoke and each model's queue. gRPC sends only the message's own
+ * fields (the extra ones are not on the wire until the proto grows them).
+ */
+export interface FarmStatusView extends GetFarmStatusResponse {
+  /** Worker id → when it last sent anything (heartbeat, credit, result). */
+  workerLastSeenUnixMs: Record<string, number>;
+  /** Model → images waiting for a worker. */
+  queuedByModel: Record<string, number>;
+}
+
 export class FarmStatus {
   constructor(private readonly d: FarmStatusDeps) {
     d.timers.every(GAUGE_INTERVAL_MS, () => this.updateGauges());
@@ -33,17 +45,20 @@ export class FarmStatus {
    * throughput (what it needs to plan), its own active jobs and leased images,
    * and no workers: their ids and hosts are the farm's business.
    */
-  status(principal: Principal): GetFarmStatusResponse {
+  status(principal: Principal): FarmStatusView {
     const { leases, models, completions } = this.d;
     if (principal.kind !== 'admin') {
       const own = this.d.jobs.active().filter((j) => maySee(principal, j.owner));
       return {
+        workerLastSeenUnixMs: {}, queuedByModel: Object.fromEntries(this.queuedByModel()),
         workers: [], models: models.status(), queuedImages: Math.max(0, this.d.jobs.waitingImages() - leases.size),
         leasedImages: own.reduce((n, j) => n + leases.countOf(j.id), 0), activeJobs: own.length,
         imagesPerSecond: completions.perSecond(), imagesCompleted: completions.total, defaultModel: models.defaultModelName(),
       };
     }
     return {
+      workerLastSeenUnixMs: Object.fromEntries([...this.d.sessions.values()].map((s) => [s.id, s.lastSeenMs])),
+      queuedByModel: Object.fromEntries(this.queuedByModel()),
       workers: [...this.d.sessions.values()].map((s) => ({
         id: s.id, models: s.hello.models, maxBatch: s.hello.maxBatch, provider: s.hello.provider, device: s.hello.device,
         engine: s.hello.engine, leased: s.leases.size, imagesCompleted: s.imagesCompleted, connectedUnixMs: s.connectedUnixMs,
@@ -60,8 +75,14 @@ export class FarmStatus {
   }
 
   private updateGauges(): void {
-    const { jobs, leases, metrics } = this.d;
+    const { leases, metrics } = this.d;
     metrics.tasksLeased.set(leases.size);
+    for (const [model, queued] of this.queuedByModel()) metrics.tasksQueued.set({ model }, queued);
+  }
+
+  /** Images waiting for a worker, per model (every known model, 0 when idle). */
+  private queuedByModel(): Map<string, number> {
+    const { jobs, leases } = this.d;
     const leasedByModel = new Map<string, number>();
     for (const l of leases.values()) {
       const m = jobs.get(l.stored.task.jobId)?.spec.model ?? '';
@@ -69,6 +90,6 @@ export class FarmStatus {
     }
     const waiting = jobs.waitingByModel();
     const models = new Set([...this.d.models.names(), ...waiting.keys()]);
-    for (const model of models) metrics.tasksQueued.set({ model }, Math.max(0, (waiting.get(model) ?? 0) - (leasedByModel.get(model) ?? 0)));
+    return new Map([...models].map((model) => [model, Math.max(0, (waiting.get(model) ?? 0) - (leasedByModel.get(model) ?? 0))]));
   }
 }

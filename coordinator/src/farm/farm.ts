@@ -3,7 +3,7 @@
 // nothing itself. Only the farm's parts use the Store; the fair-share policy
 // is given from outside (coordinator.ts passes FairShare).
 import type { Logger } from '@latentfarm/common';
-import type { GetFarmStatusResponse, Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep } from '@latentfarm/proto';
+import type { Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep } from '@latentfarm/proto';
 import type { CoordinatorConfig } from '../config.js';
 import type { Defaults, Limits } from '../jobs/params.js';
 import type { CoordinatorMetrics } from '../metrics.js';
@@ -13,7 +13,7 @@ import type { ClientApi, Submitted, WorkerApi } from './api.js';
 import { ResultCommitter } from './committer.js';
 import { Completions } from './completions.js';
 import { Dispatcher } from './dispatcher.js';
-import { FarmStatus } from './farm-status.js';
+import { FarmStatus, type FarmStatusView } from './farm-status.js';
 import { ImageHistory, type RenderedImage } from './images.js';
 import { isFinished, JobTable } from './job-table.js';
 import { JobService, type JobQuery, type SubmitItem } from './jobs.js';
@@ -137,7 +137,7 @@ export class Farm implements ClientApi, WorkerApi {
     return this.images.image(principal, imageId);
   }
 
-  status(principal: Principal): GetFarmStatusResponse {
+  status(principal: Principal): FarmStatusView {
     return this.farmStatus.status(principal);
   }
 

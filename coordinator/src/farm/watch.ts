@@ -10,6 +10,8 @@ import type { Store } from '../store/store.js';
 import { isFinished, isTerminal, type JobTable } from './job-table.js';
 import type { Principal } from './principal.js';
 import type { StepProgress } from './progress.js';
+import { SharedEventReads } from './shared-event-reads.js';
+import { SharedImageReads } from './shared-image-reads.js';
 
 /** How often step progress is sent while no event comes. */
 const PROGRESS_INTERVAL_MS = 250;
@@ -37,7 +39,13 @@ export interface WatchOptions {
 }
 
 export class JobWatch {
-  constructor(private readonly store: Store, private readonly jobs: JobTable, private readonly progress: StepProgress, private readonly maxIdChars: number) {}
+  private readonly images: SharedImageReads;
+  private readonly reads: SharedEventReads;
+
+  constructor(private readonly store: Store, private readonly jobs: JobTable, private readonly progress: StepProgress, private readonly maxIdChars: number) {
+    this.images = new SharedImageReads(store);
+    this.reads = new SharedEventReads(store);
+  }
 
   /**
    * The job's events after sequence `after` (0: from the start), until its
@@ -58,7 +66,7 @@ export class JobWatch {
     const sentSteps = new Map<number, number>();
     let newEvents: Promise<void> | undefined;
     while (!signal.aborted) {
-      const events = await store.readEvents(job.id, after, READ_BATCH);
+      const events = await this.reads.read(job.id, after, READ_BATCH);
       for (const e of events) {
         if (signal.aborted) return;
         if (e.kind === 'state') {
@@ -68,7 +76,7 @@ export class JobWatch {
           continue;
         }
         sentSteps.delete(e.info.index);
-        const stored = e.info.finishReason === FinishReason.SUCCESS && options.images ? await store.getImage(e.info.id) : undefined;
+        const stored = e.info.finishReason === FinishReason.SUCCESS && options.images ? await this.images.get(e.info.id) : undefined;
         yield { kind: 'image', seq: e.seq, unixMs: e.unixMs, info: e.info, data: stored?.data };
         after = e.seq;
       }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError, createLogger } from '@latentfarm/common';
 import { JobState } from '@latentfarm/proto';
 import { eventually, startNatsServer, type NatsServer } from '@latentfarm/testkit';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, createInbox } from '@nats-io/transport-node';
 import { JetStreamStore, type JetStreamStoreOptions } from './jetstream.js';
 import { describeStoreContract, info, leaseAll, newJob } from './store.contract.js';
@@ -77,6 +78,56 @@ describe('JetStream store: what only a shared, durable store can do', () => {
       await a.updateJob(id, (j) => ({ ...j, state: JobState.CANCELLED }));
       await eventually(() => seenByB.includes(`${id}:${JobState.CANCELLED}`), 5_000, 'B to see the cancel');
     } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('counts without any consumer: exact from two coordinators as commits race, a lost failure and a stray dead letter not counted', async () => {
+    // The count ends jobs, so it must answer whenever the streams do; a consumer's info is answered by the
+    // consumer's own leader, which on a cluster with a node just killed may answer nothing for a long while.
+    const o = options();
+    const a = await JetStreamStore.connect(o);
+    const b = await JetStreamStore.connect({ ...o });
+    const nc = await connect({ servers: nats.url });
+    try {
+      const total = 60;
+      const id = await newJob(a, total);
+      const [leasedA, leasedB] = await Promise.all([leaseAll(a, id, total / 2, 3_000), leaseAll(b, id, total / 2, 3_000)]);
+      // Image 0 failed on B: a dead letter that the farm records after the commit.
+      expect(await b.commitImage(id, 0, info(id, 0, false))).toBeDefined();
+      await b.deadLetter(leasedB[0]!.task, 'boom');
+      // Image 1: A's success and B's failure race; exactly one wins, and the counts follow the winner.
+      const raced = await Promise.all([a.commitImage(id, 1, info(id, 1)), b.commitImage(id, 1, info(id, 1, false))]);
+      expect(raced.filter((e) => e !== undefined)).toHaveLength(1);
+      const image1Failed = raced[0] === undefined;
+      // Image 2: a dead letter without a committed failure (its coordinator died before the commit) is no failure.
+      await a.deadLetter({ ...leasedA[0]!.task, index: 2 }, 'died before its commit');
+      expect(await a.counts(id)).toEqual({ succeeded: image1Failed ? 0 : 1, failed: image1Failed ? 2 : 1 });
+      // The rest, committed from both at once (image 3 failed), with the counts read by both meanwhile.
+      const rest = Array.from({ length: total - 2 }, (_, i) => i + 2);
+      const reads: Promise<unknown>[] = [];
+      await Promise.all(rest.map(async (i) => {
+        await (i % 2 === 0 ? a : b).commitImage(id, i, info(id, i, i !== 3));
+        if (i % 10 === 0) reads.push(a.counts(id), b.counts(id));
+      }));
+      await Promise.all(reads);
+      const failed = image1Failed ? 3 : 2;
+      const want = { succeeded: total - failed, failed };
+      expect(await a.counts(id)).toEqual(want);
+      expect(await b.counts(id)).toEqual(want);
+      // A coordinator that never saw the job counts the same.
+      const c = await JetStreamStore.connect({ ...o });
+      try {
+        expect(await c.counts(id)).toEqual(want);
+      } finally {
+        await c.close();
+      }
+      const jsm = await jetstreamManager(nc);
+      const consumers: string[] = [];
+      for await (const ci of jsm.consumers.list(`${o.prefix}_EVENTS`)) consumers.push(ci.name);
+      expect(consumers, 'consumers on the event stream after counting').toEqual([]);
+    } finally {
+      await nc.close();
       await Promise.all([a.close(), b.close()]);
     }
   });

@@ -20,7 +20,9 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { JetStreamCounter, type Counts } from './jetstream-counts.js';
+import { Names } from './jetstream-names.js';
 import { ackInfo, pullNow } from './nats-pull.js';
 import type { FarmEvent, JobRecord, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
 
@@ -44,10 +46,14 @@ const CONSUMER_NOT_FOUND = 10014;
 const NS_PER_MS = 1_000_000;
 /** Task messages published at once when a job is created. */
 const PUBLISH_WINDOW = 256;
+/** Image chunk size, as the object store's own put() uses. */
+const IMAGE_CHUNK_BYTES = 128 * 1024;
 /** A claimed idempotency key whose job never appeared is taken over after this long (its coordinator died mid-submit). */
 const STALE_CLAIM_MS = 30_000;
 /** Cached event cursors: idle ones are deleted after this long (the server drops them after twice that). */
 const CURSOR_IDLE_MS = 30_000;
+/** An ended job's cursor idle this long is deleted: its watcher has read the end or gone. */
+const ENDED_CURSOR_IDLE_MS = 1_000;
 const MAX_CURSORS_PER_JOB = 8;
 const PULL_TIMEOUT_MS = 1_000;
 /**
@@ -85,8 +91,6 @@ type EventBody =
   | { kind: 'state'; unixMs: number; state: JobState; counts: { total: number; succeeded: number; failed: number; cancelled: number; running: number }; reason: string }
   | { kind: 'image'; unixMs: number; info: ImageInfo };
 
-interface Counts { succeeded: number; failed: number }
-
 export class JetStreamStore implements Store {
   readonly kind = 'jetstream';
   private readonly n: Names;
@@ -113,6 +117,7 @@ export class JetStreamStore implements Store {
   private readonly cursors = new Map<string, EventCursor[]>();
   private readonly eventSubs = new Map<string, { sub: Subscription; wake: Set<() => void> }>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly counter: JetStreamCounter;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -125,6 +130,7 @@ export class JetStreamStore implements Store {
     private readonly o: JetStreamStoreOptions,
   ) {
     this.n = new Names(o.prefix);
+    this.counter = new JetStreamCounter(nc, jsm, this.n, o.timeoutMs);
   }
 
   /** Connects (waiting for NATS if it is not up yet), makes the streams and buckets, and starts watching jobs. */
@@ -183,7 +189,7 @@ export class JetStreamStore implements Store {
     // The watch is an ephemeral consumer: on a cluster with a node down its creation can time out (it may be placed
     // on that node), which must not fail the start.
     await untilReady(() => store.watchJobs());
-    const sweep = setInterval(() => store.sweepCursors(), CURSOR_IDLE_MS / 2);
+    const sweep = setInterval(() => store.sweepCursors(), ENDED_CURSOR_IDLE_MS);
     sweep.unref();
     store.timers.push(sweep);
     o.log.info({ nats: nc.getServer(), prefix: o.prefix }, 'JetStream store ready');
@@ -290,7 +296,6 @@ export class JetStreamStore implements Store {
     return this.op('creating the job', async () => {
       remember(this.totals, job.id, job.total);
       await this.addTaskConsumer(job.id);
-      await this.addTallyConsumer(job.id);
       // Tasks first, the record last: a job is visible only once all of its tasks are queued.
       for (let start = 0; start < tasks.total; start += PUBLISH_WINDOW) {
         const end = Math.min(tasks.total, start + PUBLISH_WINDOW);
@@ -309,13 +314,6 @@ export class JetStreamStore implements Store {
       durable_name: this.n.taskConsumer(jobId), filter_subject: this.n.task(jobId), ack_policy: AckPolicy.Explicit,
       ack_wait: this.o.leaseTtlMs * NS_PER_MS, max_deliver: -1, max_ack_pending: 1_000_000, num_replicas: this.o.replicas,
       deliver_policy: DeliverPolicy.All,
-    });
-  }
-
-  private async addTallyConsumer(jobId: string): Promise<void> {
-    await this.jsm.consumers.add(this.n.eventsStream, {
-      durable_name: this.n.tallyConsumer(jobId), filter_subject: this.n.images(jobId), ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.All, num_replicas: this.o.replicas,
     });
   }
 
@@ -382,7 +380,10 @@ export class JetStreamStore implements Store {
   private emitJob(job: JobRecord, revision: number): void {
     if ((this.seenRevision.get(job.id) ?? 0) >= revision) return;
     this.seenRevision.set(job.id, revision);
-    if (TERMINAL.has(job.state)) this.ended.add(job.id);
+    if (TERMINAL.has(job.state)) {
+      this.ended.add(job.id);
+      this.dropCursors(job.id);
+    }
     for (const l of this.jobListeners) l({ ...job });
   }
 
@@ -607,6 +608,10 @@ export class JetStreamStore implements Store {
   commitImage(jobId: string, index: number, info: ImageInfo): Promise<FarmEvent | undefined> {
     return this.op('committing the image', async () => {
       const body: EventBody = { kind: 'image', unixMs: Date.now(), info };
+      const failed = info.finishReason !== FinishReason.SUCCESS;
+      // The failure's dead-letter marker first: every failed image event then has one, which is how failures are
+      // counted (a marker whose commit loses to another is told apart by its event; see jetstream-counts.ts).
+      if (failed) await this.deadKv.put(this.n.deadKey(jobId, index), json({ reason: info.error }));
       let ack: PubAck;
       try {
         // Expected last subject sequence 0: only the first commit of this image anywhere succeeds. The random
@@ -616,12 +621,7 @@ export class JetStreamStore implements Store {
         if (isApiError(err, WRONG_LAST_SEQUENCE)) return undefined;
         throw err;
       }
-      if (info.finishReason !== FinishReason.SUCCESS) {
-        // Written at once, so failure counts hold even if we die before the farm's deadLetter() call.
-        await this.deadKv.create(this.n.deadKey(jobId, index), json({ reason: info.error })).catch((err: unknown) => {
-          if (!isApiError(err, WRONG_LAST_SEQUENCE)) throw err;
-        });
-      }
+      this.counter.committed(jobId, index, ack.seq, failed);
       return { seq: ack.seq, unixMs: body.unixMs, kind: 'image', info };
     });
   }
@@ -647,7 +647,8 @@ export class JetStreamStore implements Store {
     this.ended.add(jobId);
     this.noConsumer.add(jobId);
     this.forgetConsumerChecks(jobId);
-    remember(this.finalCounts, jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
+    this.dropCursors(jobId);
+    this.finalize(jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
     const quiet = () => undefined;
     this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(quiet);
     this.jsm.consumers.delete(this.n.eventsStream, this.n.tallyConsumer(jobId)).catch(quiet);
@@ -663,7 +664,9 @@ export class JetStreamStore implements Store {
         const events = pulled.messages.map((m) => decodeEvent(ackInfo(m.reply).streamSeq, m.data));
         // A cursor that timed out or failed may have sent more than we saw: never reuse it.
         const usable = !pulled.timedOut && pulled.status === undefined;
-        if (usable) {
+        // After the job's last event the cursor has nothing more to read: it goes now, not after CURSOR_IDLE_MS.
+        const atEnd = events.some((e) => e.kind === 'state' && TERMINAL.has(e.state));
+        if (usable && !atEnd) {
           cursor.position = events.at(-1)?.seq ?? after;
           this.parkCursor(cursor);
         } else {
@@ -689,6 +692,12 @@ export class JetStreamStore implements Store {
   private parkCursor(c: EventCursor): void {
     c.lastUsedMs = Date.now();
     const pool = this.cursors.get(c.jobId) ?? [];
+    // Readers that share a position share one cursor (two reads that ended at the same event are common at a
+    // live job's tail): a second one there would only wait to be swept.
+    if (pool.some((p) => p.position === c.position)) {
+      this.deleteConsumer(c);
+      return;
+    }
     pool.push(c);
     while (pool.length > MAX_CURSORS_PER_JOB) this.deleteConsumer(pool.shift() as EventCursor);
     this.cursors.set(c.jobId, pool);
@@ -698,13 +707,22 @@ export class JetStreamStore implements Store {
     this.deleteConsumer(c);
   }
 
+  /**
+   * The job ended: its parked cursors go now rather than after CURSOR_IDLE_MS, so its reads leave no consumer
+   * behind. A watcher still reading makes a new one, which goes once it has read the end.
+   */
+  private dropCursors(jobId: string): void {
+    for (const c of this.cursors.get(jobId) ?? []) this.deleteConsumer(c);
+    this.cursors.delete(jobId);
+  }
+
   private deleteConsumer(c: EventCursor): void {
     if (this.isHealthy) this.jsm.consumers.delete(this.n.eventsStream, c.consumer).catch(() => undefined);
   }
 
   private sweepCursors(): void {
-    const old = Date.now() - CURSOR_IDLE_MS;
     for (const [jobId, pool] of this.cursors) {
+      const old = Date.now() - (this.ended.has(jobId) ? ENDED_CURSOR_IDLE_MS : CURSOR_IDLE_MS);
       const keep = pool.filter((c) => c.lastUsedMs >= old);
       for (const c of pool) if (c.lastUsedMs < old) this.deleteConsumer(c);
       if (keep.length === 0) this.cursors.delete(jobId);
@@ -757,25 +775,20 @@ export class JetStreamStore implements Store {
     if (final !== undefined) return Promise.resolve({ ...final });
     return this.op('counting images', async () => {
       // Once a job has ended, every coordinator reports the counts its end event recorded.
-      if (this.ended.has(jobId)) {
-        const end = await this.endCounts(jobId);
-        if (end !== undefined) return end;
-      }
-      const [tallied, failed] = await Promise.all([this.committedCount(jobId), this.deadLetterCount(jobId)]);
-      let committed = tallied;
-      if (committed === undefined) {
-        // The tally is deleted when the job ends; a running job without one gets it back (it counts from the stream).
-        const end = await this.endCounts(jobId);
-        if (end !== undefined) return end;
-        const job = await this.getJob(jobId);
-        if (job === undefined || TERMINAL.has(job.state)) return { succeeded: 0, failed: 0 };
-        await this.addTallyConsumer(jobId);
-        committed = (await this.committedCount(jobId)) ?? 0;
-      }
+      const end = this.ended.has(jobId) ? await this.endCounts(jobId) : undefined;
+      if (end !== undefined) return end;
       const total = await this.totalOf(jobId);
-      if (total !== undefined && committed >= total) return this.recount(jobId);
-      return { succeeded: Math.max(0, committed - failed), failed };
+      if (total === undefined) return { succeeded: 0, failed: 0 };
+      const c = await this.counter.count(jobId, total);
+      // Every image is committed: the counts can no longer change.
+      if (c.succeeded + c.failed >= total) this.finalize(jobId, c);
+      return c;
     });
+  }
+
+  private finalize(jobId: string, c: Counts): void {
+    remember(this.finalCounts, jobId, { ...c });
+    this.counter.forget(jobId);
   }
 
   /** The counts in the job's end event, cached; undefined while it has none. */
@@ -785,23 +798,8 @@ export class JetStreamStore implements Store {
     const e = decodeEvent(end.seq, end.data);
     if (e.kind !== 'state') return undefined;
     const c = { succeeded: e.counts.succeeded, failed: e.counts.failed };
-    remember(this.finalCounts, jobId, c);
+    this.finalize(jobId, c);
     return { ...c };
-  }
-
-  /** Images committed: the job's tally consumer is never read, so its pending count is exactly that. */
-  private async committedCount(jobId: string): Promise<number | undefined> {
-    try {
-      return (await this.jsm.consumers.info(this.n.eventsStream, this.n.tallyConsumer(jobId))).num_pending;
-    } catch (err) {
-      if (isApiError(err, CONSUMER_NOT_FOUND)) return undefined;
-      throw err;
-    }
-  }
-
-  private async deadLetterCount(jobId: string): Promise<number> {
-    const si = await this.jsm.streams.info(this.n.deadStream, { subjects_filter: this.n.deadSubjects(jobId) });
-    return Object.keys(si.state.subjects ?? {}).length;
   }
 
   private async totalOf(jobId: string): Promise<number | undefined> {
@@ -811,41 +809,6 @@ export class JetStreamStore implements Store {
       if (total !== undefined) remember(this.totals, jobId, total);
     }
     return total;
-  }
-
-  /**
-   * Every image is committed, so the counts are final: count the failures from the image events themselves
-   * (exact even if a coordinator died between committing a failure and writing its dead letter) and cache them.
-   */
-  private async recount(jobId: string): Promise<Counts> {
-    let succeeded = 0;
-    let failed = 0;
-    const ci = await this.jsm.consumers.add(this.n.eventsStream, {
-      filter_subject: this.n.images(jobId), ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All,
-      inactive_threshold: 60_000 * NS_PER_MS, mem_storage: true, num_replicas: 1,
-    });
-    try {
-      for (;;) {
-        const pulled = await pullNow(this.nc, this.n.eventsStream, ci.name, 1024, this.o.timeoutMs);
-        if (pulled.timedOut || pulled.status !== undefined) throw new UnavailableError('recounting a job\'s images was cut short; retry');
-        for (const m of pulled.messages) {
-          const e = decodeEvent(ackInfo(m.reply).streamSeq, m.data);
-          if (e.kind !== 'image') continue;
-          if (e.info.finishReason === FinishReason.SUCCESS) {
-            succeeded++;
-          } else {
-            failed++;
-            await this.deadKv.create(this.n.deadKey(jobId, e.info.index), json({ reason: e.info.error })).catch(() => undefined);
-          }
-        }
-        if (pulled.messages.length === 0) break;
-      }
-    } finally {
-      this.jsm.consumers.delete(this.n.eventsStream, ci.name).catch(() => undefined);
-    }
-    const c = { succeeded, failed };
-    remember(this.finalCounts, jobId, c);
-    return { ...c };
   }
 
   imageInfo(jobId: string, index: number): Promise<ImageInfo | undefined> {
@@ -865,9 +828,34 @@ export class JetStreamStore implements Store {
 
   // ---- images
 
+  /**
+   * Writes the image in the object store's own layout (its chunks, then its meta with a subject rollup), so info()
+   * and any NATS client read it, but publishes the chunks and the meta at once and awaits them together. The
+   * object store's put() awaits each in turn after first looking the name up: three round trips or more on every
+   * commit. That look-up finds only an earlier render of the same image (a duplicate, whose commit then loses), so
+   * its chunks are left unreferenced: they cost their bytes until the bucket's limits expire them, nothing else.
+   * Publishes from one connection are stored in order, so a reader that finds the meta finds the chunks before it
+   * or none (and then the image is not committed yet: this returns before the commit).
+   */
   putImage(imageId: string, image: StoredImage): Promise<void> {
     return this.op('storing the image', async () => {
-      await this.images.putBlob({ name: imageId, metadata: { mime: image.mimeType } }, image.data);
+      const { data } = image;
+      const nuid = randomBytes(16).toString('hex');
+      const chunkSubject = `$O.${this.n.imagesBucket}.C.${nuid}`;
+      const chunks: Uint8Array[] = [];
+      for (let at = 0; at < data.length; at += IMAGE_CHUNK_BYTES) chunks.push(data.subarray(at, at + IMAGE_CHUNK_BYTES));
+      const meta = {
+        name: imageId, description: '', options: { max_chunk_size: IMAGE_CHUNK_BYTES }, metadata: { mime: image.mimeType },
+        bucket: this.n.imagesBucket, nuid, size: data.length, chunks: chunks.length, mtime: new Date().toISOString(),
+        digest: `SHA-256=${createHash('sha256').update(data).digest('base64').replace(/\+/g, '-').replace(/\//g, '_')}`, deleted: false,
+      };
+      const h = headers();
+      h.set('Nats-Rollup', 'sub');
+      const metaSubject = `$O.${this.n.imagesBucket}.M.${Buffer.from(imageId).toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`;
+      await Promise.all([
+        ...chunks.map((c) => this.js.publish(chunkSubject, c, { timeout: this.o.timeoutMs })),
+        this.js.publish(metaSubject, json(meta), { headers: h, timeout: this.o.timeoutMs }),
+      ]);
     });
   }
 
@@ -925,37 +913,6 @@ function remember<V>(m: Map<string, V>, key: string, value: V): void {
 function decodeEvent(seq: number, data: Uint8Array): FarmEvent {
   const body = JSON.parse(dec.decode(data)) as EventBody;
   return { ...body, seq } as FarmEvent;
-}
-
-/** Every name the store uses, from one prefix. */
-class Names {
-  readonly tasksStream: string;
-  readonly eventsStream: string;
-  readonly jobsBucket: string;
-  readonly keysBucket: string;
-  readonly deadBucket: string;
-  readonly deadStream: string;
-  readonly imagesBucket: string;
-
-  constructor(readonly p: string) {
-    this.tasksStream = `${p}_TASKS`;
-    this.eventsStream = `${p}_EVENTS`;
-    this.jobsBucket = `${p}_JOBS`;
-    this.keysBucket = `${p}_KEYS`;
-    this.deadBucket = `${p}_DEAD`;
-    this.deadStream = `KV_${p}_DEAD`;
-    this.imagesBucket = `${p}_IMAGES`;
-  }
-
-  task = (jobId: string): string => `${this.p}.task.${jobId}`;
-  taskConsumer = (jobId: string): string => `task_${jobId}`;
-  tallyConsumer = (jobId: string): string => `tally_${jobId}`;
-  events = (jobId: string): string => `${this.p}.ev.${jobId}.>`;
-  images = (jobId: string): string => `${this.p}.ev.${jobId}.i.*`;
-  image = (jobId: string, index: number): string => `${this.p}.ev.${jobId}.i.${index}`;
-  state = (jobId: string, token: string): string => `${this.p}.ev.${jobId}.s.${token}`;
-  deadKey = (jobId: string, index: number): string => `${jobId}.${index}`;
-  deadSubjects = (jobId: string): string => `$KV.${this.deadBucket}.${jobId}.*`;
 }
 
 async function ensureStream(jsm: JetStreamManager, cfg: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {

@@ -1,0 +1,47 @@
+// Image bytes for watchers. Every watcher of a job wants each of its images,
+// at about the same moment, so an image is read from the store once per
+// coordinator and handed to all of them: reads under way are shared, and the
+// images read last are kept (bounded by bytes) for watchers a little behind.
+import type { Store, StoredImage } from '../store/store.js';
+
+/** Bytes of recently read images kept for watchers a little behind. */
+export const RECENT_IMAGE_BYTES = 32 * 1024 * 1024;
+
+export class SharedImageReads {
+  private readonly reading = new Map<string, Promise<StoredImage | undefined>>();
+  /** Insertion order is recency: a hit moves the image to the end. */
+  private readonly recent = new Map<string, StoredImage>();
+  private recentBytes = 0;
+
+  constructor(private readonly store: Pick<Store, 'getImage'>, private readonly maxBytes = RECENT_IMAGE_BYTES) {}
+
+  get(imageId: string): Promise<StoredImage | undefined> {
+    const hit = this.recent.get(imageId);
+    if (hit !== undefined) {
+      this.recent.delete(imageId);
+      this.recent.set(imageId, hit);
+      return Promise.resolve(hit);
+    }
+    const under = this.reading.get(imageId);
+    if (under !== undefined) return under;
+    const read = this.store.getImage(imageId).then((image) => {
+      if (image !== undefined) this.keep(imageId, image);
+      return image;
+    }).finally(() => this.reading.delete(imageId));
+    this.reading.set(imageId, read);
+    return read;
+  }
+
+  private keep(imageId: string, image: StoredImage): void {
+    const size = image.data.length;
+    // An image too big to share room with others is not kept: it would evict everything for one reader.
+    if (size > this.maxBytes / 4) return;
+    this.recent.set(imageId, image);
+    this.recentBytes += size;
+    for (const [id, old] of this.recent) {
+      if (this.recentBytes <= this.maxBytes) break;
+      this.recent.delete(id);
+      this.recentBytes -= old.data.length;
+    }
+  }
+}

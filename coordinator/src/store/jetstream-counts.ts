@@ -1,0 +1,160 @@
+// How many of a job's images are committed, and how many of those failed, read
+// from the streams themselves with plain stream requests, never through a
+// consumer. Every one of these requests is answered by a stream's leader; a
+// consumer's info is answered by the consumer's own leader, and on a cluster
+// with a node just SIGKILLed nats-server 2.9 can leave that one unanswered for
+// longer than a client waits (production-topology.e2e.test.ts saw a job stay
+// RUNNING with every image delivered). See coordinator/README.md ("Counts").
+import { FinishReason } from '@latentfarm/proto';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Names } from './jetstream-names.js';
+
+export interface Counts { succeeded: number; failed: number }
+
+/** How long an exact count of a running job is reused, with this coordinator's own commits since added to it. */
+const RESCAN_MS = 5_000;
+/**
+ * A job with at most this many task messages left is counted exactly every time: near its end the estimate
+ * would miss the last commits of other coordinators (and acks on their way), and the job would end only at the
+ * next rescan. An exact count costs the server a pass over the event stream's subjects, so it is kept to the tail.
+ */
+const TAIL = 256;
+/** Image events read at once when dead-letter markers are checked against them. */
+const CHECK_CONCURRENCY = 32;
+/** Past the end of any subject list: the server then sends the number of matching subjects and none of them. */
+const PAST_THE_END = 1_000_000_000;
+/** Jobs whose counting state is kept. */
+const MAX_JOBS = 10_000;
+
+interface Scan {
+  /** Distinct image subjects of the job: each is written at most once (the commit fence), so this is exact. */
+  committed: number;
+  /** Every commit stored at or before this stream sequence is in `committed`. */
+  lastSeq: number;
+  atMs: number;
+}
+
+interface JobTally {
+  scan: Scan | undefined;
+  /** Own commits since the scan began. */
+  own: number[];
+  /** Per dead-letter marker whose image event was read: whether the image failed. A committed image never changes. */
+  outcomes: Map<number, boolean>;
+}
+
+interface StreamInfoAnswer {
+  error?: { code: number; description: string };
+  total?: number;
+  state?: { last_seq: number };
+}
+
+export class JetStreamCounter {
+  private readonly jobs = new Map<string, JobTally>();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly n: Names,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * The job's counts. Exact whenever they reach `total` (the caller may end the job on them), and whenever at
+   * most TAIL of its task messages are left. Before that they may lag other coordinators' commits by up to
+   * RESCAN_MS: a running job is counted from its last exact count, this coordinator's commits since, and the
+   * number of its tasks already acked (each acked only after its image is committed), whichever is highest.
+   */
+  async count(jobId: string, total: number): Promise<Counts> {
+    const t = this.tally(jobId);
+    const scan = t.scan;
+    if (scan !== undefined && Date.now() - scan.atMs < RESCAN_MS) {
+      const committed = scan.committed + t.own.length;
+      // An estimate that reaches the total is checked by an exact count: only that may end the job.
+      if (committed < total) {
+        const left = await this.tasksLeft(jobId);
+        if (left > TAIL) return this.split(t, Math.max(committed, total - left));
+      }
+    }
+    return this.exact(jobId, t);
+  }
+
+  /** This coordinator stored the commit of image `index` at stream sequence `seq`. */
+  committed(jobId: string, index: number, seq: number, failed: boolean): void {
+    const t = this.jobs.get(jobId);
+    if (t === undefined) return; // never counted here: the first count is an exact one, which includes this commit
+    // A commit at or before the scan's sequence is in the scan; one after it may be too, if it was stored while
+    // the scan ran: such an estimate can be one high until the next scan, but never reaches the total (see count).
+    if (seq > (t.scan?.lastSeq ?? 0)) t.own.push(seq);
+    if (failed) t.outcomes.set(index, true);
+  }
+
+  forget(jobId: string): void {
+    this.jobs.delete(jobId);
+  }
+
+  private tally(jobId: string): JobTally {
+    let t = this.jobs.get(jobId);
+    if (t === undefined) {
+      t = { scan: undefined, own: [], outcomes: new Map() };
+      this.jobs.set(jobId, t);
+      if (this.jobs.size > MAX_JOBS) this.jobs.delete(this.jobs.keys().next().value as string);
+    }
+    return t;
+  }
+
+  private split(t: JobTally, committed: number): Counts {
+    let failed = 0;
+    for (const f of t.outcomes.values()) if (f) failed++;
+    return { succeeded: Math.max(0, committed - failed), failed };
+  }
+
+  /**
+   * Committed images from the event stream, then failures: every failed image has a dead-letter marker, written
+   * before its event (see commitImage), so each marker listed after the scan whose event says "failed" is one.
+   * A marker whose event says "succeeded" lost its race to another commit; one with no event yet is not counted.
+   */
+  private async exact(jobId: string, t: JobTally): Promise<Counts> {
+    const started = Date.now();
+    const scan = await this.scanImages(jobId);
+    const markers = await this.markers(jobId);
+    const unread = markers.filter((i) => !t.outcomes.has(i));
+    for (let i = 0; i < unread.length; i += CHECK_CONCURRENCY) {
+      await Promise.all(unread.slice(i, i + CHECK_CONCURRENCY).map(async (index) => {
+        const m = await this.jsm.streams.getMessage(this.n.eventsStream, { last_by_subj: this.n.image(jobId, index) });
+        if (m !== null) t.outcomes.set(index, imageFailed(m.data));
+      }));
+    }
+    t.scan = { committed: scan.committed, lastSeq: scan.lastSeq, atMs: started };
+    t.own = t.own.filter((seq) => seq > scan.lastSeq);
+    return this.split(t, scan.committed);
+  }
+
+  /** How many image subjects the job has: the server is asked for the page past the end, so it sends only the total. */
+  private async scanImages(jobId: string): Promise<{ committed: number; lastSeq: number }> {
+    const m = await this.nc.request(`$JS.API.STREAM.INFO.${this.n.eventsStream}`,
+      JSON.stringify({ subjects_filter: this.n.images(jobId), offset: PAST_THE_END }), { timeout: this.timeoutMs });
+    const a = m.json<StreamInfoAnswer>();
+    if (a.error !== undefined) throw new Error(`counting images: ${a.error.description} (${a.error.code})`);
+    // The server reads the stream's state before it counts subjects: commits up to last_seq are surely counted.
+    return { committed: a.total ?? 0, lastSeq: a.state?.last_seq ?? 0 };
+  }
+
+  /** Image indexes with a dead-letter marker. */
+  private async markers(jobId: string): Promise<number[]> {
+    const si = await this.jsm.streams.info(this.n.deadStream, { subjects_filter: this.n.deadSubjects(jobId) });
+    return Object.keys(si.state.subjects ?? {}).map((s) => Number(s.slice(s.lastIndexOf('.') + 1)));
+  }
+
+  /** Task messages of the job still in the work queue: waiting, leased, or committed with the ack on its way. */
+  private async tasksLeft(jobId: string): Promise<number> {
+    const subject = this.n.task(jobId);
+    const si = await this.jsm.streams.info(this.n.tasksStream, { subjects_filter: subject });
+    return si.state.subjects?.[subject] ?? 0;
+  }
+}
+
+function imageFailed(data: Uint8Array): boolean {
+  const e = JSON.parse(new TextDecoder().decode(data)) as { info?: { finishReason?: FinishReason } };
+  return e.info?.finishReason !== FinishReason.SUCCESS;
+}

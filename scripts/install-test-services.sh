@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the services the tests start (Debian/Ubuntu): nats-server for the
 # JetStream tests, prometheus (with promtool) for the dashboard and alert tests,
+# openssl for the TLS tests (testkit/src/certs.ts issues their certificates),
 # chromium for the web console's browser tests (playwright-core drives it and
 # downloads no browser of its own). Uses sudo when not run as root. Does
 # nothing when all are already there.
@@ -8,6 +9,7 @@ set -euo pipefail
 need=()
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v prometheus >/dev/null || need+=(prometheus)
+command -v openssl >/dev/null || need+=(openssl)
 command -v chromium >/dev/null || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 as_root=()

@@ -1,7 +1,7 @@
 // What every client command shares: its shape, the connection flags, one
 // client per run, and the translation of connection failures.
 import { randomUUID } from 'node:crypto';
-import { checkAddress, formatHelp, opt, parseOptions, type OptionSpecs } from '@latentfarm/common';
+import { checkAddress, formatHelp, opt, parseOptions, readCaFile, type OptionSpecs } from '@latentfarm/common';
 import { FarmClient, type RetryInfo } from '@latentfarm/client';
 import { printErr } from './output.js';
 import { connectionFailure, unreachable } from './unreachable.js';
@@ -9,6 +9,8 @@ import { connectionFailure, unreachable } from './unreachable.js';
 export const clientOptions = {
   coordinator: opt.string('Coordinator address (host:port)', '127.0.0.1:7400'),
   deadlineMs: opt.int('Deadline of each call, retries included (a submit retries while the coordinator is unreachable)', 30_000, { min: 1 }),
+  tls: opt.bool('Connect over TLS, verifying the coordinator against the system\'s CAs (implied by --tls-ca)', false),
+  tlsCa: opt.string('Connect over TLS, verifying the coordinator against this CA bundle (PEM)', ''),
   apiKey: opt.string('API key (lf_…) sent with every call; not needed by a farm run with up or serve --no-auth', ''),
   json: opt.bool('Print the reply as JSON (proto3 JSON mapping: enum names, lowerCamel fields), one message per line', false),
 };
@@ -44,7 +46,10 @@ const READ_ATTEMPTS = 4;
  */
 export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClient) => Promise<T>, idempotencyKey?: () => string): Promise<T> {
   const address = checkAddress('--coordinator', v['coordinator'] as string);
+  const tlsCa = v['tlsCa'] as string;
+  const ca = tlsCa === '' ? undefined : await readCaFile('--tls-ca', tlsCa);
   const c = new FarmClient(address, {
+    ...(ca !== undefined || v['tls'] === true ? { tls: ca === undefined ? {} : { ca } } : {}),
     deadlineMs: v['deadlineMs'] as number,
     apiKey: v['apiKey'] as string,
     ...(idempotencyKey === undefined ? { retries: READ_ATTEMPTS } : { onRetry: retryNotice(address, idempotencyKey) }),
@@ -52,7 +57,7 @@ export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClie
   try {
     return await fn(c);
   } catch (err) {
-    throw unreachable(err, address) ?? err;
+    throw unreachable(err, address, ca !== undefined || v['tls'] === true) ?? err;
   } finally {
     c.close();
   }

@@ -7,6 +7,7 @@ import { commands, runCommand } from './commands.js';
 import { fileProblem } from './file-errors.js';
 import { print, printErr } from './output.js';
 import { CoordinatorUnreachableError } from './unreachable.js';
+import { quietIpServerNameWarning } from './warnings.js';
 
 const USAGE = `Usage: latentfarm <command> [options]   (latentfarm <command> --help for its options)
 
@@ -36,6 +37,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // grpc-js prints its own "E No address added…" lines; every failure reaches us too and is said once, in
   // words. GRPC_VERBOSITY still turns them on for debugging.
   if (process.env['GRPC_VERBOSITY'] === undefined) setLogVerbosity(logVerbosity.NONE);
+  quietIpServerNameWarning();
   try {
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       print(USAGE);

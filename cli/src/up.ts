@@ -18,8 +18,12 @@ import { makeOutFolder, watchToFolder } from './watch-to-folder.js';
 // variables), less those it decides itself: the models served (from --engine and --model-dir),
 // auth (up runs as a local admin: no key to type) and what each local worker gets from the farm
 // (its coordinator, id, key, heartbeat, logger, /metrics).
-const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models', 'noAuth', 'adminKeyFile']);
-const farmWorkerOptions = omitOptions(workerOptions, ['coordinator', 'id', 'apiKey', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel', 'deletionCostMs', 'kubeServiceAccountDir']);
+// Transport security is for a farm on a network (serve, worker): local workers dial the coordinator in this process.
+const farmCoordinatorOptions = omitOptions(coordinatorOptions, ['models', 'noAuth', 'adminKeyFile', 'workerPort', 'tlsCert', 'tlsKey', 'tlsClientCa']);
+const farmWorkerOptions = omitOptions(workerOptions, [
+  'coordinator', 'id', 'apiKey', 'models', 'heartbeatMs', 'metricsHost', 'metricsPort', 'logLevel', 'deletionCostMs', 'kubeServiceAccountDir',
+  'tls', 'tlsCa', 'tlsCert', 'tlsKey',
+]);
 
 const upOptions = {
   ...farmCoordinatorOptions,
@@ -81,7 +85,10 @@ interface FarmPlan {
 async function runFarm(v: OptionValues<typeof upOptions>, plan: FarmPlan): Promise<number> {
   const { render, spec, entries, port, metricsPort, httpPort, served, dataDir } = plan;
   // A one-person farm: every caller is the local admin, so nobody types a key (nor logs in to the console). It listens on loopback unless told otherwise.
-  const coordinatorConfig = compileCoordinatorConfig({ ...optionValues(farmCoordinatorOptions, v), port, metricsPort, httpPort, dataDir, models: served, noAuth: true, adminKeyFile: '' });
+  const coordinatorConfig = compileCoordinatorConfig({
+    ...optionValues(farmCoordinatorOptions, v), port, metricsPort, httpPort, dataDir, models: served, noAuth: true, adminKeyFile: '',
+    workerPort: -1, tlsCert: '', tlsKey: '', tlsClientCa: '',
+  });
   if (!isLoopback(coordinatorConfig.host)) printErr(`latentfarm up: warning: --host ${coordinatorConfig.host} is reachable from elsewhere and up runs without API keys: anyone who reaches it is an admin; use latentfarm serve with keys for a shared farm`);
   const workerConfig = defaultWorkerConfig({ ...optionValues(farmWorkerOptions, v), models: served, metricsPort: -1 });
 

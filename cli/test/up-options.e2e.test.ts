@@ -11,7 +11,11 @@ import { workerOptions } from '@latentfarm/worker';
  * What up sets for its workers and coordinator itself, so it takes no flag for it, and the worker's
  * in-cluster options (an in-process worker has no pod of its own to annotate).
  */
-const setByUp = new Set(['models', 'coordinator', 'id', 'deletionCostMs', 'kubeServiceAccountDir', 'noAuth', 'adminKeyFile', 'apiKey']);
+// Transport security too: up's workers dial the coordinator in the same process (the options are serve's and worker's).
+const setByUp = new Set([
+  'models', 'coordinator', 'id', 'deletionCostMs', 'kubeServiceAccountDir', 'noAuth', 'adminKeyFile', 'apiKey',
+  'workerPort', 'tls', 'tlsCa', 'tlsCert', 'tlsKey', 'tlsClientCa',
+]);
 
 describe('up options', () => {
   it('lists every coordinator and worker option but those it sets itself', async () => {

@@ -22,6 +22,12 @@ export interface ClientOptions {
   retries?: number;
   /** Told before each retry, e.g. to say so on a terminal. */
   onRetry?: (retry: RetryInfo) => void;
+  /**
+   * Connect over TLS, verifying the coordinator's certificate against `ca`
+   * (PEM), or against the system's CAs when `ca` is not given. Without it the
+   * channel is plaintext.
+   */
+  tls?: { ca?: Buffer };
   /** API key (`lf_…`) sent with every call as `authorization: Bearer`; default LATENTFARM_API_KEY. Empty: none (a farm run without auth). */
   apiKey?: string;
 }
@@ -53,6 +59,13 @@ export interface WatchOptions {
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const RETRYABLE = new Set([status.UNAVAILABLE]);
+// A TLS handshake that failed on the certificate (not trusted, wrong name) or the protocol (TLS at a plaintext
+// port) fails the same way at every attempt: UNAVAILABLE, but not worth waiting out the deadline for.
+const TLS_FAILURE = /certificate|altnames|SSL routines|wrong version number/i;
+
+function retryable(err: ServiceError): boolean {
+  return RETRYABLE.has(err.code) && !(typeof err.details === 'string' && TLS_FAILURE.test(err.details));
+}
 
 export class FarmClient {
   readonly raw: RenderFarmClient;
@@ -61,7 +74,8 @@ export class FarmClient {
   private readonly onRetry: ((retry: RetryInfo) => void) | undefined;
 
   constructor(readonly address: string, options: ClientOptions = {}) {
-    this.raw = new RenderFarmClient(address, credentials.createInsecure(), {
+    const channel = options.tls === undefined ? credentials.createInsecure() : credentials.createSsl(options.tls.ca ?? null);
+    this.raw = new RenderFarmClient(address, channel, {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       ...apiKeyOptions(options.apiKey ?? process.env['LATENTFARM_API_KEY']),
@@ -90,7 +104,7 @@ export class FarmClient {
         return await fn();
       } catch (err) {
         const wait = backoffMs(attempt, 100, 2000);
-        if (attempt + 1 >= this.retries || !RETRYABLE.has((err as ServiceError).code) || Date.now() + wait >= deadline.getTime()) throw err;
+        if (attempt + 1 >= this.retries || !retryable(err as ServiceError) || Date.now() + wait >= deadline.getTime()) throw err;
         this.onRetry?.({ method, attempt: attempt + 1, error: err as ServiceError, deadline });
         await sleep(wait);
       }

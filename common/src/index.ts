@@ -5,4 +5,5 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './rate.js';
 export * from './time.js';
+export * from './tls-files.js';
 export * from './prompt-text.js';

@@ -3,6 +3,10 @@ import { ConfigError, opt, parseOptions, formatHelp, type OptionValues } from '@
 export const coordinatorOptions = {
   host: opt.string('Address the gRPC server listens on', '127.0.0.1'),
   port: opt.int('gRPC port (0 picks a free one)', 7400, { min: 0, max: 65535 }),
+  workerPort: opt.int('gRPC port of the WorkerGateway alone (0 picks a free one); -1 serves workers on --port. Required with --tls-client-ca', -1, { min: -1, max: 65535 }),
+  tlsCert: opt.string('TLS: certificate chain (PEM) of the gRPC ports; empty serves plaintext', ''),
+  tlsKey: opt.string('TLS: private key (PEM) of --tls-cert', ''),
+  tlsClientCa: opt.string('mTLS: CA bundle (PEM) that issues worker certificates; the worker port then requires one, and a worker\'s id must be its certificate\'s common name', ''),
   metricsHost: opt.string('Address of the /metrics HTTP server', '127.0.0.1'),
   metricsPort: opt.int('Port of the /metrics HTTP server (0 picks a free one, -1 disables)', 9400, { min: -1, max: 65535 }),
   httpHost: opt.string('Address of the web console\'s HTTP server', '127.0.0.1'),
@@ -63,6 +67,12 @@ export function compileCoordinatorConfig(v: CoordinatorConfig): CoordinatorConfi
     if (value % 8 !== 0) throw new ConfigError(`${flag}: ${value} is not a multiple of 8`);
     if (value > max) throw new ConfigError(`${flag}: ${value} is above the maximum ${max}`);
   }
+  if ((v.tlsCert === '') !== (v.tlsKey === '')) throw new ConfigError(v.tlsCert === '' ? '--tls-key: needs --tls-cert' : '--tls-cert: needs --tls-key');
+  if (v.tlsClientCa !== '' && v.tlsCert === '') throw new ConfigError('--tls-client-ca: needs --tls-cert and --tls-key (mTLS is TLS first)');
+  if (v.tlsClientCa !== '' && v.workerPort < 0) {
+    throw new ConfigError('--tls-client-ca: workers need a port of their own with mTLS (clients do not carry certificates): set --worker-port, e.g. 7401');
+  }
+  if (v.workerPort > 0 && v.workerPort === v.port) throw new ConfigError(`--worker-port: ${v.workerPort} is --port too; choose another, or -1 to serve workers on --port`);
   if (v.noAuth && v.adminKeyFile !== '') throw new ConfigError('--admin-key-file: has no use with --no-auth (nobody needs a key); drop one of them');
   if (v.maxResultBytes + 64 * 1024 > v.maxMessageBytes) {
     throw new ConfigError(`--max-result-bytes: ${v.maxResultBytes} does not fit in --max-message-bytes ${v.maxMessageBytes} (leave 64 KiB for the rest of the message)`);

@@ -7,7 +7,8 @@ import { Authenticator } from './auth/authenticator.js';
 import { bootstrapAdmin } from './auth/bootstrap.js';
 import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
-import { startGrpcServer, type GrpcServer } from './grpc/server.js';
+import { startGrpcServer, WorkerPortError, type GrpcServer } from './grpc/server.js';
+import { portCredentials } from './grpc/tls.js';
 import type { Authenticate } from './http/sessions.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { coordinatorMetrics } from './metrics.js';
@@ -23,6 +24,8 @@ export interface Coordinator {
   readonly port: number;
   readonly metricsPort: number | undefined;
   readonly address: string;
+  /** Where workers connect: `address`, or the worker port's address (--worker-port). */
+  readonly workerAddress: string;
   /** The web console's port; undefined when it is off. */
   readonly httpPort: number | undefined;
   /** The web console's address to open in a browser; undefined when it is off. */
@@ -49,6 +52,8 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
     for (const u of undo.reverse()) await Promise.resolve().then(u).catch(() => undefined);
   };
   try {
+    // Certificates first: a wrong --tls-* file fails the start before any store is opened.
+    const creds = await portCredentials(config);
     if (config.natsUrl === '') await checkDataDir(config.dataDir);
     // JetStream when a NATS URL is set (durable, shared by several coordinators), else in this process.
     const embedded = config.natsUrl === '' ? openEmbedded(config.dataDir, log) : undefined;
@@ -73,26 +78,40 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit), audit }, log, config.host, config.port, { maxMessageBytes: config.maxMessageBytes });
+      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit), audit }, log, {
+        clients: { host: config.host, port: config.port, credentials: creds.clients },
+        workers: config.workerPort < 0 ? undefined : { host: config.host, port: config.workerPort, credentials: creds.workers },
+        mtls: creds.mtls,
+      }, { maxMessageBytes: config.maxMessageBytes });
     } catch (err) {
-      const le = listenError(err, config.host, config.port);
-      throw le === undefined ? err : listenConfigError(le, { host: '--host', port: '--port' });
+      const onWorkerPort = err instanceof WorkerPortError;
+      const cause = onWorkerPort ? err.cause : err;
+      const le = listenError(cause, config.host, onWorkerPort ? config.workerPort : config.port);
+      throw le === undefined ? cause : listenConfigError(le, { host: '--host', port: onWorkerPort ? '--worker-port' : '--port' });
     }
-    undo.push(() => grpc.server.forceShutdown());
+    undo.push(() => { grpc.server.forceShutdown(); grpc.workers?.server.forceShutdown(); });
+    let storeHealthy = true;
     store.onHealthChange((ok) => {
+      storeHealthy = ok;
       for (const svc of ['', 'latentfarm.v1.RenderFarm', 'latentfarm.v1.WorkerGateway']) grpc.health.setStatus(svc, ok ? 'SERVING' : 'NOT_SERVING');
       log.warn({ healthy: ok }, ok ? 'store reachable again' : 'store unreachable: refusing new jobs');
     });
-    const metrics = config.metricsPort >= 0 ? await serveMetricsOrExplain(registry, config) : undefined;
+    // /readyz says what gRPC health says: a TLS gRPC port cannot be probed by the kubelet, whose gRPC probe speaks plaintext.
+    const metrics = config.metricsPort >= 0 ? await serveMetricsOrExplain(registry, config, () => storeHealthy) : undefined;
     if (metrics !== undefined) undo.push(() => { metrics.server.close(); });
     const http = config.httpPort >= 0 ? await serveConsole(farm, config, deps.log, authenticator) : undefined;
     if (http !== undefined) undo.push(() => http.close());
     const consoleUrl = http === undefined ? undefined : `http://${urlHost(config.httpHost)}:${http.port}/`;
-    log.info({ port: grpc.port, metricsPort: metrics?.port, console: consoleUrl, store: store.kind, auth: !config.noAuth, dataDir: store.kind === 'embedded' ? config.dataDir : undefined }, 'coordinator listening');
+    const workerAddress = grpc.workers === undefined ? `${config.host}:${grpc.port}` : `${config.host}:${grpc.workers.port}`;
+    log.info({
+      port: grpc.port, workerPort: grpc.workers?.port, tls: config.tlsCert !== '', mtls: creds.mtls, metricsPort: metrics?.port, console: consoleUrl,
+      store: store.kind, auth: !config.noAuth, dataDir: store.kind === 'embedded' ? config.dataDir : undefined,
+    }, 'coordinator listening');
     return {
       port: grpc.port,
       metricsPort: metrics?.port,
       address: `${config.host}:${grpc.port}`,
+      workerAddress,
       httpPort: http?.port,
       consoleUrl,
       firstAdminKey,
@@ -102,8 +121,10 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
         farm.close();
         await new Promise<void>((resolve) => {
           // Give streams a moment to end cleanly, then force.
-          const t = setTimeout(() => { grpc.server.forceShutdown(); resolve(); }, 2000);
-          grpc.server.tryShutdown(() => { clearTimeout(t); resolve(); });
+          const servers = [grpc.server, ...(grpc.workers === undefined ? [] : [grpc.workers.server])];
+          const t = setTimeout(() => { for (const s of servers) s.forceShutdown(); resolve(); }, 2000);
+          let left = servers.length;
+          for (const s of servers) s.tryShutdown(() => { if (--left === 0) { clearTimeout(t); resolve(); } });
         });
         metrics?.server.close();
         await identity.close();
@@ -116,9 +137,9 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
   }
 }
 
-async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConfig) {
+async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConfig, ready: () => boolean) {
   try {
-    return await serveMetrics(registry, config.metricsHost, config.metricsPort);
+    return await serveMetrics(registry, config.metricsHost, config.metricsPort, { ready });
   } catch (err) {
     const le = listenError(err, config.metricsHost, config.metricsPort);
     throw le === undefined ? err : listenConfigError(le, { host: '--metrics-host', port: '--metrics-port', offHint: ', or -1 to turn /metrics off' });

@@ -109,16 +109,19 @@ describe.skipIf(kubectl === undefined)(`Kubernetes manifests (${kubectl ?? 'kube
           const [command] = c.args ?? [];
           const specs = binaries[command ?? ''];
           if (specs === undefined) continue;
-          const values = parseOptions(specs, [], envOf(c)).values as { port?: number; metricsPort: number };
+          const values = parseOptions(specs, [], envOf(c)).values as { port?: number; workerPort?: number; tlsCert?: string; metricsPort: number };
           const ports = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
           expect(ports.get('metrics'), `${owner}: metrics port`).toBe(values.metricsPort);
           if (command === 'serve') expect(ports.get('grpc'), `${owner}: gRPC port`).toBe(values.port);
+          if (command === 'serve') expect(ports.get('workers'), `${owner}: worker port`).toBe((values.workerPort ?? -1) >= 0 ? values.workerPort : undefined);
           const probes = [c.readinessProbe, c.livenessProbe, c.startupProbe].filter((p): p is IProbe => p !== undefined);
           for (const p of probes) {
             const port = p.httpGet?.port ?? p.grpc?.port ?? p.tcpSocket?.port;
             const resolved = typeof port === 'string' ? ports.get(port) : port;
             expect([...ports.values()], `${owner}: probe port ${String(port)}`).toContain(resolved);
             if (p.grpc !== undefined) expect(resolved, `${owner}: the gRPC probe dials the gRPC port`).toBe(values.port);
+            // The kubelet's gRPC probe speaks plaintext: against a TLS port it would never pass.
+            if (p.grpc !== undefined) expect(values.tlsCert, `${owner}: a gRPC probe on a TLS port`).toBe('');
           }
         }
       }
@@ -248,6 +251,40 @@ describe.skipIf(kubectl === undefined)(`Kubernetes manifests (${kubectl ?? 'kube
     for (const d of [coord, w]) {
       expect(budgets.some((p) => matches(p.spec?.selector?.matchLabels, d.spec?.template.metadata?.labels)), `${d.metadata?.name ?? ''} has a budget`).toBe(true);
     }
+  });
+
+  it.each(['kubernetes/overlays/production', 'kubernetes/overlays/production-hpa'])('%s: TLS for clients, mTLS for workers on a port only workers reach', (overlay) => {
+    const objs = objectsOf(overlay);
+    const coord = deployment(overlay, 'latentfarm-coordinator');
+    const cc = container(coord);
+    const env = envOf(cc);
+    const config = compileCoordinatorConfig(parseOptions(coordinatorOptions, [], env).values);
+    expect(config.tlsCert !== '' && config.tlsClientCa !== '' && config.workerPort > 0).toBe(true);
+    // Every TLS file the coordinator reads is in a mounted Secret.
+    const volumeOf = (c: IContainer, d: IDeployment, path: string) => {
+      const m = (c.volumeMounts ?? []).find((v) => path.startsWith(`${v.mountPath}/`));
+      return d.spec?.template.spec?.volumes?.find((v) => v.name === m?.name);
+    };
+    for (const f of [config.tlsCert, config.tlsKey, config.tlsClientCa]) expect(volumeOf(cc, coord, f)?.secret?.secretName, f).toBeTruthy();
+    // Workers dial the Service port that leads to the worker port, with their own certificate.
+    const svc = ofKind<IService>(objs, 'Service').find((s) => s.metadata.name === 'latentfarm-coordinator');
+    const workerSvcPort = svc?.spec?.ports?.find((p) => p.targetPort === 'workers')?.port;
+    expect(workerSvcPort).toBe(config.workerPort);
+    const w = deployment(overlay, 'latentfarm-worker');
+    const wc = container(w);
+    const wenv = envOf(wc);
+    expect(wenv['LATENTFARM_COORDINATOR']).toBe(`latentfarm-coordinator:${String(workerSvcPort)}`);
+    // One certificate per pod, naming the pod, and the worker's id is the pod name: the coordinator admits exactly that.
+    const wv = volumeOf(wc, w, wenv['LATENTFARM_TLS_CERT'] ?? '');
+    expect(wv?.csi?.driver).toBe('csi.cert-manager.io');
+    expect(wv?.csi?.volumeAttributes?.['csi.cert-manager.io/common-name']).toBe('${POD_NAME}');
+    for (const k of ['LATENTFARM_TLS_KEY', 'LATENTFARM_TLS_CA']) expect(volumeOf(wc, w, wenv[k] ?? '')?.name, k).toBe(wv?.name);
+    expect(wc.env?.find((e) => e.name === 'LATENTFARM_ID')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    // Only workers reach the worker port; workers need nothing of the client port.
+    const np = ofKind<INetworkPolicy>(objs, 'NetworkPolicy').find((n) => n.metadata.name === 'latentfarm-coordinator');
+    const rulesFor = (port: number) => (np?.spec?.ingress ?? []).filter((r) => (r.ports ?? []).some((p) => p.port === port));
+    expect(rulesFor(config.workerPort).flatMap((r) => r.from ?? [])).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/component': 'worker' } } }]);
+    expect(rulesFor(config.port).flatMap((r) => r.from ?? []).filter((f) => f.podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'worker')).toEqual([]);
   });
 
   it('production: KEDA scales the model\'s workers from zero on metrics the coordinator exports, for the model they serve', () => {

@@ -6,8 +6,12 @@ import { UNET_TIMESTEP_MODES } from './pipeline/unet-session.js';
 
 export const workerOptions = {
   coordinator: opt.list('Coordinator addresses (host:port, comma separated); reconnects rotate through them', ['127.0.0.1:7400']),
-  id: opt.string('Worker id (default: hostname and a random suffix); with --api-key, the worker id the key is bound to', ''),
+  id: opt.string('Worker id (default: hostname and a random suffix); with --api-key, the worker id the key is bound to; with a client certificate, its common name (CN)', ''),
   apiKey: opt.string('Worker API key (latentfarm key create --role worker --worker-id ID), sent as authorization: Bearer; not needed by a farm run with --no-auth', ''),
+  tls: opt.bool('Dial the coordinator over TLS, verified against the system\'s CAs (implied by --tls-ca and --tls-cert)', false),
+  tlsCa: opt.string('TLS: CA bundle (PEM) that issued the coordinator\'s certificate', ''),
+  tlsCert: opt.string('mTLS: this worker\'s client certificate (PEM); its common name must be the worker id', ''),
+  tlsKey: opt.string('mTLS: private key (PEM) of --tls-cert', ''),
   engine: opt.oneOf('Engine: sim (no model, GPU-like timing) or onnx', 'sim', ['sim', 'onnx'] as const),
   models: opt.list('Models served (sim engine); the onnx engine serves its model folders', ['sim']),
   modelDir: opt.list('onnx: model folders (Optimum ONNX Stable Diffusion layout); each serves the model named after its folder', ['models/shapes-ldm']),
@@ -43,9 +47,11 @@ export function parseWorkerConfig(argv: readonly string[], env: NodeJS.ProcessEn
 /** Fills derived defaults, so every module sees one complete config; throws ConfigError for a bad value. */
 export function compileWorkerConfig(c: WorkerConfig): WorkerConfig {
   simNativeDefaults(c);
+  if ((c.tlsCert === '') !== (c.tlsKey === '')) throw new ConfigError(c.tlsCert === '' ? '--tls-key: needs --tls-cert' : '--tls-cert: needs --tls-key');
   return {
     ...c,
-    id: c.id !== '' ? c.id : `${hostname()}-${randomBytes(3).toString('hex')}`,
+    // With a client certificate the id is left empty here: startWorker takes it from the certificate (worker/src/tls.ts).
+    id: c.id !== '' || c.tlsCert !== '' ? c.id : `${hostname()}-${randomBytes(3).toString('hex')}`,
     prefetch: c.prefetch >= 0 ? c.prefetch : c.maxBatch,
   };
 }

@@ -10,6 +10,7 @@ import { OnnxEngine } from './engine/onnx.js';
 import { SimEngine } from './engine/sim.js';
 import { DeletionCostKeeper, inClusterPod } from './kube-deletion-cost.js';
 import { workerMetrics, type WorkerMetrics } from './metrics.js';
+import { workerTransport } from './tls.js';
 import { Worker } from './worker.js';
 
 export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics): Promise<Engine> {
@@ -40,15 +41,20 @@ export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics)
 }
 
 /** Starts a worker from a compiled config (used by `worker` and by `up`). */
-export async function startWorker(config: WorkerConfig, deps: { log: Logger; registry: Registry }): Promise<Worker> {
-  for (const a of config.coordinator) checkAddress('--coordinator', a);
+export async function startWorker(configured: WorkerConfig, deps: { log: Logger; registry: Registry }): Promise<Worker> {
+  for (const a of configured.coordinator) checkAddress('--coordinator', a);
+  const transport = await workerTransport(configured);
+  const config = { ...configured, id: transport.id };
   const metrics = workerMetrics(deps.registry);
   const engine = await createEngine(config, metrics);
   const log = deps.log.child({ worker: config.id });
   if (engine instanceof OnnxEngine) {
     for (const m of engine.loaded) log.info({ model: m.model, dir: m.dir, format: m.format, unetTimestep: m.unetTimestep }, `model ${m.model}: ${m.formatDescription}; UNet: ${m.unetTimestepDetail}`);
   }
-  return new Worker(config, engine, metrics, log);
+  const tls = configured.tls || configured.tlsCa !== '' || configured.tlsCert !== '';
+  // A renewed certificate must still name this worker (its id is fixed for the process).
+  const renew = tls ? async () => (await workerTransport({ ...configured, id: config.id })).credentials : undefined;
+  return new Worker(config, engine, metrics, log, transport.credentials, renew);
 }
 
 export async function runWorker(argv: readonly string[]): Promise<void> {

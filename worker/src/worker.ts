@@ -1,6 +1,6 @@
 // The worker's side of WorkerGateway.Connect: dial, say hello, grant credit,
 // render what is leased, report progress and results; reconnect with backoff.
-import { credentials, Metadata, status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { backoffMs, sleep, type Logger } from '@latentfarm/common';
 import {
   Scheduler, WorkerGatewayClient, schedulerByName,
@@ -20,7 +20,7 @@ interface Held {
 }
 
 export class Worker {
-  private readonly clients: WorkerGatewayClient[];
+  private clients: WorkerGatewayClient[];
   private client: WorkerGatewayClient;
   private address: string;
   private readonly held = new Map<string, Held>();
@@ -39,19 +39,19 @@ export class Worker {
   private readonly done: Promise<void>;
   private readonly welcomed: Promise<void>;
   private onWelcome: () => void = () => undefined;
+  /** Why the last stream ended in an error (grpc-js's details), for the reconnect line. */
+  private lastError: string | undefined;
 
   constructor(
     private readonly config: WorkerConfig,
     private readonly engine: Engine,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
+    channel: ChannelCredentials = credentials.createInsecure(),
+    /** Reads the TLS files again (a certificate renewed in place): called before each reconnect. */
+    private readonly renewChannel?: () => Promise<ChannelCredentials>,
   ) {
-    this.clients = config.coordinator.map((address) => new WorkerGatewayClient(address, credentials.createInsecure(), {
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      'grpc.keepalive_time_ms': 20_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-    }));
+    this.clients = this.dial(channel);
     this.client = this.clients[0] as WorkerGatewayClient;
     this.address = config.coordinator[0] ?? '';
     this.heartbeatMs = config.heartbeatMs;
@@ -59,6 +59,31 @@ export class Worker {
     this.progressTimer.unref();
     this.welcomed = new Promise((resolve) => { this.onWelcome = resolve; });
     this.done = this.connectLoop();
+  }
+
+  private dial(channel: ChannelCredentials): WorkerGatewayClient[] {
+    return this.config.coordinator.map((address) => new WorkerGatewayClient(address, channel, {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      'grpc.keepalive_time_ms': 20_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    }));
+  }
+
+  /**
+   * New channels with the TLS files as they are now, so a certificate renewed
+   * in place (cert-manager's csi-driver) is presented at the next handshake;
+   * files that cannot be used right now (mid-rotation) leave the old ones.
+   */
+  private async renewClients(): Promise<void> {
+    if (this.renewChannel === undefined) return;
+    try {
+      const channel = await this.renewChannel();
+      for (const c of this.clients) c.close();
+      this.clients = this.dial(channel);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'TLS files unusable; reconnecting with those read before');
+    }
   }
 
   /** Resolves when the worker has stopped (drained, or closed). */
@@ -92,8 +117,10 @@ export class Worker {
       if (welcomed) attempt = 0;
       else this.metrics.reconnects.inc();
       const delay = backoffMs(attempt++, this.config.reconnectBaseMs, this.config.reconnectMaxMs);
-      this.log.warn({ coordinator: this.address, retryInMs: delay }, 'connection to coordinator lost; reconnecting');
+      // The reason says what to fix when the stream never started (a TLS handshake refused, a certificate not trusted).
+      this.log.warn({ coordinator: this.address, retryInMs: delay, reason: this.lastError }, 'connection to coordinator lost; reconnecting');
       await sleep(delay);
+      if (!this.stopped) await this.renewClients();
     }
     this.stopped = true;
     clearInterval(this.progressTimer);
@@ -104,6 +131,7 @@ export class Worker {
   private session(): Promise<boolean> {
     return new Promise((resolve) => {
       const generation = ++this.generation;
+      this.lastError = undefined;
       const metadata = new Metadata();
       if (this.config.apiKey !== '') metadata.set('authorization', `Bearer ${this.config.apiKey}`);
       const call = this.client.connect(metadata);
@@ -132,9 +160,11 @@ export class Worker {
         }
       });
       call.on('error', (err: ServiceError) => {
-        // A refused key is not a network blip: say so loudly (it keeps retrying: the key may be made or fixed meanwhile).
-        if (err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED) this.log.error({ err: err.details }, 'the coordinator refused this worker\'s key (--api-key)');
+        // A refused identity (a key, or with mTLS a hello that is not its certificate's name) is not a network blip:
+        // say so loudly (it keeps retrying: the key or certificate may be fixed meanwhile).
+        if (err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED) this.log.error({ coordinator: this.address, code: status[err.code], err: err.details }, `coordinator refused this worker: ${err.details}`);
         else this.log.debug({ err: err.message }, 'stream error');
+        this.lastError = err.details;
         end();
       });
       call.on('status', end);

@@ -9,6 +9,7 @@ import { checkAccess, isPublic } from '../auth/access.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { LOCAL_ADMIN, type Principal } from '../farm/principal.js';
 import { setPrincipal } from './principal.js';
+import { verifiedPeerName } from './tls.js';
 import { toServiceError } from './status.js';
 
 /** `authenticator` undefined: a farm without auth (`--no-auth`, `up`): every caller is the local admin. */
@@ -19,7 +20,7 @@ export function authInterceptor(authenticator: Authenticator | undefined, audit:
         onReceiveMetadata(metadata: Metadata, pass) {
           const header = metadata.get('authorization')[0];
           metadata.remove('authorization');
-          decide(authenticator, audit, method.path, typeof header === 'string' ? header : undefined, call.getPeer()).then(
+          decide(authenticator, audit, method.path, typeof header === 'string' ? header : undefined, call.getPeer(), verifiedPeerName(call)).then(
             (principal) => {
               if (principal !== undefined) setPrincipal(metadata, principal);
               pass(metadata);
@@ -35,10 +36,17 @@ export function authInterceptor(authenticator: Authenticator | undefined, audit:
   });
 }
 
-async function decide(authenticator: Authenticator | undefined, audit: Logger, path: string, header: string | undefined, peer: string): Promise<Principal | undefined> {
+async function decide(
+  authenticator: Authenticator | undefined, audit: Logger, path: string, header: string | undefined, peer: string, certName: string | undefined,
+): Promise<Principal | undefined> {
   // Public services (health, reflection) get no principal: they read none, and nothing may act as one there.
   if (isPublic(path)) return undefined;
   if (authenticator === undefined) return LOCAL_ADMIN;
+  // On the mTLS worker port (--tls-client-ca) the verified client certificate is a worker's credential: it names
+  // the one worker id it may connect as (grpc/tls.ts); a key, if sent as well, is checked as any key.
+  if (header === undefined && certName !== undefined && path.startsWith('/latentfarm.v1.WorkerGateway/')) {
+    return { kind: 'worker', workerId: certName, keyId: `cert:${certName}` };
+  }
   const principal = await authenticator.authenticate(header, { method: path, peer });
   try {
     checkAccess(principal, path);

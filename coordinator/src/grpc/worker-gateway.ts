@@ -11,9 +11,11 @@ import type { WorkerApi } from '../farm/api.js';
 import type { WorkerSession } from '../farm/worker-session.js';
 import { isMalformed } from './malformed.js';
 import { principalOf } from './principal.js';
+import { helloIdentityProblem } from './worker-identity.js';
 import { toServiceError } from './status.js';
 
-export function workerGatewayHandlers(farm: WorkerApi, log: Logger): WorkerGatewayServer {
+/** `mtls`: this port verified the worker's client certificate, and its hello must name it (grpc/worker-identity.ts). */
+export function workerGatewayHandlers(farm: WorkerApi, log: Logger, o: { mtls: boolean } = { mtls: false }): WorkerGatewayServer {
   return {
     connect(call: ServerDuplexStream<ConnectRequest, ConnectResponse>) {
       let session: WorkerSession | undefined;
@@ -46,6 +48,13 @@ export function workerGatewayHandlers(farm: WorkerApi, log: Logger): WorkerGatew
         if (session === undefined) {
           if (m.$case !== 'hello' || m.value.workerId === '') {
             fail({ code: status.FAILED_PRECONDITION, details: 'the first message must be Hello with a worker_id' });
+            return;
+          }
+          // Refused before attach: a hello that may not take this id must not drop the worker that holds it.
+          const problem = o.mtls ? helloIdentityProblem(call, m.value.workerId) : undefined;
+          if (problem !== undefined) {
+            log.warn({ peer: call.getPeer(), certName: problem.certName }, `worker refused: ${problem.details}`);
+            fail({ code: problem.code, details: problem.details });
             return;
           }
           try {

@@ -10,7 +10,7 @@ import { coordinatorMetrics } from '../metrics.js';
 import { FairShare } from '../scheduling/fair-share.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { Farm } from './farm.js';
-import { hello, link, prompts, result, spec } from './farm.fixture.js';
+import { hello, link, prompts, result, spec, tagOf } from './farm.fixture.js';
 import { LOCAL_ADMIN as P } from './principal.js';
 import { SharedImageReads } from './shared-image-reads.js';
 
@@ -34,7 +34,7 @@ describe('image reads shared by the watchers of a job', () => {
       const watch = async (): Promise<string[]> => {
         const got: string[] = [];
         for await (const e of farm.events(P, job.id, 0, new AbortController().signal, { images: true, progress: false })) {
-          if (e.kind === 'image') got.push(Buffer.from(e.data ?? []).toString());
+          if (e.kind === 'image') got.push(tagOf(e.data));
         }
         return got;
       };

@@ -52,6 +52,7 @@ export async function watchToFolder(client: FarmClient, jobId: string, out: stri
   const rate = new JobRate(start, afterSequence > 0);
   let written = 0;
   let lastSequence = afterSequence;
+  let end: Extract<WatchEvent, { type: 'state' }> | undefined;
   const steps = new Map<string, string>();
   const show = (final = false) => {
     if (opts.quiet === true) return;
@@ -69,6 +70,7 @@ export async function watchToFolder(client: FarmClient, jobId: string, out: stri
     }
     tally.see(ev);
     rate.see(ev);
+    if (ev.type === 'state' && isFinished(ev.state)) end = ev;
     lastSequence = ev.sequence;
     if (opts.json === true) printJson(asMessage(ev));
     if (ev.type === 'image') {
@@ -82,8 +84,13 @@ export async function watchToFolder(client: FarmClient, jobId: string, out: stri
     }
     show();
   }
-  // The stream ends at the job's final event, or at once when there was nothing after --after: either way GetJob has the final state.
-  const job = await client.getJob(jobId);
+  // The stream ends at the job's final event, or at once when there was nothing after --after. That event is the
+  // job's end (written once, fenced); GetJob answered by a coordinator that has not yet seen the record change (another
+  // coordinator ended the job a moment ago) may still say RUNNING, so the event's state and counts win.
+  const got = await client.getJob(jobId);
+  const job = end !== undefined && !isFinished(got.state)
+    ? { ...got, state: end.state, images: end.counts, finishedUnixMs: end.unixMs }
+    : got;
   if (opts.quiet !== true) {
     tally.done = (job.images?.succeeded ?? 0) + (job.images?.failed ?? 0);
     tally.failed = job.images?.failed ?? 0;

@@ -4,7 +4,7 @@
 import { checkAddress, InvalidArgumentError, opt } from '@latentfarm/common';
 import { AdminClient, Role, type ApiKey } from '@latentfarm/client';
 import { ApiKey as ApiKeyMessage, Tenant as TenantMessage } from '@latentfarm/proto';
-import { clientOptions, type Command } from './command.js';
+import { clientOptions, tlsOption, type Command } from './command.js';
 import { print, printErr, printJson } from './output.js';
 import { unreachable } from './unreachable.js';
 
@@ -12,11 +12,12 @@ const ROLES: Record<string, Role> = { admin: Role.ADMIN, tenant: Role.TENANT, wo
 
 async function withAdmin<T>(v: Record<string, unknown>, fn: (c: AdminClient) => Promise<T>): Promise<T> {
   const address = checkAddress('--coordinator', v['coordinator'] as string);
-  const c = new AdminClient(address, { deadlineMs: v['deadlineMs'] as number, apiKey: v['apiKey'] as string });
+  const tls = await tlsOption(v);
+  const c = new AdminClient(address, { ...tls, deadlineMs: v['deadlineMs'] as number, apiKey: v['apiKey'] as string });
   try {
     return await fn(c);
   } catch (err) {
-    throw unreachable(err, address) ?? err;
+    throw unreachable(err, address, tls.tls !== undefined) ?? err;
   } finally {
     c.close();
   }

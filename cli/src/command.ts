@@ -38,6 +38,13 @@ function retryNotice(address: string, key: () => string): (r: RetryInfo) => void
 /** Attempts of a command that only reads: a coordinator restart takes seconds; one that is down should be said at once. */
 const READ_ATTEMPTS = 4;
 
+/** The client's TLS option from --tls and --tls-ca (a CA that cannot be read: one line, exit 2); none for plaintext. */
+export async function tlsOption(v: Record<string, unknown>): Promise<{ tls?: { ca?: Buffer } }> {
+  const tlsCa = v['tlsCa'] as string;
+  const ca = tlsCa === '' ? undefined : await readCaFile('--tls-ca', tlsCa);
+  return ca !== undefined || v['tls'] === true ? { tls: ca === undefined ? {} : { ca } } : {};
+}
+
 /**
  * Runs `fn` with a client of the coordinator the flags name, and closes it.
  * A coordinator that cannot be reached becomes one line saying where and what
@@ -46,10 +53,9 @@ const READ_ATTEMPTS = 4;
  */
 export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClient) => Promise<T>, idempotencyKey?: () => string): Promise<T> {
   const address = checkAddress('--coordinator', v['coordinator'] as string);
-  const tlsCa = v['tlsCa'] as string;
-  const ca = tlsCa === '' ? undefined : await readCaFile('--tls-ca', tlsCa);
+  const tls = await tlsOption(v);
   const c = new FarmClient(address, {
-    ...(ca !== undefined || v['tls'] === true ? { tls: ca === undefined ? {} : { ca } } : {}),
+    ...tls,
     deadlineMs: v['deadlineMs'] as number,
     apiKey: v['apiKey'] as string,
     ...(idempotencyKey === undefined ? { retries: READ_ATTEMPTS } : { onRetry: retryNotice(address, idempotencyKey) }),
@@ -57,7 +63,7 @@ export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClie
   try {
     return await fn(c);
   } catch (err) {
-    throw unreachable(err, address, ca !== undefined || v['tls'] === true) ?? err;
+    throw unreachable(err, address, tls.tls !== undefined) ?? err;
   } finally {
     c.close();
   }

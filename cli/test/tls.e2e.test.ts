@@ -70,6 +70,17 @@ describe('latentfarm serve/worker/submit over TLS and mTLS', () => {
     expect(job.images?.total).toBe(5);
   });
 
+  it('the tenant and key commands take --tls-ca too (deploy/README.md makes tenant keys that way)', async () => {
+    const made = await runCli(['tenant', 'create', 'tls-tenant', '--coordinator', coordinator.address, '--tls-ca', ca.ca]);
+    expect(made.code, made.output).toBe(0);
+    const keys = await runCli(['key', 'create', '--role', 'tenant', '--tenant', 'tls-tenant', '--coordinator', coordinator.address, '--tls-ca', ca.ca]);
+    expect(keys.code, keys.output).toBe(0);
+    expect(keys.output).toMatch(/lf_[0-9a-f]{16}_/);
+    const plain = await runCli(['key', 'list', '--coordinator', coordinator.address]);
+    expect(plain.code, plain.output).toBe(1);
+    oneLine(plain.output, /^latentfarm key: cannot reach the coordinator at 127\.0\.0\.1:\d+: .*; a coordinator serving TLS needs --tls-ca \(or --tls\)$/);
+  });
+
   it('a plaintext client at the TLS port: one line, exit 1, naming --tls-ca', async () => {
     const r = await runCli(['status', '--coordinator', coordinator.address]);
     expect(r.code, r.output).toBe(1);

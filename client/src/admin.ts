@@ -14,6 +14,8 @@ export interface AdminClientOptions {
   deadlineMs?: number;
   /** An admin key; default LATENTFARM_API_KEY. */
   apiKey?: string;
+  /** Connect over TLS, verifying the coordinator against `ca` (PEM), or the system's CAs without it. */
+  tls?: { ca?: Buffer };
 }
 
 export interface NewKey {
@@ -30,7 +32,8 @@ export class AdminClient {
   private readonly deadlineMs: number;
 
   constructor(readonly address: string, options: AdminClientOptions = {}) {
-    this.raw = new FarmAdminClient(address, credentials.createInsecure(), apiKeyOptions(options.apiKey ?? process.env['LATENTFARM_API_KEY']));
+    const channel = options.tls === undefined ? credentials.createInsecure() : credentials.createSsl(options.tls.ca ?? null);
+    this.raw = new FarmAdminClient(address, channel, apiKeyOptions(options.apiKey ?? process.env['LATENTFARM_API_KEY']));
     this.deadlineMs = options.deadlineMs ?? 30_000;
   }
 

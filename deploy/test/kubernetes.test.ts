@@ -287,6 +287,43 @@ describe.skipIf(kubectl === undefined)(`Kubernetes manifests (${kubectl ?? 'kube
     expect(rulesFor(config.port).flatMap((r) => r.from ?? []).filter((f) => f.podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'worker')).toEqual([]);
   });
 
+  it.each(['kubernetes/overlays/production', 'kubernetes/overlays/production-hpa'])('%s: API keys on, the first admin key from a Secret mounted read-only; workers use their certificate', (overlay) => {
+    const coord = deployment(overlay, 'latentfarm-coordinator');
+    const cc = container(coord);
+    const env = envOf(cc);
+    expect(env['LATENTFARM_NO_AUTH'], 'LATENTFARM_NO_AUTH').toBeUndefined();
+    const config = compileCoordinatorConfig(parseOptions(coordinatorOptions, [], env).values);
+    expect(config.noAuth).toBe(false);
+    // The admin key file is inside a read-only mount of a Secret that must exist (not optional).
+    const file = config.adminKeyFile;
+    expect(file).not.toBe('');
+    const mount = (cc.volumeMounts ?? []).find((m) => file.startsWith(`${m.mountPath}/`));
+    expect(mount, `a mount holding ${file}`).toBeDefined();
+    expect(mount?.readOnly, `${mount?.name ?? ''} read-only`).toBe(true);
+    const volume = coord.spec?.template.spec?.volumes?.find((v) => v.name === mount?.name);
+    expect(volume?.secret?.secretName).toBe('latentfarm-admin-key');
+    expect(volume?.secret?.optional ?? false, 'the Secret is required').toBe(false);
+    // The Secret's key is the file's name (a Secret volume writes one file per key).
+    expect(file.slice((mount?.mountPath.length ?? 0) + 1)).toBe('admin.key');
+    // Workers carry no key: on the mTLS worker port their certificate is their credential.
+    const wenv = envOf(container(deployment(overlay, 'latentfarm-worker')));
+    expect(wenv['LATENTFARM_API_KEY']).toBeUndefined();
+    expect(wenv['LATENTFARM_TLS_CERT']).toBeTruthy();
+  });
+
+  it('dev: no API keys (one namespace, reached in-cluster or by port-forward; overlays/dev/coordinator-no-auth.yaml)', () => {
+    const env = envOf(container(deployment('kubernetes/overlays/dev', 'latentfarm-coordinator')));
+    const config = compileCoordinatorConfig(parseOptions(coordinatorOptions, [], env).values);
+    expect(config.noAuth).toBe(true);
+    expect(config.adminKeyFile).toBe('');
+    // Its workers dial the plaintext port without a key or certificate, which only a farm without keys admits.
+    const wenv = envOf(container(deployment('kubernetes/overlays/dev', 'latentfarm-worker')));
+    expect(wenv['LATENTFARM_API_KEY']).toBeUndefined();
+    expect(wenv['LATENTFARM_TLS_CERT']).toBeUndefined();
+    // The base alone turns nothing off: no keys is the dev overlay's choice, not a default production inherits.
+    expect(readFileSync(`${deployDir}/kubernetes/base/coordinator.yaml`, 'utf8')).not.toMatch(/name: LATENTFARM_NO_AUTH\b/);
+  });
+
   it('production: KEDA scales the model\'s workers from zero on metrics the coordinator exports, for the model they serve', () => {
     const objs = objectsOf('kubernetes/overlays/production');
     const [so] = ofKind<IScaledObject>(objs, 'ScaledObject');

@@ -5,7 +5,7 @@
 // being killed, and a restart with the same directory resumes where it was:
 // leased tasks wait again, watchers resume from their sequence number.
 import type Database from 'better-sqlite3';
-import { FinishReason, type ImageInfo } from '@latentfarm/proto';
+import { FinishReason, JobState, type ImageInfo } from '@latentfarm/proto';
 import { ImageFiles } from './image-files.js';
 import { WriteBatcher } from './sqlite-batch.js';
 import { openDatabase } from './sqlite-db.js';
@@ -50,6 +50,7 @@ export class EmbeddedStore implements Store {
     this.q = {
       job: db.prepare<[string], { record: string }>('SELECT record FROM jobs WHERE id = ?'),
       counters: db.prepare<[string], JobCounters>('SELECT last_seq, succeeded, failed, dropped FROM jobs WHERE id = ?'),
+      jobState: db.prepare<[string], number>('SELECT state FROM jobs WHERE id = ?').pluck(),
       jobIds: db.prepare<[], { id: string }>('SELECT id FROM jobs ORDER BY rowid').pluck(),
       insertJob: db.prepare<[string, number, number, string]>('INSERT INTO jobs (id, created_ms, state, record) VALUES (?, ?, ?, ?)'),
       updateJob: db.prepare<[number, string, string]>('UPDATE jobs SET state = ?, record = ? WHERE id = ?'),
@@ -216,6 +217,9 @@ export class EmbeddedStore implements Store {
     const e = await this.batch.run(() => {
       const c = this.counters(jobId);
       if (this.q.imageEvent.get(jobId, index) !== undefined) return undefined;
+      // A result that arrives after its job was cancelled (it was stored while the cancel ran) is not an image of
+      // the job: the cancel's counts are final, so a commit now would change a finished job's numbers.
+      if (this.q.jobState.get(jobId) === JobState.CANCELLED) return undefined;
       const ok = info.finishReason === FinishReason.SUCCESS;
       const event = this.append(jobId, c, { kind: 'image', info }, index, ok ? 1 : 0, ok ? 0 : 1);
       // The image is final: its task, wherever it is, will never be leased again.

@@ -95,7 +95,7 @@ export interface Store {
   onTasksWaiting(listener: (jobId: string) => void): void;
 
   // ---- events
-  /** Commits an image's final event exactly once; undefined if it was already committed. */
+  /** Commits an image's final event exactly once; undefined if it was already committed (embedded: or its job was cancelled). */
   commitImage(jobId: string, index: number, info: ImageInfo): Promise<FarmEvent | undefined>;
   /** Appends a state event; with a `fence`, at most once per job and fence name. */
   appendState(jobId: string, event: Extract<NewEvent, { kind: 'state' }>, fence?: string): Promise<FarmEvent | undefined>;

@@ -1,25 +1,22 @@
 // Tenants and API keys: `tenant create|list`, `key create|list|revoke` (an
 // admin key needed) and `key generate` (offline: a fresh key for
 // --admin-key-file, stored nowhere).
-import { checkAddress, InvalidArgumentError, opt } from '@latentfarm/common';
+import { InvalidArgumentError, opt } from '@latentfarm/common';
 import { AdminClient, Role, type ApiKey } from '@latentfarm/client';
 import { ApiKey as ApiKeyMessage, Tenant as TenantMessage } from '@latentfarm/proto';
-import { clientOptions, tlsOption, type Command } from './command.js';
+import { clientOptions, withConnection, type Command } from './command.js';
 import { print, printErr, printJson } from './output.js';
-import { unreachable } from './unreachable.js';
 
 const ROLES: Record<string, Role> = { admin: Role.ADMIN, tenant: Role.TENANT, worker: Role.WORKER };
 
-async function withAdmin<T>(v: Record<string, unknown>, fn: (c: AdminClient) => Promise<T>): Promise<T> {
-  const address = checkAddress('--coordinator', v['coordinator'] as string);
-  const tls = await tlsOption(v);
-  const c = new AdminClient(address, { ...tls, deadlineMs: v['deadlineMs'] as number, apiKey: v['apiKey'] as string });
-  try {
-    return await fn(c);
-  } catch (err) {
-    throw unreachable(err, address, tls.tls !== undefined) ?? err;
-  } finally {
-    c.close();
+const withAdmin = <T>(v: Record<string, unknown>, fn: (c: AdminClient) => Promise<T>): Promise<T> =>
+  withConnection(v, (address, options) => new AdminClient(address, options), fn);
+
+/** Each item as a JSON line with --json, else as its line of text. */
+function printEach<M>(v: Record<string, unknown>, items: readonly M[], json: (m: M) => unknown, line: (m: M) => string): void {
+  for (const m of items) {
+    if (v['json'] === true) printJson(json(m));
+    else print(line(m));
   }
 }
 
@@ -55,10 +52,7 @@ export const adminCommands: Record<string, Record<string, Command>> = {
       options: clientOptions,
       async run(v) {
         const tenants = await withAdmin(v, (c) => c.listTenants());
-        for (const t of tenants) {
-          if (v['json'] === true) printJson(TenantMessage.toJSON(t));
-          else print(`${t.id}  created ${when(t.createdUnixMs)}`);
-        }
+        printEach(v, tenants, (t) => TenantMessage.toJSON(t), (t) => `${t.id}  created ${when(t.createdUnixMs)}`);
         return 0;
       },
     },
@@ -96,10 +90,7 @@ export const adminCommands: Record<string, Record<string, Command>> = {
       options: { ...clientOptions, tenant: opt.string('Only this tenant\'s keys', '') },
       async run(v) {
         const keys = await withAdmin(v, (c) => c.listKeys(v['tenant'] as string));
-        for (const k of keys) {
-          if (v['json'] === true) printJson(ApiKeyMessage.toJSON(k));
-          else print(keyLine(k));
-        }
+        printEach(v, keys, (k) => ApiKeyMessage.toJSON(k), keyLine);
         return 0;
       },
     },

@@ -39,27 +39,30 @@ function retryNotice(address: string, key: () => string): (r: RetryInfo) => void
 const READ_ATTEMPTS = 4;
 
 /** The client's TLS option from --tls and --tls-ca (a CA that cannot be read: one line, exit 2); none for plaintext. */
-export async function tlsOption(v: Record<string, unknown>): Promise<{ tls?: { ca?: Buffer } }> {
+async function tlsOption(v: Record<string, unknown>): Promise<{ tls?: { ca?: Buffer } }> {
   const tlsCa = v['tlsCa'] as string;
   const ca = tlsCa === '' ? undefined : await readCaFile('--tls-ca', tlsCa);
   return ca !== undefined || v['tls'] === true ? { tls: ca === undefined ? {} : { ca } } : {};
 }
 
+/** What the connection flags give every client (FarmClient and AdminClient take the same). */
+export interface ConnectionOptions {
+  tls?: { ca?: Buffer };
+  deadlineMs: number;
+  apiKey: string;
+}
+
 /**
- * Runs `fn` with a client of the coordinator the flags name, and closes it.
- * A coordinator that cannot be reached becomes one line saying where and what
- * to check. With `idempotencyKey` (a submit), calls retry until the deadline,
- * saying so once on stderr.
+ * Runs `fn` with a client that `make` builds for the coordinator the flags
+ * name, and closes it. A coordinator that cannot be reached becomes one line
+ * saying where and what to check.
  */
-export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClient) => Promise<T>, idempotencyKey?: () => string): Promise<T> {
+export async function withConnection<C extends { close(): void }, T>(
+  v: Record<string, unknown>, make: (address: string, options: ConnectionOptions) => C, fn: (c: C) => Promise<T>,
+): Promise<T> {
   const address = checkAddress('--coordinator', v['coordinator'] as string);
   const tls = await tlsOption(v);
-  const c = new FarmClient(address, {
-    ...tls,
-    deadlineMs: v['deadlineMs'] as number,
-    apiKey: v['apiKey'] as string,
-    ...(idempotencyKey === undefined ? { retries: READ_ATTEMPTS } : { onRetry: retryNotice(address, idempotencyKey) }),
-  });
+  const c = make(address, { ...tls, deadlineMs: v['deadlineMs'] as number, apiKey: v['apiKey'] as string });
   try {
     return await fn(c);
   } catch (err) {
@@ -67,6 +70,17 @@ export async function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClie
   } finally {
     c.close();
   }
+}
+
+/**
+ * Runs `fn` with a farm client (withConnection). With `idempotencyKey` (a
+ * submit), calls retry until the deadline, saying so once on stderr.
+ */
+export function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClient) => Promise<T>, idempotencyKey?: () => string): Promise<T> {
+  return withConnection(v, (address, options) => new FarmClient(address, {
+    ...options,
+    ...(idempotencyKey === undefined ? { retries: READ_ATTEMPTS } : { onRetry: retryNotice(address, idempotencyKey) }),
+  }), fn);
 }
 
 export function runCommand(cmd: Command, argv: readonly string[]): Promise<number> {

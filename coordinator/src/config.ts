@@ -1,4 +1,5 @@
 import { ConfigError, opt, parseOptions, formatHelp, type OptionValues } from '@latentfarm/common';
+import { MAX_SESSION_TTL_MS } from './store/identity.js';
 
 export const coordinatorOptions = {
   host: opt.string('Address the gRPC server listens on', '127.0.0.1'),
@@ -11,7 +12,7 @@ export const coordinatorOptions = {
   metricsPort: opt.int('Port of the /metrics HTTP server (0 picks a free one, -1 disables)', 9400, { min: -1, max: 65535 }),
   httpHost: opt.string('Address of the web console\'s HTTP server', '127.0.0.1'),
   httpPort: opt.int('Port of the web console (0 picks a free one, -1 disables)', -1, { min: -1, max: 65535 }),
-  httpSessionTtlS: opt.int('How long a console log-in lasts, in seconds', 12 * 3600, { min: 60 }),
+  httpSessionTtlS: opt.int('How long a console log-in lasts, in seconds (at most 30 days)', 12 * 3600, { min: 60, max: MAX_SESSION_TTL_MS / 1000 }),
   dataDir: opt.string('Directory of the embedded store: latentfarm.db (jobs, tasks, events, keys) and images/; kept across restarts', 'data'),
   natsUrl: opt.string('NATS server(s), comma-separated; when set, jobs, tasks, events and images live in JetStream instead of in this process', ''),
   natsPrefix: opt.string('Prefix of the JetStream streams and buckets (lets several farms share one NATS)', 'latentfarm'),

@@ -9,7 +9,6 @@ import type { CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
 import { startGrpcServer, WorkerPortError, type GrpcServer } from './grpc/server.js';
 import { portCredentials } from './grpc/tls.js';
-import type { Authenticate } from './http/sessions.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { coordinatorMetrics } from './metrics.js';
 import { FairShare } from './scheduling/fair-share.js';
@@ -99,7 +98,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
     // /readyz says what gRPC health says: a TLS gRPC port cannot be probed by the kubelet, whose gRPC probe speaks plaintext.
     const metrics = config.metricsPort >= 0 ? await serveMetricsOrExplain(registry, config, () => storeHealthy) : undefined;
     if (metrics !== undefined) undo.push(() => { metrics.server.close(); });
-    const http = config.httpPort >= 0 ? await serveConsole(farm, config, deps.log, authenticator) : undefined;
+    const http = config.httpPort >= 0 ? await serveConsole(farm, config, deps.log, authenticator, identity) : undefined;
     if (http !== undefined) undo.push(() => http.close());
     const consoleUrl = http === undefined ? undefined : `http://${urlHost(config.httpHost)}:${http.port}/`;
     const workerAddress = grpc.workers === undefined ? `${config.host}:${grpc.port}` : `${config.host}:${grpc.workers.port}`;
@@ -146,14 +145,19 @@ async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConf
   }
 }
 
-/** The console logs in with the same API keys as gRPC, checked by the same authenticator; none with --no-auth (`up`). */
-async function serveConsole(farm: Farm, config: CoordinatorConfig, log: Logger, authenticator: Authenticator | undefined): Promise<HttpServer> {
-  const authenticate: Authenticate | undefined = authenticator === undefined
-    ? undefined
-    : (key) => authenticator.authenticate(`Bearer ${key}`, { method: 'console log-in', peer: 'http' });
+/** The console logs in with the same API keys as gRPC, checked by the same authenticator, and keeps sessions beside them; none with --no-auth (`up`). */
+async function serveConsole(farm: Farm, config: CoordinatorConfig, log: Logger, authenticator: Authenticator | undefined, identity: IdentityStore): Promise<HttpServer> {
+  const context = { method: 'console', peer: 'http' };
+  const auth = authenticator === undefined ? undefined : {
+    keys: {
+      authenticate: (key: string) => authenticator.authenticate(`Bearer ${key}`, context),
+      authenticateKeyId: (keyId: string) => authenticator.authenticateKeyId(keyId, context),
+    },
+    sessions: identity,
+  };
   try {
     return await startHttpServer(farm, {
-      host: config.httpHost, port: config.httpPort, authenticate, sessionTtlMs: config.httpSessionTtlS * 1000,
+      host: config.httpHost, port: config.httpPort, auth, sessionTtlMs: config.httpSessionTtlS * 1000,
       log: log.child({ part: 'console' }),
     });
   } catch (err) {

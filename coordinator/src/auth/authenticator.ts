@@ -13,11 +13,7 @@ export class Authenticator {
 
   /** `header`: the `authorization` metadata value (undefined when absent). Throws UnauthenticatedError. */
   async authenticate(header: string | undefined, context: { method: string; peer: string }): Promise<Principal> {
-    const refuse = (reason: string, keyId?: string): never => {
-      // The key itself is never logged: only its id, which is not secret.
-      this.audit.warn({ audit: 'key_refused', reason, keyId, method: context.method, peer: context.peer }, 'call refused: bad API key');
-      throw new UnauthenticatedError(`${reason}: send a valid API key as "authorization: Bearer lf_…" (latentfarm --api-key or LATENTFARM_API_KEY)`);
-    };
+    const refuse = (reason: string, keyId?: string): never => this.refuse(reason, context, keyId);
     if (header === undefined || header === '') return refuse('no API key');
     const bearer = BEARER.exec(header);
     if (bearer === null) return refuse('the authorization metadata is not "Bearer <key>"');
@@ -26,9 +22,29 @@ export class Authenticator {
     const record = await this.store.getKey(parsed.keyId);
     // An unknown id and a wrong secret read the same to the caller.
     if (record === undefined || !secretMatches(parsed.secret, record.hash)) return refuse('unknown API key', parsed.keyId);
-    if (record.revokedUnixMs !== 0) return refuse('revoked API key', record.id);
-    if (record.expiresUnixMs !== 0 && record.expiresUnixMs <= Date.now()) return refuse('expired API key', record.id);
+    return this.valid(record, context);
+  }
+
+  /**
+   * The principal of a key proven earlier (a console session holds its id, not
+   * its secret), read again now, so a key revoked or expired since then is refused.
+   */
+  async authenticateKeyId(keyId: string, context: { method: string; peer: string }): Promise<Principal> {
+    const record = await this.store.getKey(keyId);
+    if (record === undefined) return this.refuse('unknown API key', context, keyId);
+    return this.valid(record, context);
+  }
+
+  private valid(record: KeyRecord, context: { method: string; peer: string }): Principal {
+    if (record.revokedUnixMs !== 0) return this.refuse('revoked API key', context, record.id);
+    if (record.expiresUnixMs !== 0 && record.expiresUnixMs <= Date.now()) return this.refuse('expired API key', context, record.id);
     return principalOfKey(record);
+  }
+
+  private refuse(reason: string, context: { method: string; peer: string }, keyId?: string): never {
+    // The key itself is never logged: only its id, which is not secret.
+    this.audit.warn({ audit: 'key_refused', reason, keyId, method: context.method, peer: context.peer }, 'call refused: bad API key');
+    throw new UnauthenticatedError(`${reason}: send a valid API key as "authorization: Bearer lf_…" (latentfarm --api-key or LATENTFARM_API_KEY)`);
   }
 }
 

@@ -232,6 +232,17 @@ describe('the console over HTTP, with log-in on', () => {
     expect(worker.headers.get('set-cookie')).toBeNull();
   });
 
+  it('ends a console session when its key is revoked, on the next request', async () => {
+    const key = await newKey(['--role', 'tenant', '--tenant', 'a']);
+    const login = await postJson('/api/login', { key }, { session: false });
+    expect(login.status).toBe(200);
+    const own = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const asSession = () => fetch(`${base}/api/jobs`, { headers: { cookie: own } });
+    expect((await asSession()).status).toBe(200);
+    await cli(['key', 'revoke', /lf_([0-9a-f]{16})_/.exec(key)?.[1] ?? '']);
+    expect((await asSession()).status).toBe(401);
+  });
+
   it('logs out: the session ends at once', async () => {
     const res = await postJson('/api/logout', {});
     expect(res.headers.get('set-cookie')).toBe(`${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);

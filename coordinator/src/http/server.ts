@@ -12,14 +12,15 @@ import type { ClientApi } from '../farm/api.js';
 import { LOCAL_ADMIN, type Principal } from '../farm/principal.js';
 import { readJson, sendError, sendJson, SECURITY_HEADERS } from './http-io.js';
 import { apiRoutes, type Route, type RouteContext } from './routes.js';
-import { clearedSessionCookie, cookieValue, SESSION_COOKIE, sessionCookie, Sessions, type Authenticate } from './sessions.js';
+import { clearedSessionCookie, cookieValue, SESSION_COOKIE, sessionCookie, Sessions, type KeyCheck } from './sessions.js';
+import type { IdentityStore } from '../store/identity.js';
 import { httpStatus } from './status.js';
 
 export interface HttpServerOptions {
   host: string;
   port: number;
-  /** The coordinator's API-key check; undefined: no log-in (--no-auth, `up`: every caller is the local admin). */
-  authenticate: Authenticate | undefined;
+  /** The coordinator's API-key check and the store of sessions; undefined: no log-in (--no-auth, `up`: every caller is the local admin). */
+  auth: { keys: KeyCheck; sessions: Pick<IdentityStore, 'createSession' | 'getSession' | 'deleteSession'> } | undefined;
   sessionTtlMs: number;
   log: Logger;
 }
@@ -48,13 +49,13 @@ function compile(routes: Record<string, Route>): CompiledRoute[] {
 }
 
 export async function startHttpServer(farm: ClientApi, o: HttpServerOptions): Promise<HttpServer> {
-  const sessions = new Sessions(o.sessionTtlMs);
-  const auth = o.authenticate;
+  const auth = o.auth?.keys;
+  const sessions = o.auth === undefined ? undefined : new Sessions(o.auth.sessions, o.auth.keys, o.sessionTtlMs);
   const assets = consoleAssetsDir();
 
   const principalOf = async (req: IncomingMessage): Promise<Principal> => {
-    if (auth === undefined) return LOCAL_ADMIN;
-    const fromSession = sessions.principal(cookieValue(req.headers.cookie, SESSION_COOKIE));
+    if (auth === undefined || sessions === undefined) return LOCAL_ADMIN;
+    const fromSession = await sessions.principal(cookieValue(req.headers.cookie, SESSION_COOKIE));
     if (fromSession !== undefined) return fromSession;
     // Scripts may call the API with the key itself, as gRPC clients do.
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
@@ -80,15 +81,15 @@ export async function startHttpServer(farm: ClientApi, o: HttpServerOptions): Pr
       const key = (body as { key?: unknown }).key;
       if (typeof key !== 'string' || key.trim() === '') throw new InvalidArgumentError('key', 'give an API key');
       const view: SessionView = { auth: auth !== undefined, loggedIn: true };
-      if (auth === undefined) {
+      if (auth === undefined || sessions === undefined) {
         sendJson(ctx.res, 200, view);
         return;
       }
-      const { token, maxAgeS } = sessions.open(await checkKey(auth, key.trim(), o.log));
+      const { token, maxAgeS } = await sessions.open(await checkKey(auth, key.trim(), o.log));
       sendJson(ctx.res, 200, view, { 'set-cookie': sessionCookie(token, maxAgeS) });
     },
     'POST /api/logout': async (ctx) => {
-      sessions.close(cookieValue(ctx.req.headers.cookie, SESSION_COOKIE));
+      await sessions?.close(cookieValue(ctx.req.headers.cookie, SESSION_COOKIE));
       const view: SessionView = { auth: auth !== undefined, loggedIn: auth === undefined };
       sendJson(ctx.res, 200, view, { 'set-cookie': clearedSessionCookie });
     },
@@ -159,10 +160,10 @@ export async function startHttpServer(farm: ClientApi, o: HttpServerOptions): Pr
   };
 }
 
-async function checkKey(auth: Authenticate, key: string, log: Logger): Promise<Principal> {
+async function checkKey(auth: KeyCheck, key: string, log: Logger): Promise<Principal> {
   let principal: Principal;
   try {
-    principal = await auth(key);
+    principal = await auth.authenticate(key);
   } catch (err) {
     log.debug({ err }, 'console log-in refused');
     throw new UnauthenticatedError('that API key is not valid', { cause: err });

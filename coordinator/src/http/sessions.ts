@@ -1,53 +1,64 @@
-// Console log-in: an API key, checked once by the coordinator's own key check
-// (`Authenticate`, passed in), is exchanged for a random session token kept
-// only in this process and sent back as an HttpOnly, SameSite=Strict cookie.
-// The key itself is never stored in the browser. Sessions expire after a
-// fixed time; logging out ends one at once.
-import { randomBytes } from 'node:crypto';
+// Console log-in: an API key, checked by the coordinator's own key check, is
+// exchanged for a random session token sent back as an HttpOnly,
+// SameSite=Strict cookie; the key itself never reaches the browser's storage.
+// The session lives in the identity store (only the token's SHA-256), so every
+// coordinator of the farm honours it and it outlives a restart; each request
+// reads the key it came from again, so revoking the key ends the session on
+// its next request, as it does for gRPC. Sessions expire after a fixed time;
+// logging out ends one at once.
+import { createHash, randomBytes } from 'node:crypto';
+import { UnauthenticatedError } from '@latentfarm/common';
 import type { Principal } from '../farm/principal.js';
+import type { IdentityStore } from '../store/identity.js';
 
-/** The coordinator's key check: the principal a bearer key stands for; rejects a key it does not know. */
-export type Authenticate = (bearerKey: string) => Promise<Principal>;
+/** What the console needs of the coordinator's key check (auth/authenticator.ts). */
+export interface KeyCheck {
+  /** The principal a bearer key stands for; rejects a key it does not know. */
+  authenticate(bearerKey: string): Promise<Principal>;
+  /** The principal of a key by id, now: rejects one revoked or expired since the log-in. */
+  authenticateKeyId(keyId: string): Promise<Principal>;
+}
 
 export const SESSION_COOKIE = 'latentfarm_session';
 
-interface Session {
-  readonly principal: Principal;
-  readonly expiresMs: number;
-}
+const sessionId = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 export class Sessions {
-  private readonly byToken = new Map<string, Session>();
+  constructor(
+    private readonly store: Pick<IdentityStore, 'createSession' | 'getSession' | 'deleteSession'>,
+    private readonly keys: Pick<KeyCheck, 'authenticateKeyId'>,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
-
-  open(principal: Principal): { token: string; maxAgeS: number } {
-    this.sweep();
+  async open(principal: Principal): Promise<{ token: string; maxAgeS: number }> {
     const token = randomBytes(32).toString('base64url');
-    this.byToken.set(token, { principal, expiresMs: this.now() + this.ttlMs });
+    const now = this.now();
+    await this.store.createSession({ id: sessionId(token), keyId: principal.keyId, createdUnixMs: now, expiresUnixMs: now + this.ttlMs }, now);
     return { token, maxAgeS: Math.floor(this.ttlMs / 1000) };
   }
 
-  /** The session's principal; undefined for an unknown or expired token. */
-  principal(token: string | undefined): Principal | undefined {
-    if (token === undefined) return undefined;
-    const s = this.byToken.get(token);
+  /** The session's principal as its key stands now; undefined for an unknown or expired token, or a key no longer valid. */
+  async principal(token: string | undefined): Promise<Principal | undefined> {
+    if (token === undefined || token === '') return undefined;
+    const id = sessionId(token);
+    const s = await this.store.getSession(id);
     if (s === undefined) return undefined;
-    if (s.expiresMs <= this.now()) {
-      this.byToken.delete(token);
+    if (s.expiresUnixMs <= this.now()) {
+      await this.store.deleteSession(id);
       return undefined;
     }
-    return s.principal;
+    try {
+      return await this.keys.authenticateKeyId(s.keyId);
+    } catch (err) {
+      if (!(err instanceof UnauthenticatedError)) throw err;
+      await this.store.deleteSession(id);
+      return undefined;
+    }
   }
 
-  close(token: string | undefined): void {
-    if (token !== undefined) this.byToken.delete(token);
-  }
-
-  /** Expired sessions are dropped at each log-in, so a busy console's map stays as small as its live sessions. */
-  private sweep(): void {
-    const now = this.now();
-    for (const [t, s] of this.byToken) if (s.expiresMs <= now) this.byToken.delete(t);
+  async close(token: string | undefined): Promise<void> {
+    if (token !== undefined && token !== '') await this.store.deleteSession(sessionId(token));
   }
 }
 

@@ -4,7 +4,7 @@
 // Every write is one committed statement, so a key made or revoked survives a
 // SIGKILL the moment the call returns.
 import type Database from 'better-sqlite3';
-import type { IdentityStore, KeyRecord, Role, TenantRecord } from './identity.js';
+import type { IdentityStore, KeyRecord, Role, SessionRecord, TenantRecord } from './identity.js';
 
 interface KeyRow {
   id: string;
@@ -16,6 +16,13 @@ interface KeyRow {
   created_unix_ms: number;
   expires_unix_ms: number;
   revoked_unix_ms: number;
+}
+
+interface SessionRow {
+  id: string;
+  key_id: string;
+  created_unix_ms: number;
+  expires_unix_ms: number;
 }
 
 interface TenantRow {
@@ -39,6 +46,13 @@ CREATE TABLE IF NOT EXISTS identity_keys (
   expires_unix_ms INTEGER NOT NULL,
   revoked_unix_ms INTEGER NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS identity_sessions (
+  id TEXT PRIMARY KEY,
+  key_id TEXT NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  expires_unix_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS identity_sessions_by_expiry ON identity_sessions (expires_unix_ms);
 `;
 
 const toKey = (r: KeyRow): KeyRecord => ({
@@ -90,6 +104,24 @@ export class EmbeddedIdentityStore implements IdentityStore {
   revokeKey(id: string, unixMs: number): Promise<KeyRecord | undefined> {
     this.db.prepare('UPDATE identity_keys SET revoked_unix_ms = ? WHERE id = ? AND revoked_unix_ms = 0').run(unixMs, id);
     return this.getKey(id);
+  }
+
+  createSession(x: SessionRecord, nowMs: number): Promise<void> {
+    // Expired sessions go at each log-in, so the table stays as small as the live ones.
+    this.db.prepare('DELETE FROM identity_sessions WHERE expires_unix_ms <= ?').run(nowMs);
+    this.db.prepare('INSERT INTO identity_sessions (id, key_id, created_unix_ms, expires_unix_ms) VALUES (?, ?, ?, ?)')
+      .run(x.id, x.keyId, x.createdUnixMs, x.expiresUnixMs);
+    return Promise.resolve();
+  }
+
+  getSession(id: string): Promise<SessionRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM identity_sessions WHERE id = ?').get(id) as SessionRow | undefined;
+    return Promise.resolve(row === undefined ? undefined : { id: row.id, keyId: row.key_id, createdUnixMs: row.created_unix_ms, expiresUnixMs: row.expires_unix_ms });
+  }
+
+  deleteSession(id: string): Promise<void> {
+    this.db.prepare('DELETE FROM identity_sessions WHERE id = ?').run(id);
+    return Promise.resolve();
   }
 
   /** The connection is the job store's: it closes it. */

@@ -2,13 +2,15 @@
 // `tenant.<id>` and `key.<key id>` entries (JSON). KV create refuses an entry
 // that exists, so two coordinators cannot make the same tenant or key twice;
 // a revocation is a compare-and-set update, read by every coordinator on the
-// next call that presents the key. It has its own NATS connection, so it
+// next call that presents the key. Console sessions live in a second bucket,
+// <P>_SESSIONS, whose maximum age (MAX_SESSION_TTL_MS) removes the entries of
+// sessions that expired without a log-out. It has its own NATS connection, so it
 // shares nothing with the job store but the server.
 import { backoffMs, sleep, type Logger } from '@latentfarm/common';
 import { JetStreamApiError, StorageType, jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { IdentityStore, KeyRecord, TenantRecord } from './identity.js';
+import { MAX_SESSION_TTL_MS, type IdentityStore, type KeyRecord, type SessionRecord, type TenantRecord } from './identity.js';
 
 export interface JetStreamIdentityOptions {
   url: string;
@@ -26,7 +28,7 @@ const dec = new TextDecoder();
 const isConflict = (err: unknown): boolean => err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE;
 
 export class JetStreamIdentityStore implements IdentityStore {
-  private constructor(private readonly nc: NatsConnection, private readonly kv: KV) {}
+  private constructor(private readonly nc: NatsConnection, private readonly kv: KV, private readonly sessions: KV) {}
 
   static async connect(o: JetStreamIdentityOptions): Promise<JetStreamIdentityStore> {
     const nc = await connect({
@@ -40,8 +42,10 @@ export class JetStreamIdentityStore implements IdentityStore {
     // JetStream may still be starting (a restarted server recovers its streams first): wait, as the job store does.
     for (let i = 0; ; i++) {
       try {
-        const kv = await kvm.create(`${o.prefix.toUpperCase()}_IDENTITY`, { history: 1, replicas: o.replicas, storage: StorageType.File, timeout: o.timeoutMs });
-        return new JetStreamIdentityStore(nc, kv);
+        const bucket = { history: 1, replicas: o.replicas, storage: StorageType.File, timeout: o.timeoutMs };
+        const kv = await kvm.create(`${o.prefix.toUpperCase()}_IDENTITY`, bucket);
+        const sessions = await kvm.create(`${o.prefix.toUpperCase()}_SESSIONS`, { ...bucket, ttl: MAX_SESSION_TTL_MS });
+        return new JetStreamIdentityStore(nc, kv, sessions);
       } catch (err) {
         o.log.warn({ err: (err as Error).message }, 'identity bucket not ready yet; retrying');
         await sleep(backoffMs(i, 200, 2_000));
@@ -113,6 +117,20 @@ export class JetStreamIdentityStore implements IdentityStore {
         if (!isConflict(err)) throw err;
       }
     }
+  }
+
+  async createSession(x: SessionRecord): Promise<void> {
+    await this.sessions.put(x.id, enc.encode(JSON.stringify(x)));
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const e = await this.sessions.get(id);
+    return e === null || e.operation !== 'PUT' ? undefined : JSON.parse(dec.decode(e.value)) as SessionRecord;
+  }
+
+  async deleteSession(id: string): Promise<void> {
+    // Purge, not delete: no tombstone history is wanted for a session.
+    await this.sessions.purge(id);
   }
 
   async close(): Promise<void> {

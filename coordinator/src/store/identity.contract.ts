@@ -50,5 +50,21 @@ export function describeIdentityContract(name: string, open: () => Promise<{ sto
       expect((await s.getKey(k.id))?.revokedUnixMs).toBe(1000);
       expect(await s.revokeKey('0123456789abcdef', 5)).toBeUndefined();
     }));
+
+    it('keeps a session until it is deleted, and drops expired ones at a later log-in', () => withStore(async (s) => {
+      const live = { id: 'a'.repeat(64), keyId: '0123456789abcdef', createdUnixMs: 1_000, expiresUnixMs: 50_000 };
+      const old = { id: 'b'.repeat(64), keyId: '0123456789abcdef', createdUnixMs: 1_000, expiresUnixMs: 2_000 };
+      await s.createSession(old, 1_000);
+      await s.createSession(live, 1_000);
+      expect(await s.getSession(live.id)).toEqual(live);
+      expect(await s.getSession('c'.repeat(64))).toBeUndefined();
+      await s.deleteSession(live.id);
+      expect(await s.getSession(live.id)).toBeUndefined();
+      await s.deleteSession('d'.repeat(64));
+      // A store may drop what expired before `nowMs` (the embedded one does); it must never drop a live one.
+      const next = { ...live, id: 'e'.repeat(64) };
+      await s.createSession(next, 3_000);
+      expect(await s.getSession(next.id)).toEqual(next);
+    }));
   });
 }

@@ -32,6 +32,23 @@ export interface KeyRecord {
   revokedUnixMs: number;
 }
 
+/**
+ * A console log-in (http/sessions.ts). Kept in the store, so every coordinator
+ * of a farm knows it and it outlives a restart; the key it came from is read
+ * again on every request, so revoking that key ends the session too.
+ */
+export interface SessionRecord {
+  /** SHA-256 of the session token, hex: the cookie's value is stored nowhere. */
+  id: string;
+  /** The API key that logged in. */
+  keyId: string;
+  createdUnixMs: number;
+  expiresUnixMs: number;
+}
+
+/** The longest a console session may last: the JetStream bucket drops older entries whatever they say. */
+export const MAX_SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
+
 export interface IdentityStore {
   /** False when a tenant of that id exists already. */
   createTenant(tenant: TenantRecord): Promise<boolean>;
@@ -43,5 +60,10 @@ export interface IdentityStore {
   listKeys(): Promise<KeyRecord[]>;
   /** Marks the key revoked (once: a second revoke keeps the first time); undefined when there is no such key. */
   revokeKey(id: string, unixMs: number): Promise<KeyRecord | undefined>;
+  /** Stores a new session; sessions expired by `nowMs` may be dropped on the way. */
+  createSession(session: SessionRecord, nowMs: number): Promise<void>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  /** Ends a session at once (log-out); an unknown id does nothing. */
+  deleteSession(id: string): Promise<void>;
   close(): Promise<void>;
 }

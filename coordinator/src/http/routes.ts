@@ -12,7 +12,7 @@ import { openEventStream, readJson, sendJson, SECURITY_HEADERS, type EventSink }
 import { httpStatus } from './status.js';
 import { submission } from './submit-body.js';
 import { estimateView, farmView, imageView, jobView, liveEvent, stateOf } from './views.js';
-import { streamSink, ZIP_MAX_FILES, ZipWriter } from './zip.js';
+import { streamSink, ZipWriter } from './zip.js';
 
 /** How often the farm page's stream sends the farm's status (read from the farm's memory, not the store). */
 const FARM_INTERVAL_MS = 1000;
@@ -127,7 +127,6 @@ export function apiRoutes(farm: ClientApi, log: Logger): ApiRoutes {
       const p = await ctx.principal();
       const job = await farm.job(p, jobId(raw));
       const total = job.images?.total ?? 0;
-      if (total >= ZIP_MAX_FILES) throw new InvalidArgumentError('job', `${total} images are more than one ZIP holds (${ZIP_MAX_FILES - 1}); fetch them with \`latentfarm watch --out\``);
       // What the job has now: events up to its latest sequence (a running job's later images are not waited for).
       const last = Number(job.lastSequence);
       const ac = new AbortController();

@@ -1,11 +1,17 @@
 // A store-only (uncompressed) ZIP written as a stream: each file's header,
 // its bytes, and at the end the central directory. Images are compressed
 // already, so storing them costs nothing, and a whole job downloads without
-// being held in memory or on disk. No ZIP64: at most 65,535 files and 4 GiB.
+// being held in memory or on disk. Past 65,534 files or 4 GiB it writes the
+// ZIP64 records (APPNOTE 4.3.14-4.3.15, extra field 0x0001), which every
+// current unzip reads; smaller archives stay plain ZIP for old readers. One
+// file must stay under 4 GiB (an image does).
 import type { Writable } from 'node:stream';
 
-export const ZIP_MAX_FILES = 0xffff;
-const ZIP_MAX_BYTES = 0xffffffff;
+/** A 16- or 32-bit field holding this value says "see the ZIP64 record". */
+const U16_MAX = 0xffff;
+const U32_MAX = 0xffffffff;
+/** Central directory records written per chunk, so a huge job's directory is not one giant buffer. */
+const DIRECTORY_CHUNK = 4096;
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -47,8 +53,7 @@ export class ZipWriter {
   constructor(private readonly write: (chunk: Buffer) => Promise<void>) {}
 
   async add(name: string, data: Uint8Array): Promise<void> {
-    if (this.entries.length >= ZIP_MAX_FILES) throw new Error(`a ZIP holds at most ${ZIP_MAX_FILES} files`);
-    if (this.offset + data.length > ZIP_MAX_BYTES) throw new Error('a ZIP without ZIP64 holds at most 4 GiB');
+    if (data.length >= U32_MAX) throw new Error('one file of this ZIP must be under 4 GiB');
     const nameBuf = Buffer.from(name, 'utf8');
     const crc = crc32(data);
     const h = Buffer.alloc(30);
@@ -70,13 +75,22 @@ export class ZipWriter {
   }
 
   async finish(): Promise<void> {
-    const parts: Buffer[] = [];
+    const start = this.offset;
+    let parts: Buffer[] = [];
     let size = 0;
     for (const e of this.entries) {
+      // An offset past 4 GiB moves to a ZIP64 extra field; sizes never need to (one file < 4 GiB).
+      const far = e.offset >= U32_MAX;
+      const extra = far ? Buffer.alloc(12) : Buffer.alloc(0);
+      if (far) {
+        extra.writeUInt16LE(0x0001, 0);
+        extra.writeUInt16LE(8, 2);
+        extra.writeBigUInt64LE(BigInt(e.offset), 4);
+      }
       const c = Buffer.alloc(46);
       c.writeUInt32LE(0x02014b50, 0);
-      c.writeUInt16LE(20, 4); // made by
-      c.writeUInt16LE(20, 6); // needed
+      c.writeUInt16LE(far ? 45 : 20, 4); // made by
+      c.writeUInt16LE(far ? 45 : 20, 6); // needed
       c.writeUInt16LE(0x0800, 8);
       c.writeUInt16LE(0, 10);
       c.writeUInt16LE(this.stamp.time, 12);
@@ -85,17 +99,43 @@ export class ZipWriter {
       c.writeUInt32LE(e.size, 20);
       c.writeUInt32LE(e.size, 24);
       c.writeUInt16LE(e.name.length, 28);
-      c.writeUInt32LE(e.offset, 42);
-      parts.push(c, e.name);
-      size += c.length + e.name.length;
+      c.writeUInt16LE(extra.length, 30);
+      c.writeUInt32LE(far ? U32_MAX : e.offset, 42);
+      parts.push(c, e.name, extra);
+      size += c.length + e.name.length + extra.length;
+      if (parts.length >= DIRECTORY_CHUNK * 3) {
+        await this.write(Buffer.concat(parts));
+        parts = [];
+      }
+    }
+    const count = this.entries.length;
+    const zip64 = count >= U16_MAX || start >= U32_MAX || size >= U32_MAX;
+    if (zip64) {
+      const recordAt = start + size;
+      const record = Buffer.alloc(56);
+      record.writeUInt32LE(0x06064b50, 0);
+      record.writeBigUInt64LE(44n, 4); // size of the rest of this record
+      record.writeUInt16LE(45, 12);
+      record.writeUInt16LE(45, 14);
+      // Disk numbers (16, 20) stay 0: one file.
+      record.writeBigUInt64LE(BigInt(count), 24);
+      record.writeBigUInt64LE(BigInt(count), 32);
+      record.writeBigUInt64LE(BigInt(size), 40);
+      record.writeBigUInt64LE(BigInt(start), 48);
+      const locator = Buffer.alloc(20);
+      locator.writeUInt32LE(0x07064b50, 0);
+      locator.writeBigUInt64LE(BigInt(recordAt), 8);
+      locator.writeUInt32LE(1, 16); // disks in all
+      parts.push(record, locator);
     }
     const end = Buffer.alloc(22);
     end.writeUInt32LE(0x06054b50, 0);
-    end.writeUInt16LE(this.entries.length, 8);
-    end.writeUInt16LE(this.entries.length, 10);
-    end.writeUInt32LE(size, 12);
-    end.writeUInt32LE(this.offset, 16);
-    await this.write(Buffer.concat([...parts, end]));
+    end.writeUInt16LE(Math.min(count, U16_MAX), 8);
+    end.writeUInt16LE(Math.min(count, U16_MAX), 10);
+    end.writeUInt32LE(Math.min(size, U32_MAX), 12);
+    end.writeUInt32LE(Math.min(start, U32_MAX), 16);
+    parts.push(end);
+    await this.write(Buffer.concat(parts));
   }
 }
 

@@ -73,7 +73,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
     const firstAdminKey = config.noAuth ? undefined : await bootstrapAdmin(identity, config.adminKeyFile, audit);
     const authenticator = config.noAuth ? undefined : new Authenticator(identity, audit);
     // The store is the farm's alone: gRPC gets the farm; only health is read here, for the health service.
-    const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }), new FairShare());
+    const farm = new Farm(config, store, coordinatorMetrics(registry, { maxTenantLabels: config.maxTenantLabels }), log.child({ part: 'farm' }), new FairShare());
     undo.push(() => farm.close());
     await farm.start();
     let grpc: GrpcServer;

@@ -4,6 +4,7 @@
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionDeniedError, type Logger } from '@latentfarm/common';
 import type { Principal } from '../farm/principal.js';
 import type { IdentityStore, KeyRecord, Role, TenantRecord } from '../store/identity.js';
+import { RESERVED_TENANT_IDS } from '../tenant-labels.js';
 import { generateKey } from './keys.js';
 
 const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -33,6 +34,7 @@ export class IdentityAdmin {
   async createTenant(principal: Principal, id: string): Promise<TenantRecord> {
     this.requireAdmin(principal, 'tenant_create');
     if (!TENANT_ID.test(id)) throw new InvalidArgumentError('tenant_id', `"${id.slice(0, 70)}" is not a tenant id: 1-63 lowercase letters, digits and "-", not starting or ending with "-"`);
+    if (RESERVED_TENANT_IDS.includes(id)) throw new InvalidArgumentError('tenant_id', `"${id}" is reserved: the per-tenant metrics use it for admins' jobs and for tenants past --max-tenant-labels`);
     const tenant = { id, createdUnixMs: Date.now() };
     if (!(await this.store.createTenant(tenant))) throw new AlreadyExistsError(`tenant "${id}" exists already`);
     this.audit.info({ audit: 'tenant_create', outcome: 'ok', by: principal.keyId, tenant: id }, 'tenant created');

@@ -78,7 +78,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit), audit }, log, {
+      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit) }, log, {
         clients: { host: config.host, port: config.port, credentials: creds.clients },
         workers: config.workerPort < 0 ? undefined : { host: config.host, port: config.workerPort, credentials: creds.workers },
         mtls: creds.mtls,
@@ -150,7 +150,8 @@ async function serveMetricsOrExplain(registry: Registry, config: CoordinatorConf
 async function serveConsole(farm: Farm, config: CoordinatorConfig, log: Logger, authenticator: Authenticator | undefined): Promise<HttpServer> {
   const authenticate: Authenticate | undefined = authenticator === undefined
     ? undefined
-    : (key) => authenticator.authenticate(`Bearer ${key}`, { method: 'console log-in', peer: 'http' });
+    // Checked as a RenderFarm call: the console is that API in a browser, so a worker key is refused (and audited) here.
+    : (key) => authenticator.authorize(`Bearer ${key}`, { method: '/latentfarm.v1.RenderFarm/console', peer: 'http' });
   try {
     return await startHttpServer(farm, {
       host: config.httpHost, port: config.httpPort, authenticate, sessionTtlMs: config.httpSessionTtlS * 1000,

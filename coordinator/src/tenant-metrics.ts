@@ -3,21 +3,8 @@
 // most --max-tenant-labels tenants of their own, the rest "other"). The farm
 // calls these with job owners; the label policy lives in one place.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import {
-  FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError, UnavailableError,
-} from '@latentfarm/common';
+import { errorKind } from '@latentfarm/common';
 import { TenantLabels } from './tenant-labels.js';
-
-/** Why a submit was refused, as the `reason` label says it: a small fixed set, whatever the error's message. */
-export function refusalReason(err: unknown): string {
-  if (err instanceof InvalidArgumentError) return 'invalid_argument';
-  if (err instanceof NotFoundError) return 'not_found';
-  if (err instanceof ResourceExhaustedError) return 'resource_exhausted';
-  if (err instanceof FailedPreconditionError) return 'failed_precondition';
-  if (err instanceof PermissionDeniedError) return 'permission_denied';
-  if (err instanceof UnavailableError) return 'unavailable';
-  return 'error';
-}
 
 export class TenantMetrics {
   private readonly labels: TenantLabels;
@@ -62,8 +49,9 @@ export class TenantMetrics {
     if (images > 0) this.images.inc({ tenant: this.labels.of(owner), outcome: 'cancelled' }, images);
   }
 
+  /** `reason`: the error's kind (`invalid_argument`, `not_found`, `resource_exhausted`, …), a small fixed set. */
   refused(owner: string, err: unknown): void {
-    this.refusals.inc({ tenant: this.labels.of(owner), reason: refusalReason(err) });
+    this.refusals.inc({ tenant: this.labels.of(owner), reason: errorKind(err) });
   }
 
   /** Images waiting per job owner, now; owners that share a label ("other") are summed; every tenant seen before shows 0 when it has none. */

@@ -37,3 +37,19 @@ export class AlreadyExistsError extends LatentfarmError {}
 
 /** Invalid configuration at start-up: the message is one line naming the setting. */
 export class ConfigError extends LatentfarmError {}
+
+/**
+ * A short, fixed name for the kind of an error (`invalid_argument`, `not_found`, …; `error` for any other), for
+ * metric labels and audit lines: a small set whatever the message says.
+ */
+export function errorKind(err: unknown): string {
+  if (err instanceof InvalidArgumentError) return 'invalid_argument';
+  if (err instanceof NotFoundError) return 'not_found';
+  if (err instanceof ResourceExhaustedError) return 'resource_exhausted';
+  if (err instanceof UnavailableError) return 'unavailable';
+  if (err instanceof FailedPreconditionError) return 'failed_precondition';
+  if (err instanceof UnauthenticatedError) return 'unauthenticated';
+  if (err instanceof PermissionDeniedError) return 'permission_denied';
+  if (err instanceof AlreadyExistsError) return 'already_exists';
+  return 'error';
+}

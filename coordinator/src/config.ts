@@ -1,5 +1,6 @@
 import { ConfigError, opt, parseOptions, formatHelp, type OptionValues } from '@latentfarm/common';
 import { MAX_SESSION_TTL_MS } from './store/identity.js';
+import { DEFAULT_MAX_TENANT_LABELS } from './tenant-labels.js';
 
 export const coordinatorOptions = {
   host: opt.string('Address the gRPC server listens on', '127.0.0.1'),
@@ -40,6 +41,7 @@ export const coordinatorOptions = {
   costBasePixels: opt.int('Pixels of the 1-credit reference image', 512 * 512, { min: 1 }),
   costBaseSteps: opt.int('Steps of the 1-credit reference image', 50, { min: 1 }),
   costMinCredits: opt.number('Least credits charged per image', 0.01, { min: 0 }),
+  maxTenantLabels: opt.int('Tenants with a label of their own in the per-tenant metrics: the first this many seen since start; later ones are counted as tenant="other"', DEFAULT_MAX_TENANT_LABELS, { min: 0, max: 10_000 }),
   maxLabels: opt.int('Most labels on one job', 64, { min: 0, max: 10_000 }),
   maxLabelKeyChars: opt.int('Longest label key, in characters', 128, { min: 1 }),
   maxLabelValueChars: opt.int('Longest label value, in characters', 1_024, { min: 0 }),

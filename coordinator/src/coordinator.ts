@@ -72,12 +72,12 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
     const firstAdminKey = config.noAuth ? undefined : await bootstrapAdmin(identity, config.adminKeyFile, audit);
     const authenticator = config.noAuth ? undefined : new Authenticator(identity, audit);
     // The store is the farm's alone: gRPC gets the farm; only health is read here, for the health service.
-    const farm = new Farm(config, store, coordinatorMetrics(registry), log.child({ part: 'farm' }), new FairShare());
+    const farm = new Farm(config, store, coordinatorMetrics(registry, { maxTenantLabels: config.maxTenantLabels }), log.child({ part: 'farm' }), new FairShare());
     undo.push(() => farm.close());
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit), audit }, log, {
+      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit) }, log, {
         clients: { host: config.host, port: config.port, credentials: creds.clients },
         workers: config.workerPort < 0 ? undefined : { host: config.host, port: config.workerPort, credentials: creds.workers },
         mtls: creds.mtls,
@@ -150,7 +150,8 @@ async function serveConsole(farm: Farm, config: CoordinatorConfig, log: Logger, 
   const context = { method: 'console', peer: 'http' };
   const auth = authenticator === undefined ? undefined : {
     keys: {
-      authenticate: (key: string) => authenticator.authenticate(`Bearer ${key}`, context),
+      // Checked as a RenderFarm call: the console is that API in a browser, so a worker key is refused (and audited) here.
+      authenticate: (key: string) => authenticator.authorize(`Bearer ${key}`, { ...context, method: '/latentfarm.v1.RenderFarm/console' }),
       authenticateKeyId: (keyId: string) => authenticator.authenticateKeyId(keyId, context),
     },
     sessions: identity,

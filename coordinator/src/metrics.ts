@@ -1,9 +1,13 @@
 // The coordinator's Prometheus metrics. Every one is documented in the README.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { DEFAULT_MAX_TENANT_LABELS } from './tenant-labels.js';
+import { TenantMetrics } from './tenant-metrics.js';
 
-export function coordinatorMetrics(registry: Registry) {
+export function coordinatorMetrics(registry: Registry, o: { maxTenantLabels?: number } = {}) {
   const registers = [registry];
   return {
+    /** Per tenant, with a bounded number of tenant labels (tenant-labels.ts). */
+    tenants: new TenantMetrics(registry, o.maxTenantLabels ?? DEFAULT_MAX_TENANT_LABELS),
     jobsSubmitted: new Counter({ name: 'latentfarm_jobs_submitted_total', help: 'Jobs accepted', registers }),
     imagesSubmitted: new Counter({ name: 'latentfarm_images_submitted_total', help: 'Images in accepted jobs', labelNames: ['model'], registers }),
     imagesCompleted: new Counter({ name: 'latentfarm_images_completed_total', help: 'Images rendered and committed', labelNames: ['model'], registers }),

@@ -11,6 +11,7 @@ import { eventually, repoRoot, spawnCoordinator, startNatsServer, tempDir, type 
 import { cpuSeconds, memoryBytes } from './proc-stats.js';
 import { histogramCount, histogramQuantile, scrape } from './prom-text.js';
 import { renderChart } from './chart.js';
+import { adminKeyFile, provisionKeys, type FarmKeys } from './keys-setup.js';
 
 export const loadtestOptions = {
   name: opt.string('Name of the run (report file name)', 'loadtest'),
@@ -27,6 +28,7 @@ export const loadtestOptions = {
   jobRate: opt.number('poisson: jobs per second', 4, { min: 0.01 }),
   jobImagesMax: opt.int('poisson: largest job, in images (sizes are uniform 1..max)', 100, { min: 1 }),
   timeoutS: opt.number('Give up after this many seconds', 600, { min: 1 }),
+  keys: opt.oneOf('API keys: off (serve --no-auth) or on (an admin key file; the load generator calls as a tenant, each worker with its own worker key)', 'off', ['off', 'on'] as const),
   store: opt.oneOf('Store of the coordinator: embedded (in its process) or jetstream (starts its own nats-server and passes --nats-url)', 'embedded', ['embedded', 'jetstream'] as const),
   out: opt.string('Folder for reports', 'loadtest/results'),
 };
@@ -73,36 +75,48 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
   const dir = await tempDir();
   const nats: NatsServer | undefined = c.store === 'jetstream' ? await startNatsServer() : undefined;
   // Ports the kernel picks, read back from the coordinator's startup line.
+  const keys: FarmKeys | undefined = c.keys === 'on' ? await adminKeyFile(dir.path) : undefined;
   const coordinator: CoordinatorProc = await spawnCoordinator(['--data-dir', dir.path, '--max-images-per-job', '2000000', '--lease-ttl-ms', '20000',
-    ...(nats !== undefined ? ['--nats-url', nats.url] : [])], { metrics: true }).catch(async (err: unknown) => {
+    ...(nats !== undefined ? ['--nats-url', nats.url] : []), ...(keys?.coordinatorArgs ?? [])], { metrics: true }).catch(async (err: unknown) => {
     await nats?.stop();
     await dir.remove();
     throw err;
   });
   const { address } = coordinator;
   const metricsPort = coordinator.metricsPort as number;
-  const client = new FarmClient(address);
+  // Off: no key at all (not even LATENTFARM_API_KEY from the environment). On: the jobs are a tenant's; the farm's
+  // status (workers, the sampler's queue depth) is read with the admin key, the same few calls in both modes.
+  const admin = new FarmClient(address, { apiKey: keys?.adminKey ?? '' });
+  let client = admin;
   const pools: ChildProcess[] = [];
   const notes: string[] = [];
   const samples: Sample[] = [];
   let completed = 0;
   let sampler: NodeJS.Timeout | undefined;
   try {
-    await eventually(() => client.getFarmStatus().then(() => true, () => false), 30_000, 'coordinator to start');
+    await eventually(() => admin.getFarmStatus().then(() => true, () => false), 30_000, 'coordinator to start');
     const pid = coordinator.child.pid as number;
-    for (let p = 0; p < Math.min(c.workerProcesses, c.workers); p++) {
-      const n = Math.floor(c.workers / c.workerProcesses) + (p < c.workers % c.workerProcesses ? 1 : 0);
+    const poolSizes = Array.from({ length: Math.min(c.workerProcesses, c.workers) },
+      (_, p) => Math.floor(c.workers / c.workerProcesses) + (p < c.workers % c.workerProcesses ? 1 : 0));
+    let workerKeysFile = '';
+    if (keys !== undefined) {
+      const ids = poolSizes.flatMap((n, p) => Array.from({ length: n }, (_, i) => `pool${p}-${i}`));
+      const made = await provisionKeys(address, keys.adminKey, ids, dir.path);
+      client = new FarmClient(address, { apiKey: made.tenantKey });
+      workerKeysFile = made.workerKeysFile;
+    }
+    for (const [p, n] of poolSizes.entries()) {
       if (n === 0) continue;
       pools.push(spawn(process.execPath, ['--conditions=@latentfarm/source', '--import', 'tsx', join(repoRoot, 'loadtest/src/worker-pool.ts'), address, String(n), String(c.maxBatch),
-        String(c.stepBaseMs), String(c.stepPerImageMs), `pool${p}`], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] }));
+        String(c.stepBaseMs), String(c.stepPerImageMs), `pool${p}`, workerKeysFile], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] }));
     }
-    await eventually(async () => (await client.getFarmStatus()).workers.length >= c.workers, 60_000, `${c.workers} workers`);
-    progress(`farm up: coordinator ${address} (${c.store} store${nats !== undefined ? `, ${nats.url}` : ''}), ${c.workers} workers in ${pools.length} processes`);
+    await eventually(async () => (await admin.getFarmStatus()).workers.length >= c.workers, 60_000, `${c.workers} workers`);
+    progress(`farm up: coordinator ${address} (${c.store} store${nats !== undefined ? `, ${nats.url}` : ''}, keys ${c.keys}), ${c.workers} workers in ${pools.length} processes`);
 
     const t0 = Date.now();
     const cpu0 = await cpuSeconds(pid);
     sampler = setInterval(() => {
-      Promise.all([cpuSeconds(pid), memoryBytes(pid), client.getFarmStatus()]).then(([cpu, mem, st]) => {
+      Promise.all([cpuSeconds(pid), memoryBytes(pid), admin.getFarmStatus()]).then(([cpu, mem, st]) => {
         const last = samples.at(-1);
         const t = (Date.now() - t0) / 1000;
         const s = { t, completed, queued: st.queuedImages, cpu: cpu - cpu0, rssMb: mem.rss / 2 ** 20 };
@@ -124,7 +138,7 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
         if (slow) await new Promise((r) => setTimeout(r, 20));
       }
     };
-    const deadline = setTimeout(() => { notes.push(`timed out after ${c.timeoutS}s`); client.close(); }, c.timeoutS * 1000);
+    const deadline = setTimeout(() => { notes.push(`timed out after ${c.timeoutS}s`); client.close(); admin.close(); }, c.timeoutS * 1000);
 
     if (c.mode === 'one-job' || c.mode === 'slow-watcher') {
       const s0 = performance.now();
@@ -188,6 +202,7 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
   } finally {
     clearInterval(sampler);
     client.close();
+    admin.close();
     for (const p of pools) p.kill('SIGKILL');
     coordinator.kill('SIGKILL');
     await coordinator.exited();
@@ -199,6 +214,7 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
 export function formatReport(r: Report): string {
   const rows: [string, string][] = [
     ['store', r.config.store],
+    ['API keys', r.config.keys],
     ['mode', `${r.mode} (${r.config.workers} sim workers × batch ${r.config.maxBatch}, ${r.config.steps} steps, step ${r.config.stepBaseMs} + ${r.config.stepPerImageMs}×batch ms, ${r.config.size}px)`],
     ['images', String(r.images)],
     ['images/s (whole run)', r.imagesPerSecond.toFixed(1)],

@@ -1,18 +1,24 @@
 // Tenants and keys, as admins manage them. Every action is checked against
 // the caller's role here too (the interceptor already did; a second caller of
-// this class must not be able to skip it) and leaves one audit log line.
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionDeniedError, type Logger } from '@latentfarm/common';
+// this class must not be able to skip it) and leaves exactly one audit line,
+// whatever its outcome: `outcome` is `ok` or the kind of error that ended it
+// (`permission_denied`, `invalid_argument`, `not_found`, `already_exists`, …).
+import { AlreadyExistsError, errorKind, InvalidArgumentError, NotFoundError, PermissionDeniedError, type Logger } from '@latentfarm/common';
 import type { Principal } from '../farm/principal.js';
 import type { IdentityStore, KeyRecord, Role, TenantRecord } from '../store/identity.js';
+import { RESERVED_TENANT_IDS } from '../tenant-labels.js';
 import { generateKey } from './keys.js';
 
 const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Worker ids are what workers send in hello: printable, no spaces, bounded. */
 const WORKER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_NAME_CHARS = 200;
+/** Audit lines quote the caller's input cut to this (ids are bounded anyway; a refused one may not be). */
+const AUDIT_ECHO_CHARS = 70;
 
 export interface NewKeyRequest {
-  role: Role;
+  /** Undefined: the request named no role the farm knows (refused, and audited like any other refusal). */
+  role: Role | undefined;
   tenantId: string;
   workerId: string;
   name: string;
@@ -20,50 +26,65 @@ export interface NewKeyRequest {
   expiresUnixMs: number;
 }
 
+type AuditFields = Record<string, string | number | undefined>;
+
 export class IdentityAdmin {
   constructor(private readonly store: IdentityStore, private readonly audit: Logger) {}
 
-  private requireAdmin(principal: Principal, action: string): void {
-    if (principal.kind !== 'admin') {
-      this.audit.warn({ audit: action, outcome: 'denied', by: principal.keyId, role: principal.kind }, 'admin action refused');
-      throw new PermissionDeniedError(`${action} needs an admin key`);
+  /**
+   * Runs one admin action: refuses a caller that is not an admin, and writes
+   * the action's one audit line, `fields` (what was asked) plus `result`'s
+   * (what was made), when it ends, however it ends.
+   */
+  private async audited<T>(principal: Principal, action: string, fields: AuditFields, run: () => Promise<T>, result: (r: T) => AuditFields = () => ({})): Promise<T> {
+    try {
+      if (principal.kind !== 'admin') throw new PermissionDeniedError(`${action} needs an admin key`);
+      const r = await run();
+      this.audit.info({ audit: action, outcome: 'ok', by: principal.keyId, ...fields, ...result(r) }, `admin action ${action}: ok`);
+      return r;
+    } catch (err) {
+      const outcome = errorKind(err);
+      this.audit.warn({
+        audit: action, outcome, by: principal.keyId, role: principal.kind, ...fields,
+        error: err instanceof Error ? err.message.slice(0, 2 * AUDIT_ECHO_CHARS) : undefined,
+      }, `admin action ${action}: ${outcome}`);
+      throw err;
     }
   }
 
-  async createTenant(principal: Principal, id: string): Promise<TenantRecord> {
-    this.requireAdmin(principal, 'tenant_create');
-    if (!TENANT_ID.test(id)) throw new InvalidArgumentError('tenant_id', `"${id.slice(0, 70)}" is not a tenant id: 1-63 lowercase letters, digits and "-", not starting or ending with "-"`);
-    const tenant = { id, createdUnixMs: Date.now() };
-    if (!(await this.store.createTenant(tenant))) throw new AlreadyExistsError(`tenant "${id}" exists already`);
-    this.audit.info({ audit: 'tenant_create', outcome: 'ok', by: principal.keyId, tenant: id }, 'tenant created');
-    return tenant;
+  createTenant(principal: Principal, id: string): Promise<TenantRecord> {
+    return this.audited(principal, 'tenant_create', { tenant: id.slice(0, AUDIT_ECHO_CHARS) }, async () => {
+      if (!TENANT_ID.test(id)) throw new InvalidArgumentError('tenant_id', `"${id.slice(0, 70)}" is not a tenant id: 1-63 lowercase letters, digits and "-", not starting or ending with "-"`);
+      if (RESERVED_TENANT_IDS.includes(id)) throw new InvalidArgumentError('tenant_id', `"${id}" is reserved: the per-tenant metrics use it for admins' jobs and for tenants past --max-tenant-labels`);
+      const tenant = { id, createdUnixMs: Date.now() };
+      if (!(await this.store.createTenant(tenant))) throw new AlreadyExistsError(`tenant "${id}" exists already`);
+      return tenant;
+    });
   }
 
-  async listTenants(principal: Principal): Promise<TenantRecord[]> {
-    this.requireAdmin(principal, 'tenant_list');
-    this.audit.info({ audit: 'tenant_list', outcome: 'ok', by: principal.keyId }, 'tenants listed');
-    return this.store.listTenants();
+  listTenants(principal: Principal): Promise<TenantRecord[]> {
+    return this.audited(principal, 'tenant_list', {}, () => this.store.listTenants());
   }
 
   /** The new key's record and the key itself, which exists nowhere else once returned. */
-  async createKey(principal: Principal, req: NewKeyRequest): Promise<{ record: KeyRecord; key: string }> {
-    this.requireAdmin(principal, 'key_create');
-    await this.check(req);
-    const made = generateKey();
-    const record: KeyRecord = {
-      id: made.keyId, role: req.role, tenantId: req.role === 'tenant' ? req.tenantId : '', workerId: req.role === 'worker' ? req.workerId : '',
-      hash: made.hash, name: req.name, createdUnixMs: Date.now(), expiresUnixMs: req.expiresUnixMs, revokedUnixMs: 0,
-    };
-    // 64 random bits of id: a collision is as good as impossible, and createKey refuses one rather than overwrite.
-    if (!(await this.store.createKey(record))) throw new AlreadyExistsError(`key id ${record.id} exists already; try again`);
-    this.audit.info({
-      audit: 'key_create', outcome: 'ok', by: principal.keyId, keyId: record.id, role: record.role, tenant: record.tenantId || undefined,
-      worker: record.workerId || undefined, expiresUnixMs: record.expiresUnixMs || undefined,
-    }, 'API key created');
-    return { record, key: made.key };
+  createKey(principal: Principal, req: NewKeyRequest): Promise<{ record: KeyRecord; key: string }> {
+    const asked = { role: req.role ?? 'unknown', tenant: req.tenantId.slice(0, AUDIT_ECHO_CHARS) || undefined, worker: req.workerId.slice(0, AUDIT_ECHO_CHARS) || undefined };
+    return this.audited(principal, 'key_create', asked, async () => {
+      const role = await this.check(req);
+      const made = generateKey();
+      const record: KeyRecord = {
+        id: made.keyId, role, tenantId: role === 'tenant' ? req.tenantId : '', workerId: role === 'worker' ? req.workerId : '',
+        hash: made.hash, name: req.name, createdUnixMs: Date.now(), expiresUnixMs: req.expiresUnixMs, revokedUnixMs: 0,
+      };
+      // 64 random bits of id: a collision is as good as impossible, and createKey refuses one rather than overwrite.
+      if (!(await this.store.createKey(record))) throw new AlreadyExistsError(`key id ${record.id} exists already; try again`);
+      return { record, key: made.key };
+    }, ({ record }) => ({ keyId: record.id, expiresUnixMs: record.expiresUnixMs || undefined }));
   }
 
-  private async check(req: NewKeyRequest): Promise<void> {
+  /** The role of a valid request; throws naming the field otherwise. */
+  private async check(req: NewKeyRequest): Promise<Role> {
+    if (req.role === undefined) throw new InvalidArgumentError('role', 'name one: ROLE_ADMIN, ROLE_TENANT or ROLE_WORKER');
     if (req.name.length > MAX_NAME_CHARS) throw new InvalidArgumentError('name', `${req.name.length} characters, at most ${MAX_NAME_CHARS}`);
     if (req.expiresUnixMs !== 0 && req.expiresUnixMs <= Date.now()) throw new InvalidArgumentError('expires_unix_ms', 'is in the past');
     if (req.role === 'tenant') {
@@ -75,20 +96,21 @@ export class IdentityAdmin {
     } else if (req.tenantId !== '' || req.workerId !== '') {
       throw new InvalidArgumentError(req.tenantId !== '' ? 'tenant_id' : 'worker_id', 'an admin key names no tenant or worker');
     }
+    return req.role;
   }
 
-  async listKeys(principal: Principal, tenantId: string): Promise<KeyRecord[]> {
-    this.requireAdmin(principal, 'key_list');
-    this.audit.info({ audit: 'key_list', outcome: 'ok', by: principal.keyId, tenant: tenantId || undefined }, 'API keys listed');
-    const keys = await this.store.listKeys();
-    return tenantId === '' ? keys : keys.filter((k) => k.tenantId === tenantId);
+  listKeys(principal: Principal, tenantId: string): Promise<KeyRecord[]> {
+    return this.audited(principal, 'key_list', { tenant: tenantId.slice(0, AUDIT_ECHO_CHARS) || undefined }, async () => {
+      const keys = await this.store.listKeys();
+      return tenantId === '' ? keys : keys.filter((k) => k.tenantId === tenantId);
+    });
   }
 
-  async revokeKey(principal: Principal, keyId: string): Promise<KeyRecord> {
-    this.requireAdmin(principal, 'key_revoke');
-    const record = /^[0-9a-f]{16}$/.test(keyId) ? await this.store.revokeKey(keyId, Date.now()) : undefined;
-    if (record === undefined) throw new NotFoundError(`API key "${keyId.slice(0, 70)}" does not exist (give the key id, the 16 hex digits after "lf_")`);
-    this.audit.info({ audit: 'key_revoke', outcome: 'ok', by: principal.keyId, keyId, role: record.role, tenant: record.tenantId || undefined }, 'API key revoked');
-    return record;
+  revokeKey(principal: Principal, keyId: string): Promise<KeyRecord> {
+    return this.audited(principal, 'key_revoke', { keyId: keyId.slice(0, AUDIT_ECHO_CHARS) }, async () => {
+      const record = /^[0-9a-f]{16}$/.test(keyId) ? await this.store.revokeKey(keyId, Date.now()) : undefined;
+      if (record === undefined) throw new NotFoundError(`API key "${keyId.slice(0, 70)}" does not exist (give the key id, the 16 hex digits after "lf_")`);
+      return record;
+    }, (record) => ({ role: record.role, tenant: record.tenantId || undefined }));
   }
 }

@@ -1,8 +1,10 @@
 // Turns the `authorization` metadata of a call into a principal, or refuses it.
 // Reads the key's record on every call (no cache), so a revocation or an
-// expiry takes effect on the key's next call, on every coordinator.
-import { UnauthenticatedError, type Logger } from '@latentfarm/common';
+// expiry takes effect on the key's next call, on every coordinator. Every
+// refusal, of the key or of its role, writes exactly one audit line.
+import { PermissionDeniedError, UnauthenticatedError, type Logger } from '@latentfarm/common';
 import type { Principal } from '../farm/principal.js';
+import { checkAccess } from './access.js';
 import type { IdentityStore, KeyRecord } from '../store/identity.js';
 import { parseKey, secretMatches } from './keys.js';
 
@@ -10,6 +12,23 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 export class Authenticator {
   constructor(private readonly store: IdentityStore, private readonly audit: Logger) {}
+
+  /**
+   * The principal of a key that may call `context.method` (`/package.Service/Method`). Throws
+   * UnauthenticatedError (a bad key) or PermissionDeniedError (a role that may not call that service).
+   */
+  async authorize(header: string | undefined, context: { method: string; peer: string }): Promise<Principal> {
+    const principal = await this.authenticate(header, context);
+    try {
+      checkAccess(principal, context.method);
+    } catch (err) {
+      if (err instanceof PermissionDeniedError) {
+        this.audit.warn({ audit: 'key_refused', reason: 'role', keyId: principal.keyId, role: principal.kind, method: context.method, peer: context.peer }, 'call refused: role may not call this');
+      }
+      throw err;
+    }
+    return principal;
+  }
 
   /** `header`: the `authorization` metadata value (undefined when absent). Throws UnauthenticatedError. */
   async authenticate(header: string | undefined, context: { method: string; peer: string }): Promise<Principal> {

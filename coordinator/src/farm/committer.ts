@@ -68,8 +68,10 @@ export class ResultCommitter {
     this.d.jobs.countCommitted(task.jobId);
     lease.session.imagesCompleted++;
     this.d.completions.add();
+    const credits = this.d.pricing.perImage(task.params);
     metrics.imagesCompleted.inc({ model: job.spec.model });
-    metrics.creditsSpent.inc({ model: job.spec.model }, this.d.pricing.perImage(task.params));
+    metrics.creditsSpent.inc({ model: job.spec.model }, credits);
+    metrics.tenants.completed(job.owner, credits);
     metrics.imageLatency.observe({ model: job.spec.model }, (Date.now() - job.createdUnixMs) / 1000);
     this.checkFinished(task.jobId);
   }
@@ -100,6 +102,7 @@ export class ResultCommitter {
     this.d.jobs.countCommitted(task.jobId);
     this.d.progress.clear(task.jobId, task.index);
     this.d.metrics.imagesFailed.inc({ model: job.spec.model, reason: kind });
+    this.d.metrics.tenants.failed(job.owner);
     this.checkFinished(task.jobId);
   }
 

@@ -2,6 +2,7 @@
 // Prometheus scrapes (every known model gets a series, 0 when idle).
 import type { GetFarmStatusResponse } from '@latentfarm/proto';
 import type { CoordinatorMetrics } from '../metrics.js';
+import type { JobRecord } from '../store/store.js';
 import type { Completions } from './completions.js';
 import type { JobTable } from './job-table.js';
 import type { LeaseTable } from './lease-table.js';
@@ -78,18 +79,26 @@ export class FarmStatus {
     const { leases, metrics } = this.d;
     metrics.tasksLeased.set(leases.size);
     for (const [model, queued] of this.queuedByModel()) metrics.tasksQueued.set({ model }, queued);
+    metrics.tenants.setQueued(this.queuedBy((j) => j.owner));
   }
 
   /** Images waiting for a worker, per model (every known model, 0 when idle). */
   private queuedByModel(): Map<string, number> {
+    const queued = this.queuedBy((j) => j.spec.model);
+    for (const model of this.d.models.names()) if (!queued.has(model)) queued.set(model, 0);
+    return queued;
+  }
+
+  /** Images waiting for a worker (not committed, not leased), per `key` of their job. */
+  private queuedBy(key: (job: JobRecord) => string): Map<string, number> {
     const { jobs, leases } = this.d;
-    const leasedByModel = new Map<string, number>();
+    const leased = new Map<string, number>();
     for (const l of leases.values()) {
-      const m = jobs.get(l.stored.task.jobId)?.spec.model ?? '';
-      leasedByModel.set(m, (leasedByModel.get(m) ?? 0) + 1);
+      const job = jobs.get(l.stored.task.jobId);
+      const k = job === undefined ? '' : key(job);
+      leased.set(k, (leased.get(k) ?? 0) + 1);
     }
-    const waiting = jobs.waitingByModel();
-    const models = new Set([...this.d.models.names(), ...waiting.keys()]);
-    return new Map([...models].map((model) => [model, Math.max(0, (waiting.get(model) ?? 0) - (leasedByModel.get(model) ?? 0))]));
+    const waiting = jobs.waitingBy(key);
+    return new Map([...waiting].map(([k, n]) => [k, Math.max(0, n - (leased.get(k) ?? 0))]));
   }
 }

@@ -97,19 +97,20 @@ export class JobTable {
     this.committedHere.set(jobId, (this.committedHere.get(jobId) ?? 0) + 1);
   }
 
-  /** Images not yet committed, per model (exact with one coordinator, an upper bound with several). */
-  waitingByModel(): Map<string, number> {
+  /** Images not yet committed, per `key` of their job (e.g. its model; exact with one coordinator, an upper bound with several). */
+  waitingBy(key: (job: JobRecord) => string): Map<string, number> {
     const out = new Map<string, number>();
     for (const j of this.jobs.values()) {
       if (isFinished(j)) continue;
-      out.set(j.spec.model, (out.get(j.spec.model) ?? 0) + j.total - (this.committedHere.get(j.id) ?? 0));
+      const k = key(j);
+      out.set(k, (out.get(k) ?? 0) + j.total - (this.committedHere.get(j.id) ?? 0));
     }
     return out;
   }
 
   waitingImages(): number {
     let n = 0;
-    for (const v of this.waitingByModel().values()) n += v;
+    for (const j of this.jobs.values()) if (!isFinished(j)) n += j.total - (this.committedHere.get(j.id) ?? 0);
     return n;
   }
 }

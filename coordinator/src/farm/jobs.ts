@@ -72,11 +72,25 @@ export class JobService {
   }
 
   submit(principal: Principal, spec: JobSpec | undefined, entries: readonly PromptEntry[]): Promise<{ job: Job; created: boolean }> {
-    return this.create(principal, spec, entries, false);
+    return this.counted(principal, () => this.create(principal, spec, entries, false));
   }
 
   /** The spec, then prompts in chunks; each chunk is validated as it arrives, and the job is made when the stream ends. */
-  async submitStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
+  submitStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
+    return this.counted(principal, () => this.receiveStream(principal, items));
+  }
+
+  /** Counts a refused submit in the caller's tenant metrics, by reason. */
+  private async counted<T>(principal: Principal, submit: () => Promise<T>): Promise<T> {
+    try {
+      return await submit();
+    } catch (err) {
+      this.d.metrics.tenants.refused(ownerOf(principal), err);
+      throw err;
+    }
+  }
+
+  private async receiveStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
     let spec: JobSpec | undefined;
     const entries: PromptEntry[] = [];
     let images = 0;
@@ -136,6 +150,7 @@ export class JobService {
     await store.appendState(id, { kind: 'state', state: JobState.QUEUED, counts: counts(total, 0, 0, 0), reason: '' }, 'queued');
     metrics.jobsSubmitted.inc();
     metrics.imagesSubmitted.inc({ model: spec.model }, total);
+    metrics.tenants.submitted(owner, total);
     this.d.log.info({ job: id, images: total, prompts: entries.length, model: spec.model, priority: spec.priority }, 'job accepted');
     this.d.onSubmitted();
     return { job: await this.toJob(await this.d.jobs.lookup(id) ?? record), created: true };
@@ -207,6 +222,7 @@ export class JobService {
       const c = await store.counts(id);
       const cancelled = changed.total - c.succeeded - c.failed;
       this.d.metrics.imagesCancelled.inc(cancelled);
+      this.d.metrics.tenants.cancelled(changed.owner, cancelled);
       await store.appendState(id, { kind: 'state', state: JobState.CANCELLED, counts: counts(changed.total, c.succeeded, c.failed, cancelled), reason: 'cancelled by request' }, 'end');
       this.d.log.info({ job: id, dropped }, 'job cancelled');
     }

@@ -4,8 +4,7 @@
 // role on the wrong service) or records its principal for the handler, and
 // takes the key out of the metadata, so no handler ever sees a credential.
 import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
-import { PermissionDeniedError, type Logger } from '@latentfarm/common';
-import { checkAccess, isPublic } from '../auth/access.js';
+import { isPublic } from '../auth/access.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { LOCAL_ADMIN, type Principal } from '../farm/principal.js';
 import { setPrincipal } from './principal.js';
@@ -13,14 +12,14 @@ import { verifiedPeerName } from './tls.js';
 import { toServiceError } from './status.js';
 
 /** `authenticator` undefined: a farm without auth (`--no-auth`, `up`): every caller is the local admin. */
-export function authInterceptor(authenticator: Authenticator | undefined, audit: Logger): ServerInterceptor {
+export function authInterceptor(authenticator: Authenticator | undefined): ServerInterceptor {
   return (method, call) => new ServerInterceptingCall(call, {
     start(next) {
       next({
         onReceiveMetadata(metadata: Metadata, pass) {
           const header = metadata.get('authorization')[0];
           metadata.remove('authorization');
-          decide(authenticator, audit, method.path, typeof header === 'string' ? header : undefined, call.getPeer(), verifiedPeerName(call)).then(
+          decide(authenticator, method.path, typeof header === 'string' ? header : undefined, call.getPeer(), verifiedPeerName(call)).then(
             (principal) => {
               if (principal !== undefined) setPrincipal(metadata, principal);
               pass(metadata);
@@ -37,7 +36,7 @@ export function authInterceptor(authenticator: Authenticator | undefined, audit:
 }
 
 async function decide(
-  authenticator: Authenticator | undefined, audit: Logger, path: string, header: string | undefined, peer: string, certName: string | undefined,
+  authenticator: Authenticator | undefined, path: string, header: string | undefined, peer: string, certName: string | undefined,
 ): Promise<Principal | undefined> {
   // Public services (health, reflection) get no principal: they read none, and nothing may act as one there.
   if (isPublic(path)) return undefined;
@@ -47,14 +46,5 @@ async function decide(
   if (header === undefined && certName !== undefined && path.startsWith('/latentfarm.v1.WorkerGateway/')) {
     return { kind: 'worker', workerId: certName, keyId: `cert:${certName}` };
   }
-  const principal = await authenticator.authenticate(header, { method: path, peer });
-  try {
-    checkAccess(principal, path);
-  } catch (err) {
-    if (err instanceof PermissionDeniedError) {
-      audit.warn({ audit: 'key_refused', reason: 'role', keyId: principal.keyId, role: principal.kind, method: path, peer }, 'call refused: role may not call this');
-    }
-    throw err;
-  }
-  return principal;
+  return authenticator.authorize(header, { method: path, peer });
 }

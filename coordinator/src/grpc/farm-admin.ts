@@ -3,7 +3,6 @@
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '@latentfarm/common';
 import { Role, type ApiKey, type FarmAdminServer } from '@latentfarm/proto';
-import { InvalidArgumentError } from '@latentfarm/common';
 import type { IdentityAdmin } from '../auth/admin.js';
 import type { Principal } from '../farm/principal.js';
 import type { KeyRecord, Role as RoleName } from '../store/identity.js';
@@ -33,9 +32,8 @@ export function farmAdminHandlers(admin: IdentityAdmin, log: Logger): FarmAdminS
     createTenant: unary(async (p, req) => ({ tenant: await admin.createTenant(p, req.tenantId) })),
     listTenants: unary(async (p) => ({ tenants: await admin.listTenants(p) })),
     createKey: unary(async (p, req) => {
-      const role = ROLE_NAMES.get(req.role);
-      if (role === undefined) throw new InvalidArgumentError('role', 'name one: ROLE_ADMIN, ROLE_TENANT or ROLE_WORKER');
-      const { record, key } = await admin.createKey(p, { role, tenantId: req.tenantId, workerId: req.workerId, name: req.name, expiresUnixMs: req.expiresUnixMs });
+      // An unknown role is refused by createKey, so the refusal has its audit line like any other.
+      const { record, key } = await admin.createKey(p, { role: ROLE_NAMES.get(req.role), tenantId: req.tenantId, workerId: req.workerId, name: req.name, expiresUnixMs: req.expiresUnixMs });
       return { key: toApiKey(record), secretKey: key };
     }),
     listKeys: unary(async (p, req) => ({ keys: (await admin.listKeys(p, req.tenantId)).map(toApiKey) })),

@@ -48,15 +48,14 @@ export interface GrpcListen {
 export interface GrpcIdentity {
   /** Undefined: a farm without auth, where every caller is the local admin. */
   readonly authenticator: Authenticator | undefined;
+  /** Tenants and keys; it writes the audit line of each admin action (the authenticator, of each refused key). */
   readonly admin: IdentityAdmin;
-  /** Audit lines: refused keys and admin actions. */
-  readonly audit: Logger;
 }
 
 const newServer = (identity: GrpcIdentity, limits: GrpcLimits) =>
   new Server({
     // Every call of every service passes here first: the one place credentials are read.
-    interceptors: [authInterceptor(identity.authenticator, identity.audit)],
+    interceptors: [authInterceptor(identity.authenticator)],
     'grpc.max_receive_message_length': limits.maxMessageBytes,
     'grpc.max_send_message_length': MAX_SEND_BYTES,
     'grpc.keepalive_time_ms': 20_000,

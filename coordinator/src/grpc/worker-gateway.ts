@@ -53,7 +53,7 @@ export function workerGatewayHandlers(farm: WorkerApi, log: Logger, o: { mtls: b
           // Refused before attach: a hello that may not take this id must not drop the worker that holds it.
           const problem = o.mtls ? helloIdentityProblem(call, m.value.workerId) : undefined;
           if (problem !== undefined) {
-            log.warn({ peer: call.getPeer(), certName: problem.certName }, `worker refused: ${problem.details}`);
+            log.warn({ audit: 'worker_refused', peer: call.getPeer(), certName: problem.certName }, `worker refused: ${problem.details}`);
             fail({ code: problem.code, details: problem.details });
             return;
           }

@@ -160,15 +160,18 @@ export async function startHttpServer(farm: ClientApi, o: HttpServerOptions): Pr
   };
 }
 
+const WORKER_KEY_AT_CONSOLE = 'a worker key cannot use the console: log in with a tenant or admin key';
+
 async function checkKey(auth: KeyCheck, key: string, log: Logger): Promise<Principal> {
   let principal: Principal;
   try {
     principal = await auth.authenticate(key);
   } catch (err) {
     log.debug({ err }, 'console log-in refused');
+    if (err instanceof PermissionDeniedError) throw new PermissionDeniedError(WORKER_KEY_AT_CONSOLE, { cause: err });
     throw new UnauthenticatedError('that API key is not valid', { cause: err });
   }
   // The console is the RenderFarm API in a browser: tenants and admins use it, a worker's key is for the WorkerGateway only.
-  if (principal.kind === 'worker') throw new PermissionDeniedError('a worker key cannot use the console: log in with a tenant or admin key');
+  if (principal.kind === 'worker') throw new PermissionDeniedError(WORKER_KEY_AT_CONSOLE);
   return principal;
 }

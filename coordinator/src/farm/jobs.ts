@@ -2,7 +2,7 @@
 // estimate, read, list and cancel. Validates against the limits and the model
 // registry, and turns a record into the Job clients see.
 import { randomBytes } from 'node:crypto';
-import { InvalidArgumentError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
+import { CancelledError, InvalidArgumentError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
 import { GenerationParams, Job, JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { checkIdLength, checkLabels, excerpt } from '../jobs/bounds.js';
 import { validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
@@ -108,6 +108,7 @@ export class JobService {
         } else if (item?.$case === 'prompts') {
           if (job === undefined) throw new InvalidArgumentError('spec', 'missing: the first message must carry the spec');
           await job.add(item.value.entries);
+          this.d.log.debug({ job: job.id, prompts: job.promptCount }, 'streamed prompts written');
         } else {
           throw new InvalidArgumentError('item', 'empty message: send a spec or prompts');
         }
@@ -122,6 +123,7 @@ export class JobService {
       });
     } catch (err) {
       await job?.discard().catch((e: unknown) => this.d.log.warn({ err: e, job: job?.id }, 'could not discard the tasks of a refused stream'));
+      if (err instanceof CancelledError) this.d.log.info({ job: job?.id, prompts: job?.promptCount ?? 0 }, 'stream submission cancelled by its client: nothing kept');
       throw err;
     }
   }

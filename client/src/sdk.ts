@@ -146,6 +146,8 @@ export class FarmClient {
           }
         }
         if (batch.length > 0) await write({ item: { $case: 'prompts', value: { entries: batch } } });
+        // Only this says the prompts are complete: a stream cut off before it makes no job.
+        await write({ item: { $case: 'end', value: {} } });
         call.end();
       })().catch((err: unknown) => { call.cancel(); reject(err); });
     });

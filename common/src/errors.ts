@@ -32,6 +32,9 @@ export class UnauthenticatedError extends LatentfarmError {}
 /** The caller is known but its role may not do this. */
 export class PermissionDeniedError extends LatentfarmError {}
 
+/** The caller gave up on its request (cancelled it) before it was done: nothing of it was kept. */
+export class CancelledError extends LatentfarmError {}
+
 /** What the caller asked to create exists already. */
 export class AlreadyExistsError extends LatentfarmError {}
 

@@ -15,6 +15,8 @@ import { Farm } from './farm.js';
 export interface TestFarm {
   farm: Farm;
   registry: Registry;
+  /** The farm's store, for tests that look at what it holds. */
+  store: EmbeddedStore;
   close(): Promise<void>;
 }
 
@@ -24,7 +26,7 @@ export async function testFarm(policy: SharePolicy = new FairShare(), config: Pa
   const store = new EmbeddedStore(dir);
   const farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, ...config }), store, coordinatorMetrics(registry), createLogger('t', 'silent'), policy);
   return {
-    farm, registry,
+    farm, registry, store,
     async close() {
       farm.close();
       await store.close();

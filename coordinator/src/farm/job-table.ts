@@ -1,6 +1,6 @@
-// The jobs this coordinator knows (every active one, plus recently seen
-// finished ones), kept current from the store's change feed, and who may see
-// which. Other parts subscribe to changes instead of being called from here,
+// The jobs this coordinator knows (every active one, plus the last
+// FINISHED_KEPT finished ones; older ones are read from the store), kept
+// current from the store's change feed, and who may see which. Other parts subscribe to changes instead of being called from here,
 // so a new reaction to a job change does not edit this file.
 import { NotFoundError } from '@latentfarm/common';
 import { JobState, type ImageCounts } from '@latentfarm/proto';
@@ -20,8 +20,16 @@ export function counts(total: number, succeeded: number, failed: number, cancell
 /** Called with the new record and the one known before (undefined: first seen). */
 export type JobChangeListener = (job: JobRecord, before: JobRecord | undefined) => void;
 
+/**
+ * Finished jobs kept in memory after their end, newest first out of the door last: a watcher or a late result of
+ * a job that just ended finds it here; beyond these, memory would grow with every job ever run.
+ */
+export const FINISHED_KEPT = 1_000;
+
 export class JobTable {
   private readonly jobs = new Map<string, JobRecord>();
+  /** Ids of the finished jobs in `jobs`, oldest first. */
+  private readonly finished = new Set<string>();
   /** Images each job has committed through this coordinator, for the queue estimate. */
   private readonly committedHere = new Map<string, number>();
   private readonly listeners: JobChangeListener[] = [];
@@ -45,6 +53,16 @@ export class JobTable {
       this.metrics.activeJobs.inc();
     }
     for (const l of this.listeners) l(job, before);
+    if (isFinished(job)) this.keepFinished(job.id);
+  }
+
+  private keepFinished(id: string): void {
+    this.finished.delete(id);
+    this.finished.add(id);
+    if (this.finished.size <= FINISHED_KEPT) return;
+    const oldest = this.finished.values().next().value as string;
+    this.finished.delete(oldest);
+    this.jobs.delete(oldest);
   }
 
   /** Reads the store's unfinished jobs (a restarted coordinator resumes them), calling `resumed` for each. */
@@ -58,7 +76,7 @@ export class JobTable {
     }
   }
 
-  /** The job as last seen here, without asking the store. */
+  /** The job as last seen here, without asking the store: every active job; a finished one only for a while. */
   get(id: string): JobRecord | undefined {
     return this.jobs.get(id);
   }

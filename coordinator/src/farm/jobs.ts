@@ -2,7 +2,7 @@
 // estimate, read, list and cancel. Validates against the limits and the model
 // registry, and turns a record into the Job clients see.
 import { randomBytes } from 'node:crypto';
-import { InvalidArgumentError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
+import { CancelledError, InvalidArgumentError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
 import { GenerationParams, Job, JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { checkIdLength, checkLabels, excerpt } from '../jobs/bounds.js';
 import { validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
@@ -14,6 +14,7 @@ import type { LeaseTable } from './lease-table.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { CostEstimate, Pricing } from './pricing.js';
 import { maySee, ownerOf, type Principal } from './principal.js';
+import { StreamedJob } from './streamed-job.js';
 
 /**
  * Most bytes of jobs in one ListJobs page: a page ends early rather than pass
@@ -34,10 +35,11 @@ export interface JobQuery {
   labels: Readonly<Record<string, string>>;
 }
 
-/** One message of a streamed submission: the spec first, then chunks of prompts. */
+/** One message of a streamed submission: the spec first, then chunks of prompts, then the end. */
 export type SubmitItem =
   | { $case: 'spec'; value: JobSpec }
   | { $case: 'prompts'; value: { entries: readonly PromptEntry[] } }
+  | { $case: 'end'; value: object }
   | undefined;
 
 export interface JobServiceDeps {
@@ -72,12 +74,7 @@ export class JobService {
   }
 
   submit(principal: Principal, spec: JobSpec | undefined, entries: readonly PromptEntry[]): Promise<{ job: Job; created: boolean }> {
-    return this.counted(principal, () => this.create(principal, spec, entries, false));
-  }
-
-  /** The spec, then prompts in chunks; each chunk is validated as it arrives, and the job is made when the stream ends. */
-  submitStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
-    return this.counted(principal, () => this.receiveStream(principal, items));
+    return this.counted(principal, () => this.create(principal, spec, entries));
   }
 
   /** Counts a refused submit in the caller's tenant metrics, by reason. */
@@ -90,68 +87,110 @@ export class JobService {
     }
   }
 
-  private async receiveStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
-    let spec: JobSpec | undefined;
-    const entries: PromptEntry[] = [];
-    let images = 0;
-    for await (const item of items) {
-      if (item?.$case === 'spec') {
-        if (spec !== undefined) throw new InvalidArgumentError('spec', 'sent twice: the spec must be the first message, once');
-        spec = this.validate(item.value, []);
-      } else if (item?.$case === 'prompts') {
-        if (spec === undefined) throw new InvalidArgumentError('spec', 'missing: the first message must carry the spec');
-        this.validate(spec, item.value.entries, entries.length);
-        for (const e of item.value.entries) {
-          entries.push(e);
-          images += e.images || 1;
-        }
-        // Refused as soon as it is too big, not after the stream has been held in memory to its end.
-        if (images > this.d.maxImagesPerJob) {
-          throw new InvalidArgumentError('entries', `more than ${this.d.maxImagesPerJob} images in one job: split it into several jobs`);
-        }
-      } else {
-        throw new InvalidArgumentError('item', 'empty message: send a spec or prompts');
-      }
-    }
-    if (spec === undefined) throw new InvalidArgumentError('spec', 'missing: the stream carried no spec');
-    return this.create(principal, spec, entries, true);
-  }
-
-  /** `entriesChecked`: the stream path validated each chunk as it arrived; no need to walk a million entries twice. */
-  private async create(principal: Principal, specIn: JobSpec | undefined, entries: readonly PromptEntry[], entriesChecked: boolean): Promise<{ job: Job; created: boolean }> {
-    const { store, jobs, metrics } = this.d;
-    const validated = this.validate(specIn, entriesChecked ? [] : entries);
+  private async create(principal: Principal, specIn: JobSpec | undefined, entries: readonly PromptEntry[]): Promise<{ job: Job; created: boolean }> {
+    const validated = this.validate(specIn, entries);
     if (entries.length === 0) throw new InvalidArgumentError('entries', 'empty: a job needs at least one prompt');
-    if (!store.healthy()) throw new UnavailableError('the job store is unreachable; the job was not accepted, retry later');
+    if (!this.d.store.healthy()) throw new UnavailableError('the job store is unreachable; the job was not accepted, retry later');
     let total = 0;
     for (const e of entries) total += e.images || 1;
     if (total > this.d.maxImagesPerJob) {
       throw new InvalidArgumentError('entries', `${total} images in one job, at most ${this.d.maxImagesPerJob} allowed: split it into several jobs`);
     }
+    const { spec, seed } = withSeed(validated);
     const id = newJobId();
+    const job = { id, spec, total, promptCount: entries.length, credits: this.d.pricing.estimate(spec, entries).credits };
+    return this.accept(principal, job, {
+      write: (record) => this.d.store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.d.defaults)),
+      discard: () => Promise.resolve(),
+    });
+  }
+
+  /**
+   * The spec, then prompts in chunks. Each chunk is checked and written to the
+   * store as it arrives (StreamedJob), so memory holds one chunk, not the job;
+   * the job's record is made when the stream ends. Whatever ends the stream
+   * early (a bad entry, the image limit passed, the caller gone) discards
+   * what was written.
+   */
+  submitStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
+    return this.counted(principal, () => this.receiveStream(principal, items));
+  }
+
+  private async receiveStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
+    let job: StreamedJob | undefined;
+    let ended = false;
+    try {
+      for await (const item of items) {
+        if (ended) throw new InvalidArgumentError('end', 'must be the last message of the stream');
+        if (item?.$case === 'spec') {
+          if (job !== undefined) throw new InvalidArgumentError('spec', 'sent twice: the spec must be the first message, once');
+          const { spec, seed } = withSeed(this.validate(item.value, []));
+          job = new StreamedJob(this.d, newJobId(), spec, seed);
+        } else if (item?.$case === 'prompts') {
+          if (job === undefined) throw new InvalidArgumentError('spec', 'missing: the first message must carry the spec');
+          await job.add(item.value.entries);
+          this.d.log.debug({ job: job.id, prompts: job.promptCount }, 'streamed prompts written');
+        } else if (item?.$case === 'end') {
+          ended = true;
+        } else {
+          throw new InvalidArgumentError('item', 'empty message: send a spec, prompts or the end');
+        }
+      }
+      // Over HTTP/2 a client cancelled or killed mid-stream can look like one that finished sending: only the end
+      // message says the prompts are all there.
+      if (!ended) throw new IncompleteStreamError();
+      if (job === undefined) throw new InvalidArgumentError('spec', 'missing: the stream carried no spec');
+      if (job.promptCount === 0) throw new InvalidArgumentError('entries', 'empty: a job needs at least one prompt');
+      if (!this.d.store.healthy()) throw new UnavailableError('the job store is unreachable; the job was not accepted, retry later');
+      const streamed = job;
+      return await this.accept(principal, { id: job.id, spec: job.spec, total: job.images, promptCount: job.promptCount, credits: job.credits }, {
+        write: (record) => streamed.commit(record),
+        discard: () => streamed.discard(),
+      });
+    } catch (err) {
+      await job?.discard().catch((e: unknown) => this.d.log.warn({ err: e, job: job?.id }, 'could not discard the tasks of a refused stream'));
+      if (err instanceof CancelledError || err instanceof IncompleteStreamError) {
+        this.d.log.info({ job: job?.id, prompts: job?.promptCount ?? 0 }, 'stream submission cancelled or cut off before its end: nothing kept');
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Makes a checked job: claims its idempotency key (another job holding it is
+   * answered instead, and this one's tasks discarded), checks the farm queue,
+   * then writes the record with `write`.
+   */
+  private async accept(
+    principal: Principal, j: { id: string; spec: JobSpec; total: number; promptCount: number; credits: number },
+    tasks: { write: (record: JobRecord) => Promise<void>; discard: () => Promise<void> },
+  ): Promise<{ job: Job; created: boolean }> {
+    const { store, jobs, metrics } = this.d;
+    const { id, spec, total } = j;
     const owner = ownerOf(principal);
-    if (validated.idempotencyKey !== '') {
+    if (spec.idempotencyKey !== '') {
       // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
-      const holder = await store.claimIdempotencyKey(scopedIdempotencyKey(owner, validated.idempotencyKey), id);
-      if (holder !== id) return { job: await this.existingJob(principal, holder, validated.idempotencyKey), created: false };
+      const holder = await store.claimIdempotencyKey(scopedIdempotencyKey(owner, spec.idempotencyKey), id);
+      if (holder !== id) {
+        await tasks.discard();
+        return { job: await this.existingJob(principal, holder, spec.idempotencyKey), created: false };
+      }
     }
     const waiting = jobs.waitingImages();
     if (waiting + total > this.d.maxQueuedImages) {
       throw new ResourceExhaustedError(`the farm queue is full (${waiting} images waiting, limit ${this.d.maxQueuedImages}); retry later or submit fewer images`);
     }
-    const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
-    const spec: JobSpec = { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) };
     const record: JobRecord = {
-      id, owner, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: this.d.pricing.estimate(spec, entries).credits,
+      id, owner, spec, total, promptCount: j.promptCount, createdUnixMs: Date.now(), estimatedCredits: j.credits,
       state: JobState.QUEUED, startedUnixMs: 0, finishedUnixMs: 0, reason: '',
     };
-    await store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.d.defaults));
+    await tasks.write(record);
     jobs.apply(record);
     await store.appendState(id, { kind: 'state', state: JobState.QUEUED, counts: counts(total, 0, 0, 0), reason: '' }, 'queued');
     metrics.jobsSubmitted.inc();
     metrics.imagesSubmitted.inc({ model: spec.model }, total);
     metrics.tenants.submitted(owner, total);
-    this.d.log.info({ job: id, images: total, prompts: entries.length, model: spec.model, priority: spec.priority }, 'job accepted');
+    this.d.log.info({ job: id, images: total, prompts: j.promptCount, model: spec.model, priority: spec.priority }, 'job accepted');
     this.d.onSubmitted();
     return { job: await this.toJob(await this.d.jobs.lookup(id) ?? record), created: true };
   }
@@ -244,9 +283,22 @@ export class JobService {
   }
 }
 
+/** The spec with its job seed set: the one it names, else a random one. */
+function withSeed(validated: JobSpec): { spec: JobSpec; seed: number } {
+  const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
+  return { spec: { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) }, seed };
+}
+
 /** An idempotency key as the store records it: per owner (tenant ids hold no ':'). */
 function scopedIdempotencyKey(owner: string, key: string): string {
   return owner === '' ? `admin:${key}` : `tenant:${owner}:${key}`;
+}
+
+/** A stream that stopped without its end message: its client was cancelled or broke off (or never sends one). */
+class IncompleteStreamError extends InvalidArgumentError {
+  constructor() {
+    super('end', 'missing: the stream stopped before its end message, so no job was made (send `end` last)');
+  }
 }
 
 function newJobId(): string {

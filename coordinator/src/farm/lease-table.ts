@@ -74,7 +74,8 @@ export class LeaseTable {
     const task = lease.stored.task;
     this.d.progress.clear(task.jobId, task.index);
     const job = this.d.jobs.get(task.jobId);
-    if (job !== undefined && isFinished(job)) {
+    // Not known here (any more): every job a lease was taken for was active here, so it finished long ago.
+    if (job === undefined || isFinished(job)) {
       store.completeLease(lease.stored).catch(() => undefined);
       return;
     }

@@ -2,8 +2,8 @@
 // request into a farm call, the answer into messages, and errors into status
 // codes in one place (status.ts).
 import { once } from 'node:events';
-import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
-import { InvalidArgumentError, type Logger } from '@latentfarm/common';
+import type { sendUnaryData, ServerReadableStream, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import { CancelledError, InvalidArgumentError, type Logger } from '@latentfarm/common';
 import type {
   GetImageRequest, GetImageResponse, RenderFarmServer, SubmitJobStreamRequest, WatchJobRequest, WatchJobResponse,
 } from '@latentfarm/proto';
@@ -57,11 +57,14 @@ export function renderFarmHandlers(farm: ClientApi, log: Logger): RenderFarmServ
   };
 }
 
-async function* items(call: AsyncIterable<SubmitJobStreamRequest>): AsyncIterable<SubmitItem> {
+async function* items(call: ServerReadableStream<SubmitJobStreamRequest, unknown>): AsyncIterable<SubmitItem> {
   for await (const msg of call) {
     if (isMalformed(msg)) throw new InvalidArgumentError('', msg.message);
     yield msg.item;
   }
+  // A call known to be cancelled by now is said so; one whose cancel is not seen yet lacks its end message
+  // (JobService.receiveStream), which makes no job either.
+  if (call.cancelled) throw new CancelledError('the stream was cancelled before its end: no job was made');
 }
 
 function watch(farm: ClientApi) {

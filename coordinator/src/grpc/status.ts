@@ -1,7 +1,7 @@
 // The one place where domain errors become gRPC status codes.
 import { status, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
-  AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError,
+  AlreadyExistsError, CancelledError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError,
   UnauthenticatedError, UnavailableError,
 } from '@latentfarm/common';
 
@@ -22,7 +22,8 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
             : err instanceof UnauthenticatedError ? status.UNAUTHENTICATED
               : err instanceof PermissionDeniedError ? status.PERMISSION_DENIED
                 : err instanceof AlreadyExistsError ? status.ALREADY_EXISTS
-                  : status.INTERNAL;
+                  : err instanceof CancelledError ? status.CANCELLED
+                    : status.INTERNAL;
   const message = err instanceof Error ? err.message : String(err);
   return { code, details: cut(code === status.INTERNAL ? `internal error: ${message}` : message), metadata: new Metadata() };
 }

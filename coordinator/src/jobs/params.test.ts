@@ -69,6 +69,17 @@ describe('EntryTaskSource.seedOf', () => {
     expect(s.task(3).params.seed).toBe(8);
   });
 
+  it('gives a job made of chunks (a streamed one) the same tasks as the same job made whole', () => {
+    const entries = [entry({ images: 2 }), entry({ images: 3, seed: 7, prompt: 'q' }), entry({ images: 1 }), entry({ images: 2, prompt: 'r' })];
+    const whole = new EntryTaskSource('j', spec({ seed: 100 }), entries, 100, defaults);
+    const first = new EntryTaskSource('j', spec({ seed: 100 }), entries.slice(0, 2), 100, defaults);
+    const second = new EntryTaskSource('j', spec({ seed: 100 }), entries.slice(2), 100, defaults, { firstEntry: 2, firstImage: first.to });
+    expect([first.from, first.to, second.from, second.to]).toEqual([0, 5, 5, 8]);
+    const chunked = [first, second].flatMap((c) => Array.from({ length: c.to - c.from }, (_, i) => c.task(c.from + i)));
+    expect(chunked).toEqual(Array.from({ length: whole.total }, (_, i) => whole.task(i)));
+    expect(chunked.map((t) => t.entryIndex)).toEqual([0, 0, 1, 1, 1, 2, 3, 3]);
+  });
+
   it('wraps modulo 2^32 at the top of the range, for the job seed and for entry seeds', () => {
     const s = source(MAX_SEED - 1, [entry({ images: 3 }), entry({ images: 2, seed: MAX_SEED })]);
     expect(Array.from({ length: s.total }, (_, i) => s.task(i).params.seed)).toEqual([MAX_SEED - 1, MAX_SEED, 0, MAX_SEED, 0]);

@@ -17,7 +17,8 @@ import { describeStoreContract, info, leaseAll, newJob, newJobId } from './store
 describeStoreContract('embedded', async () => {
   const dir = await tempDir();
   const store = new EmbeddedStore(dir.path);
-  return { store, close: async () => { await store.close(); await dir.remove(); } };
+  const count = store.database.prepare<[string], number>('SELECT count(*) FROM tasks WHERE job_id = ?').pluck();
+  return { store, storedTasks: (id) => Promise.resolve(count.get(id) ?? 0), close: async () => { await store.close(); await dir.remove(); } };
 });
 
 describe('embedded store: durable in its data dir', () => {

@@ -6,13 +6,12 @@
 // leased tasks wait again, watchers resume from their sequence number.
 import type Database from 'better-sqlite3';
 import { FinishReason, JobState, type ImageInfo } from '@latentfarm/proto';
+import { EmbeddedJobWriter } from './embedded-job-writer.js';
 import { ImageFiles } from './image-files.js';
 import { WriteBatcher } from './sqlite-batch.js';
 import { openDatabase } from './sqlite-db.js';
-import type { FarmEvent, JobRecord, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
+import type { FarmEvent, JobRecord, JobWriter, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
 
-/** How long one transaction of a job's creation may hold the event loop; between two, it serves others. */
-const CREATE_SLICE_MS = 15;
 /** Handed-back tasks rank before never-leased ones (whose rank is their index), in the order they came back. */
 const requeueRank = (): number => Date.now() - 4e15;
 
@@ -62,6 +61,7 @@ export class EmbeddedStore implements Store {
       saveEpoch: db.prepare<[number]>('INSERT OR REPLACE INTO meta (key, value) VALUES (\'epoch\', ?)'),
       putBack: db.prepare<[number, number, number, string, number]>('UPDATE tasks SET leased = 0, rank = ?, attempts = ?, losses = ? WHERE job_id = ? AND idx = ?'),
       deleteTask: db.prepare<[string, number]>('DELETE FROM tasks WHERE job_id = ? AND idx = ?'),
+      deleteTaskRange: db.prepare<[string, number, number]>('DELETE FROM tasks WHERE job_id = ? AND idx >= ? AND idx < ?'),
       dropWaiting: db.prepare<[string]>('DELETE FROM tasks WHERE job_id = ? AND leased = 0'),
       markDropped: db.prepare<[string]>('UPDATE jobs SET dropped = 1 WHERE id = ?'),
       imageEvent: db.prepare<[string, number], { body: string }>('SELECT body FROM events WHERE job_id = ? AND image_index = ?'),
@@ -91,28 +91,20 @@ export class EmbeddedStore implements Store {
   }
 
   async createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
-    /** Writes tasks from `from` for one time slice; returns where it stopped. */
-    const write = this.db.transaction((from: number): number => {
-      const end = performance.now() + CREATE_SLICE_MS;
-      let i = from;
-      while (i < tasks.total && (i % 64 !== 0 || performance.now() < end)) {
-        const t = tasks.task(i);
-        const body: TaskBody = { entryIndex: t.entryIndex, prompt: t.prompt, negativePrompt: t.negativePrompt, params: t.params };
-        this.q.insertTask.run(job.id, i, i, JSON.stringify(body));
-        i++;
-      }
-      // The record last: a job exists only once all its tasks are written (a crash before leaves tasks the next
-      // open removes).
-      if (i === tasks.total) this.q.insertJob.run(job.id, job.createdUnixMs, job.state, JSON.stringify(job));
-      return i;
+    const writer = this.beginJob(job.id);
+    await writer.addTasks({ from: 0, to: tasks.total, task: (i) => tasks.task(i) });
+    await writer.commit(job);
+  }
+
+  beginJob(jobId: string): JobWriter {
+    return new EmbeddedJobWriter(jobId, {
+      db: this.db, insertTask: this.q.insertTask, deleteRange: this.q.deleteTaskRange,
+      commitRecord: async (job) => {
+        await this.batch.run(() => { this.q.insertJob.run(job.id, job.createdUnixMs, job.state, JSON.stringify(job)); });
+        for (const l of this.jobListeners) l({ ...job });
+        for (const l of this.taskListeners) l(job.id);
+      },
     });
-    for (let from = 0; ;) {
-      from = write(from);
-      if (from === tasks.total) break;
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    for (const l of this.jobListeners) l({ ...job });
-    for (const l of this.taskListeners) l(job.id);
   }
 
   getJob(id: string): Promise<JobRecord | undefined> {

@@ -9,6 +9,7 @@ import { eventually, startNatsServer, type NatsServer } from '@latentfarm/testki
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, createInbox } from '@nats-io/transport-node';
 import { JetStreamStore, type JetStreamStoreOptions } from './jetstream.js';
+import { Names } from './jetstream-names.js';
 import { describeStoreContract, info, leaseAll, newJob } from './store.contract.js';
 import type { StoredLease } from './store.js';
 
@@ -22,8 +23,16 @@ const options = (o: Partial<JetStreamStoreOptions> = {}): JetStreamStoreOptions 
 });
 
 describeStoreContract('jetstream', async () => {
-  const store = await JetStreamStore.connect(options());
-  return { store, close: () => store.close() };
+  const o = options();
+  const store = await JetStreamStore.connect(o);
+  const nc = await connect({ servers: nats.url });
+  const jsm = await jetstreamManager(nc);
+  const names = new Names(o.prefix);
+  const storedTasks = async (id: string): Promise<number> => {
+    const si = await jsm.streams.info(names.tasksStream, { subjects_filter: names.task(id) });
+    return si.state.subjects?.[names.task(id)] ?? 0;
+  };
+  return { store, storedTasks, close: async () => { await nc.close(); await store.close(); } };
 });
 
 describe('JetStream store: what only a shared, durable store can do', () => {

@@ -24,7 +24,7 @@ import { connect, headers, type Msg, type NatsConnection, type Subscription } fr
 import { JetStreamCounter, type Counts } from './jetstream-counts.js';
 import { Names } from './jetstream-names.js';
 import { ackInfo, pullNow } from './nats-pull.js';
-import type { FarmEvent, JobRecord, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
+import type { FarmEvent, JobRecord, JobWriter, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
 
 export interface JetStreamStoreOptions {
   /** NATS server URL(s), comma-separated. */
@@ -292,21 +292,41 @@ export class JetStreamStore implements Store {
     });
   }
 
-  createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
-    return this.op('creating the job', async () => {
-      remember(this.totals, job.id, job.total);
-      await this.addTaskConsumer(job.id);
-      // Tasks first, the record last: a job is visible only once all of its tasks are queued.
-      for (let start = 0; start < tasks.total; start += PUBLISH_WINDOW) {
-        const end = Math.min(tasks.total, start + PUBLISH_WINDOW);
-        const window: Promise<PubAck>[] = [];
-        for (let i = start; i < end; i++) window.push(this.publishTask(tasks.task(i)));
-        await Promise.all(window);
-      }
-      const rev = await this.jobsKv.create(job.id, json(job));
-      this.emitJob(job, rev);
-      for (const l of this.taskListeners) l(job.id);
-    });
+  async createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
+    const writer = this.beginJob(job.id);
+    await writer.addTasks({ from: 0, to: tasks.total, task: (i) => tasks.task(i) });
+    await writer.commit(job);
+  }
+
+  beginJob(jobId: string): JobWriter {
+    // The job's consumer first: tasks wait on it from their publish on (it delivers all, so the order is free).
+    let consumer: Promise<void> | undefined;
+    const withConsumer = (): Promise<void> => (consumer ??= this.addTaskConsumer(jobId));
+    return {
+      jobId,
+      addTasks: (tasks) => this.op('writing the job\'s tasks', async () => {
+        await withConsumer();
+        for (let start = tasks.from; start < tasks.to; start += PUBLISH_WINDOW) {
+          const end = Math.min(tasks.to, start + PUBLISH_WINDOW);
+          const window: Promise<PubAck>[] = [];
+          for (let i = start; i < end; i++) window.push(this.publishTask(tasks.task(i)));
+          await Promise.all(window);
+        }
+      }),
+      // The record last: a job is visible only once all of its tasks are queued.
+      commit: (job) => this.op('creating the job', async () => {
+        await withConsumer();
+        remember(this.totals, job.id, job.total);
+        const rev = await this.jobsKv.create(job.id, json(job));
+        this.emitJob(job, rev);
+        for (const l of this.taskListeners) l(job.id);
+      }),
+      discard: () => this.op('discarding the job', async () => {
+        if (consumer === undefined) return;
+        await this.jsm.streams.purge(this.n.tasksStream, { filter: this.n.task(jobId) });
+        await this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(() => undefined);
+      }),
+    };
   }
 
   private async addTaskConsumer(jobId: string): Promise<void> {

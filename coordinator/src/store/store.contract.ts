@@ -10,6 +10,8 @@ import type { FarmEvent, JobRecord, Store, StoredLease, TaskSource, TaskSpec } f
 
 export interface StoreHarness {
   store: Store;
+  /** Tasks of the job held in the store's own storage, leasable or not (read past the Store interface). */
+  storedTasks(jobId: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -28,13 +30,15 @@ export function record(id: string, total: number): JobRecord {
 }
 
 export function source(jobId: string, total: number): TaskSource {
-  return {
-    total,
-    task: (index: number): TaskSpec => ({
-      jobId, index, entryIndex: index, prompt: `prompt ${index}`, negativePrompt: '', params: { ...params, seed: 7 + index }, attempts: 0, losses: 0,
-    }),
-  };
+  return { total, task: (index: number): TaskSpec => task(jobId, index) };
 }
+
+function task(jobId: string, index: number): TaskSpec {
+  return { jobId, index, entryIndex: index, prompt: `prompt ${index}`, negativePrompt: '', params: { ...params, seed: 7 + index }, attempts: 0, losses: 0 };
+}
+
+/** Tasks `from` to `to` (exclusive), as one chunk of a streamed job. */
+const range = (jobId: string, from: number, to: number) => ({ from, to, task: (index: number) => task(jobId, index) });
 
 export function info(jobId: string, index: number, ok = true): ImageInfo {
   return {
@@ -73,6 +77,31 @@ export function describeStoreContract(name: string, make: () => Promise<StoreHar
       store = h.store;
     });
     afterEach(async () => h?.close());
+
+    it('writes a streamed job chunk by chunk: stored at once, seen and leased only once committed, in order', async () => {
+      const id = newJobId();
+      const writer = store.beginJob(id);
+      await writer.addTasks(range(id, 0, 3));
+      await writer.addTasks(range(id, 3, 5));
+      expect(await h.storedTasks(id)).toBe(5);
+      expect(await store.getJob(id)).toBeUndefined();
+      expect(await store.listJobIds()).not.toContain(id);
+      await writer.commit(record(id, 5));
+      expect((await store.getJob(id))?.total).toBe(5);
+      const leases = await leaseAll(store, id, 5);
+      expect(leases.map((l) => [l.task.index, l.task.prompt])).toEqual([0, 1, 2, 3, 4].map((i) => [i, `prompt ${i}`]));
+    });
+
+    it('discards a streamed job that is refused: none of its tasks is kept, and no record was made', async () => {
+      const id = newJobId();
+      const writer = store.beginJob(id);
+      await writer.addTasks(range(id, 0, 4));
+      await writer.addTasks(range(id, 4, 7));
+      expect(await h.storedTasks(id)).toBe(7);
+      await writer.discard();
+      expect(await h.storedTasks(id)).toBe(0);
+      expect(await store.getJob(id)).toBeUndefined();
+    });
 
     it('stores jobs, lists them oldest first and reads back what was written', async () => {
       const a = newJobId();

@@ -43,6 +43,30 @@ export interface TaskSource {
   task(index: number): TaskSpec;
 }
 
+/** Tasks `from` up to `to` (exclusive) of one job: a chunk of a job submitted by stream. */
+export interface TaskRange {
+  readonly from: number;
+  readonly to: number;
+  task(index: number): TaskSpec;
+}
+
+/**
+ * A job being written as its prompts arrive (SubmitJobStream): its tasks go to
+ * the store chunk by chunk instead of being held in the coordinator's memory,
+ * and the record comes last, so the job is seen (and its tasks leased) only
+ * once it is whole. A crash before the record leaves tasks that the store
+ * removes (embedded: at the next open) or that nothing ever leases (JetStream).
+ */
+export interface JobWriter {
+  readonly jobId: string;
+  /** Writes these tasks; none is leasable before commit. */
+  addTasks(tasks: TaskRange): Promise<void>;
+  /** Stores the record: the job and all the tasks written become visible together. */
+  commit(job: JobRecord): Promise<void>;
+  /** Removes every task written so far: nothing of the job is kept. */
+  discard(): Promise<void>;
+}
+
 /** A task taken from the store. `epoch` grows with every lease of the same task. */
 export interface StoredLease {
   readonly task: TaskSpec;
@@ -70,6 +94,8 @@ export interface Store {
   claimIdempotencyKey(key: string, jobId: string): Promise<string>;
   /** Stores the job and makes all its tasks leasable. */
   createJob(job: JobRecord, tasks: TaskSource): Promise<void>;
+  /** Starts writing a job whose tasks arrive in chunks (see JobWriter). */
+  beginJob(jobId: string): JobWriter;
   getJob(id: string): Promise<JobRecord | undefined>;
   /** Job ids, oldest first. */
   listJobIds(): Promise<string[]>;

@@ -54,12 +54,23 @@ export interface PromptChunk {
   entries: PromptEntry[];
 }
 
+/**
+ * The last message of a stream submission. A stream whose messages stop
+ * without it makes no job: over HTTP/2 a client that is cancelled or dies
+ * mid-stream can look to the server like one that finished sending.
+ */
+export interface StreamEnd {
+}
+
 export interface SubmitJobStreamRequest {
   item?:
     | //
     /** must be the first message, and only once */
     { $case: "spec"; value: JobSpec }
     | { $case: "prompts"; value: PromptChunk }
+    | //
+    /** must be the last message */
+    { $case: "end"; value: StreamEnd }
     | undefined;
 }
 
@@ -466,6 +477,58 @@ export const PromptChunk: MessageFns<PromptChunk> = {
   },
 };
 
+function createBaseStreamEnd(): StreamEnd {
+  return {};
+}
+
+export const StreamEnd: MessageFns<StreamEnd> = {
+  encode(_: StreamEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamEnd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamEnd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): StreamEnd {
+    return {};
+  },
+
+  toJSON(_: StreamEnd): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamEnd>, I>>(base?: I): StreamEnd {
+    return StreamEnd.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamEnd>, I>>(_: I): StreamEnd {
+    const message = createBaseStreamEnd();
+    return message;
+  },
+};
+
 function createBaseSubmitJobStreamRequest(): SubmitJobStreamRequest {
   return { item: undefined };
 }
@@ -478,6 +541,9 @@ export const SubmitJobStreamRequest: MessageFns<SubmitJobStreamRequest> = {
         break;
       case "prompts":
         PromptChunk.encode(message.item.value, writer.uint32(18).fork()).join();
+        break;
+      case "end":
+        StreamEnd.encode(message.item.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -512,6 +578,14 @@ export const SubmitJobStreamRequest: MessageFns<SubmitJobStreamRequest> = {
             message.item = { $case: "prompts", value: PromptChunk.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.item = { $case: "end", value: StreamEnd.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -530,6 +604,8 @@ export const SubmitJobStreamRequest: MessageFns<SubmitJobStreamRequest> = {
         ? { $case: "spec", value: JobSpec.fromJSON(object.spec) }
         : isSet(object.prompts)
         ? { $case: "prompts", value: PromptChunk.fromJSON(object.prompts) }
+        : isSet(object.end)
+        ? { $case: "end", value: StreamEnd.fromJSON(object.end) }
         : undefined,
     };
   },
@@ -540,6 +616,8 @@ export const SubmitJobStreamRequest: MessageFns<SubmitJobStreamRequest> = {
       obj.spec = JobSpec.toJSON(message.item.value);
     } else if (message.item?.$case === "prompts") {
       obj.prompts = PromptChunk.toJSON(message.item.value);
+    } else if (message.item?.$case === "end") {
+      obj.end = StreamEnd.toJSON(message.item.value);
     }
     return obj;
   },
@@ -559,6 +637,12 @@ export const SubmitJobStreamRequest: MessageFns<SubmitJobStreamRequest> = {
       case "prompts": {
         if (object.item?.value !== undefined && object.item?.value !== null) {
           message.item = { $case: "prompts", value: PromptChunk.fromPartial(object.item.value) };
+        }
+        break;
+      }
+      case "end": {
+        if (object.item?.value !== undefined && object.item?.value !== null) {
+          message.item = { $case: "end", value: StreamEnd.fromPartial(object.item.value) };
         }
         break;
       }

@@ -2,7 +2,7 @@
 // estimate, read, list and cancel. Validates against the limits and the model
 // registry, and turns a record into the Job clients see.
 import { randomBytes } from 'node:crypto';
-import { InvalidArgumentError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
+import { InvalidArgumentError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
 import { GenerationParams, Job, JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { checkIdLength, checkLabels, excerpt } from '../jobs/bounds.js';
 import { validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
@@ -14,6 +14,7 @@ import type { LeaseTable } from './lease-table.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { CostEstimate, Pricing } from './pricing.js';
 import { maySee, ownerOf, type Principal } from './principal.js';
+import type { QuotaGate } from './quota-gate.js';
 
 /**
  * Most bytes of jobs in one ListJobs page: a page ends early rather than pass
@@ -49,7 +50,8 @@ export interface JobServiceDeps {
   readonly limits: Limits;
   readonly defaults: Defaults;
   readonly maxImagesPerJob: number;
-  readonly maxQueuedImages: number;
+  /** The farm's queue and the tenant's quotas. */
+  readonly quotas: QuotaGate;
   readonly metrics: CoordinatorMetrics;
   readonly log: Logger;
   /** A new job may have work for idle workers. */
@@ -116,14 +118,16 @@ export class JobService {
     }
     const id = newJobId();
     const owner = ownerOf(principal);
-    if (validated.idempotencyKey !== '') {
-      // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
-      const holder = await store.claimIdempotencyKey(scopedIdempotencyKey(owner, validated.idempotencyKey), id);
+    // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
+    const key = validated.idempotencyKey === '' ? '' : scopedIdempotencyKey(owner, validated.idempotencyKey);
+    // A retry of a submit that was accepted gets its job, even at a quota; the quotas are checked before the key
+    // is claimed, so a refused submit leaves its key free for the retry its RetryInfo invites.
+    const held = key === '' ? undefined : await store.idempotencyKeyHolder(key);
+    if (held !== undefined) return { job: await this.existingJob(principal, held, validated.idempotencyKey), created: false };
+    await this.d.quotas.admit(principal, total);
+    if (key !== '') {
+      const holder = await store.claimIdempotencyKey(key, id);
       if (holder !== id) return { job: await this.existingJob(principal, holder, validated.idempotencyKey), created: false };
-    }
-    const waiting = jobs.waitingImages();
-    if (waiting + total > this.d.maxQueuedImages) {
-      throw new ResourceExhaustedError(`the farm queue is full (${waiting} images waiting, limit ${this.d.maxQueuedImages}); retry later or submit fewer images`);
     }
     const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
     const spec: JobSpec = { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) };

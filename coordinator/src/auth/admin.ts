@@ -3,13 +3,22 @@
 // this class must not be able to skip it) and leaves one audit log line.
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, PermissionDeniedError, type Logger } from '@latentfarm/common';
 import type { Principal } from '../farm/principal.js';
-import type { IdentityStore, KeyRecord, Role, TenantRecord } from '../store/identity.js';
+import { tenantRecord, type IdentityStore, type KeyRecord, type Role, type TenantPatch, type TenantRecord } from '../store/identity.js';
 import { generateKey } from './keys.js';
 
 const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Worker ids are what workers send in hello: printable, no spaces, bounded. */
 const WORKER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_NAME_CHARS = 200;
+/** Bounds of a tenant's weight and quotas (0: the farm's default); the quotas' bounds only keep sums exact. */
+const MAX_TENANT_WEIGHT = 1_000;
+const MAX_QUOTA = Number.MAX_SAFE_INTEGER;
+
+/** A tenant's weight and quotas as an admin sets them; an absent field keeps its value (0: the farm's default). */
+export type TenantSettings = TenantPatch;
+
+/** Called with a tenant created or changed through this coordinator (so its limits count here at once). */
+export type TenantChanged = (tenant: TenantRecord) => void;
 
 export interface NewKeyRequest {
   role: Role;
@@ -21,7 +30,7 @@ export interface NewKeyRequest {
 }
 
 export class IdentityAdmin {
-  constructor(private readonly store: IdentityStore, private readonly audit: Logger) {}
+  constructor(private readonly store: IdentityStore, private readonly audit: Logger, private readonly onTenantChanged: TenantChanged = () => undefined) {}
 
   private requireAdmin(principal: Principal, action: string): void {
     if (principal.kind !== 'admin') {
@@ -30,12 +39,25 @@ export class IdentityAdmin {
     }
   }
 
-  async createTenant(principal: Principal, id: string): Promise<TenantRecord> {
+  async createTenant(principal: Principal, id: string, settings: TenantSettings = {}): Promise<TenantRecord> {
     this.requireAdmin(principal, 'tenant_create');
     if (!TENANT_ID.test(id)) throw new InvalidArgumentError('tenant_id', `"${id.slice(0, 70)}" is not a tenant id: 1-63 lowercase letters, digits and "-", not starting or ending with "-"`);
-    const tenant = { id, createdUnixMs: Date.now() };
+    checkSettings(settings);
+    const tenant = tenantRecord({ ...settings, id, createdUnixMs: Date.now() });
     if (!(await this.store.createTenant(tenant))) throw new AlreadyExistsError(`tenant "${id}" exists already`);
-    this.audit.info({ audit: 'tenant_create', outcome: 'ok', by: principal.keyId, tenant: id }, 'tenant created');
+    this.onTenantChanged(tenant);
+    this.audit.info({ audit: 'tenant_create', outcome: 'ok', by: principal.keyId, tenant: id, ...settings }, 'tenant created');
+    return tenant;
+  }
+
+  /** Changes the weight and quotas `settings` names; the rest keep their values. */
+  async updateTenant(principal: Principal, id: string, settings: TenantSettings): Promise<TenantRecord> {
+    this.requireAdmin(principal, 'tenant_update');
+    checkSettings(settings);
+    const tenant = TENANT_ID.test(id) ? await this.store.updateTenant(id, settings) : undefined;
+    if (tenant === undefined) throw new NotFoundError(`tenant "${id.slice(0, 70)}" does not exist: create it first (latentfarm tenant create)`);
+    this.onTenantChanged(tenant);
+    this.audit.info({ audit: 'tenant_update', outcome: 'ok', by: principal.keyId, tenant: id, ...settings }, 'tenant updated');
     return tenant;
   }
 
@@ -90,5 +112,17 @@ export class IdentityAdmin {
     if (record === undefined) throw new NotFoundError(`API key "${keyId.slice(0, 70)}" does not exist (give the key id, the 16 hex digits after "lf_")`);
     this.audit.info({ audit: 'key_revoke', outcome: 'ok', by: principal.keyId, keyId, role: record.role, tenant: record.tenantId || undefined }, 'API key revoked');
     return record;
+  }
+}
+
+function checkSettings(s: TenantSettings): void {
+  const fields: [string, number | undefined, number][] = [
+    ['weight', s.weight, MAX_TENANT_WEIGHT], ['max_queued_images', s.maxQueuedImages, MAX_QUOTA],
+    ['max_running_jobs', s.maxRunningJobs, MAX_QUOTA], ['submits_per_minute', s.submitsPerMinute, MAX_QUOTA],
+  ];
+  for (const [field, v, max] of fields) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) {
+      throw new InvalidArgumentError(field, `${v} is not an integer from 0 (the farm's default) to ${max}`);
+    }
   }
 }

@@ -30,7 +30,17 @@ export function farmAdminHandlers(admin: IdentityAdmin, log: Logger): FarmAdminS
     };
 
   return {
-    createTenant: unary(async (p, req) => ({ tenant: await admin.createTenant(p, req.tenantId) })),
+    createTenant: unary(async (p, req) => ({
+      tenant: await admin.createTenant(p, req.tenantId, {
+        weight: req.weight, maxQueuedImages: req.maxQueuedImages, maxRunningJobs: req.maxRunningJobs, submitsPerMinute: req.submitsPerMinute,
+      }),
+    })),
+    updateTenant: unary(async (p, req) => ({
+      // Unset optional fields arrive as undefined and keep the tenant's values.
+      tenant: await admin.updateTenant(p, req.tenantId, {
+        weight: req.weight, maxQueuedImages: req.maxQueuedImages, maxRunningJobs: req.maxRunningJobs, submitsPerMinute: req.submitsPerMinute,
+      }),
+    })),
     listTenants: unary(async (p) => ({ tenants: await admin.listTenants(p) })),
     createKey: unary(async (p, req) => {
       const role = ROLE_NAMES.get(req.role);

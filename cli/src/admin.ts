@@ -1,7 +1,7 @@
 // Tenants and API keys: `tenant create|list`, `key create|list|revoke` (an
 // admin key needed) and `key generate` (offline: a fresh key for
 // --admin-key-file, stored nowhere).
-import { InvalidArgumentError, opt } from '@latentfarm/common';
+import { flagOnly, InvalidArgumentError, opt } from '@latentfarm/common';
 import { AdminClient, Role, type ApiKey, type Tenant, type TenantSettings } from '@latentfarm/client';
 import { ApiKey as ApiKeyMessage, Tenant as TenantMessage } from '@latentfarm/proto';
 import { clientOptions, withConnection, type Command } from './command.js';
@@ -36,11 +36,13 @@ function tenantLine(t: Tenant): string {
     `submits-per-minute=${v(t.submitsPerMinute)}  created ${when(t.createdUnixMs)}`;
 }
 
+// Flags only: LATENTFARM_MAX_QUEUED_IMAGES is the farm's own queue setting, and a shell that sets it for serve must
+// not quietly give every tenant it creates that quota.
 const tenantOptions = {
-  weight: opt.int('Its share of the workers beside other tenants with waiting images (0: the farm\'s --tenant-weight)', -1, { min: -1, max: 1_000 }),
-  maxQueuedImages: opt.int('Images it may have submitted and not yet finished (0: the farm\'s --tenant-max-queued-images)', -1, { min: -1 }),
-  maxRunningJobs: opt.int('Jobs it may have unfinished, queued or running (0: the farm\'s --tenant-max-running-jobs)', -1, { min: -1 }),
-  submitsPerMinute: opt.int('Submits it may make a minute, per coordinator (0: the farm\'s --tenant-submits-per-minute)', -1, { min: -1 }),
+  weight: flagOnly(opt.int('Its share of the workers beside other tenants with waiting images (0: the farm\'s --tenant-weight; -1: not given)', -1, { min: -1, max: 1_000 })),
+  maxQueuedImages: flagOnly(opt.int('Images it may have submitted and not yet finished (0: the farm\'s --tenant-max-queued-images; -1: not given)', -1, { min: -1 })),
+  maxRunningJobs: flagOnly(opt.int('Jobs it may have unfinished, queued or running (0: the farm\'s --tenant-max-running-jobs; -1: not given)', -1, { min: -1 })),
+  submitsPerMinute: flagOnly(opt.int('Submits it may make a minute, per coordinator (0: the farm\'s --tenant-submits-per-minute; -1: not given)', -1, { min: -1 })),
 };
 
 /** The tenant flags given (-1, the flags' default, means not given). */

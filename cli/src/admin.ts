@@ -1,8 +1,8 @@
 // Tenants and API keys: `tenant create|list`, `key create|list|revoke` (an
 // admin key needed) and `key generate` (offline: a fresh key for
 // --admin-key-file, stored nowhere).
-import { InvalidArgumentError, opt } from '@latentfarm/common';
-import { AdminClient, Role, type ApiKey } from '@latentfarm/client';
+import { flagOnly, InvalidArgumentError, opt } from '@latentfarm/common';
+import { AdminClient, Role, type ApiKey, type Tenant, type TenantSettings } from '@latentfarm/client';
 import { ApiKey as ApiKeyMessage, Tenant as TenantMessage } from '@latentfarm/proto';
 import { clientOptions, withConnection, type Command } from './command.js';
 import { print, printErr, printJson } from './output.js';
@@ -29,6 +29,32 @@ function keyLine(k: ApiKey): string {
   return `${k.id}  ${role.padEnd(6)}${bound}  ${state}  ${k.name}`;
 }
 
+/** A tenant's weight and quotas; 0 is the farm's default (serve --tenant-*). */
+function tenantLine(t: Tenant): string {
+  const v = (n: number) => (n === 0 ? 'default' : String(n));
+  return `${t.id}  weight=${v(t.weight)} max-queued-images=${v(t.maxQueuedImages)} max-running-jobs=${v(t.maxRunningJobs)} ` +
+    `submits-per-minute=${v(t.submitsPerMinute)}  created ${when(t.createdUnixMs)}`;
+}
+
+// Flags only: LATENTFARM_MAX_QUEUED_IMAGES is the farm's own queue setting, and a shell that sets it for serve must
+// not quietly give every tenant it creates that quota.
+const tenantOptions = {
+  weight: flagOnly(opt.int('Its share of the workers beside other tenants with waiting images (0: the farm\'s --tenant-weight; -1: not given)', -1, { min: -1, max: 1_000 })),
+  maxQueuedImages: flagOnly(opt.int('Images it may have submitted and not yet finished (0: the farm\'s --tenant-max-queued-images; -1: not given)', -1, { min: -1 })),
+  maxRunningJobs: flagOnly(opt.int('Jobs it may have unfinished, queued or running (0: the farm\'s --tenant-max-running-jobs; -1: not given)', -1, { min: -1 })),
+  submitsPerMinute: flagOnly(opt.int('Submits it may make a minute, per coordinator (0: the farm\'s --tenant-submits-per-minute; -1: not given)', -1, { min: -1 })),
+};
+
+/** The tenant flags given (-1, the flags' default, means not given). */
+function tenantSettings(v: Record<string, unknown>): TenantSettings {
+  const out: TenantSettings = {};
+  for (const k of ['weight', 'maxQueuedImages', 'maxRunningJobs', 'submitsPerMinute'] as const) {
+    const n = v[k] as number;
+    if (n >= 0) out[k] = n;
+  }
+  return out;
+}
+
 function one(pos: string[], what: string): string {
   if (pos[0] === undefined || pos[0] === '') throw new InvalidArgumentError(what, `missing: give a ${what}`);
   return pos[0];
@@ -37,22 +63,39 @@ function one(pos: string[], what: string): string {
 export const adminCommands: Record<string, Record<string, Command>> = {
   tenant: {
     create: {
-      usage: 'Usage: latentfarm tenant create [options] <tenant-id>\n\nMakes a tenant (lowercase letters, digits and "-"); then give it keys with latentfarm key create --role tenant. Needs an admin key.',
-      options: clientOptions,
+      usage: 'Usage: latentfarm tenant create [options] <tenant-id>\n\nMakes a tenant (lowercase letters, digits and "-"), with its share and quotas (unset: the farm\'s defaults);\n' +
+        'then give it keys with latentfarm key create --role tenant. Needs an admin key.',
+      options: { ...clientOptions, ...tenantOptions },
       async run(v, pos) {
         const id = one(pos, 'tenant-id');
-        const t = await withAdmin(v, (c) => c.createTenant(id));
+        const t = await withAdmin(v, (c) => c.createTenant(id, tenantSettings(v)));
         if (v['json'] === true) printJson(TenantMessage.toJSON(t));
-        else print(`tenant ${t.id} created`);
+        else print(`tenant created: ${tenantLine(t)}`);
+        return 0;
+      },
+    },
+    update: {
+      usage: 'Usage: latentfarm tenant update [options] <tenant-id>\n\nChanges a tenant\'s share and quotas: each flag given replaces its value (0: back to the farm\'s default),\n' +
+        'the others stay. Counts on this coordinator at once, on others within their --tenant-refresh-ms. Needs an admin key.',
+      options: { ...clientOptions, ...tenantOptions },
+      async run(v, pos) {
+        const id = one(pos, 'tenant-id');
+        const settings = tenantSettings(v);
+        if (Object.keys(settings).length === 0) {
+          throw new InvalidArgumentError('', 'nothing to change: give --weight, --max-queued-images, --max-running-jobs or --submits-per-minute');
+        }
+        const t = await withAdmin(v, (c) => c.updateTenant(id, settings));
+        if (v['json'] === true) printJson(TenantMessage.toJSON(t));
+        else print(`tenant updated: ${tenantLine(t)}`);
         return 0;
       },
     },
     list: {
-      usage: 'Usage: latentfarm tenant list [options]\n\nLists the tenants. Needs an admin key.',
+      usage: 'Usage: latentfarm tenant list [options]\n\nLists the tenants with their share and quotas ("default": the farm\'s). Needs an admin key.',
       options: clientOptions,
       async run(v) {
         const tenants = await withAdmin(v, (c) => c.listTenants());
-        printEach(v, tenants, (t) => TenantMessage.toJSON(t), (t) => `${t.id}  created ${when(t.createdUnixMs)}`);
+        printEach(v, tenants, (t) => TenantMessage.toJSON(t), tenantLine);
         return 0;
       },
     },

@@ -1,6 +1,7 @@
 // The `latentfarm` command line: one entry for every part.
 import type { ServiceError } from '@grpc/grpc-js';
 import { logVerbosity, setLogVerbosity, status } from '@grpc/grpc-js';
+import { retryDelayMs } from '@latentfarm/client';
 import { ConfigError, InvalidArgumentError } from '@latentfarm/common';
 import { adminCommands } from './admin.js';
 import { commands, runCommand } from './commands.js';
@@ -94,7 +95,12 @@ function explain(err: unknown): { line: string; code: number } {
   if (file !== undefined) return { line: file.message, code: 2 };
   if (err instanceof CoordinatorUnreachableError) return { line: err.message, code: 1 };
   const se = err as Partial<ServiceError>;
-  if (typeof se.code === 'number') return { line: `${status[se.code] ?? se.code}: ${se.details ?? se.message ?? ''}`, code: 1 };
+  if (typeof se.code === 'number') {
+    // A quota or a full queue says when a retry may succeed (google.rpc.RetryInfo).
+    const retry = retryDelayMs(err);
+    const when = retry === undefined ? '' : `; retry in ${Math.max(1, Math.ceil(retry / 1000))} s`;
+    return { line: `${status[se.code] ?? se.code}: ${se.details ?? se.message ?? ''}${when}`, code: 1 };
+  }
   // Not an error a user can cause: a bug. Its stack is for a report, on request.
   const e = err instanceof Error ? err : new Error(String(err));
   const debug = ['debug', 'trace'].includes(process.env['LATENTFARM_LOG_LEVEL'] ?? '');

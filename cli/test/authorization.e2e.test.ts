@@ -108,6 +108,10 @@ const MATRIX: { rpc: string; run: (c: Caller) => Promise<string>; expected: Reco
     run: (c) => connectAs(keys[c], 'probe'),
   },
   { rpc: 'FarmAdmin/CreateTenant', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { await a.createTenant(`t${++throwaway}`); return 'OK'; }) },
+  {
+    rpc: 'FarmAdmin/UpdateTenant', expected: ADMIN_ONLY,
+    run: (c) => withAdmin(c, async (a) => { expect(await a.updateTenant('b', { weight: 1 })).toMatchObject({ id: 'b', weight: 1 }); return 'OK'; }),
+  },
   { rpc: 'FarmAdmin/ListTenants', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.listTenants()).map((t) => t.id)).toContain('a'); return 'OK'; }) },
   { rpc: 'FarmAdmin/CreateKey', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.createKey({ role: Role.TENANT, tenantId: 'b' })).secretKey).toMatch(KEY); return 'OK'; }) },
   { rpc: 'FarmAdmin/ListKeys', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.listKeys()).length).toBeGreaterThan(3); return 'OK'; }) },

@@ -18,6 +18,18 @@ export interface AdminClientOptions {
   tls?: { ca?: Buffer };
 }
 
+/** A tenant's weight and quotas; unset keeps the value (on create: the farm's default), 0 sets the farm's default. */
+export interface TenantSettings {
+  /** Its share of the workers beside other tenants with waiting images. */
+  weight?: number;
+  /** Images submitted and not yet finished. */
+  maxQueuedImages?: number;
+  /** Jobs not yet finished (queued or running). */
+  maxRunningJobs?: number;
+  /** Submits a minute, per coordinator. */
+  submitsPerMinute?: number;
+}
+
 export interface NewKey {
   role: Role;
   tenantId?: string;
@@ -47,8 +59,18 @@ export class AdminClient {
     });
   }
 
-  async createTenant(tenantId: string): Promise<Tenant> {
-    return (await this.call(this.raw.createTenant, { tenantId })).tenant as Tenant;
+  async createTenant(tenantId: string, settings: TenantSettings = {}): Promise<Tenant> {
+    return (await this.call(this.raw.createTenant, {
+      tenantId, weight: settings.weight ?? 0, maxQueuedImages: settings.maxQueuedImages ?? 0, maxRunningJobs: settings.maxRunningJobs ?? 0,
+      submitsPerMinute: settings.submitsPerMinute ?? 0,
+    })).tenant as Tenant;
+  }
+
+  /** Changes the settings given; the others keep their values. */
+  async updateTenant(tenantId: string, settings: TenantSettings): Promise<Tenant> {
+    return (await this.call(this.raw.updateTenant, {
+      tenantId, weight: settings.weight, maxQueuedImages: settings.maxQueuedImages, maxRunningJobs: settings.maxRunningJobs, submitsPerMinute: settings.submitsPerMinute,
+    })).tenant as Tenant;
   }
 
   async listTenants(): Promise<Tenant[]> {

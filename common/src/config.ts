@@ -6,8 +6,13 @@ export interface OptionSpec<T> {
   readonly help: string;
   readonly default: T;
   readonly kind: string;
+  /** Only a flag sets it, never LATENTFARM_*: for a per-call argument whose env name would be another setting's. */
+  readonly flagOnly?: boolean;
   parse(raw: string, name: string): T;
 }
+
+/** `s`, settable by its flag alone. */
+export const flagOnly = <T>(s: OptionSpec<T>): OptionSpec<T> => ({ ...s, flagOnly: true });
 
 function spec<T>(kind: string, help: string, def: T, parse: (raw: string, name: string) => T): OptionSpec<T> {
   return { kind, help, default: def, parse };
@@ -85,7 +90,8 @@ export function parseOptions<S extends OptionSpecs>(
 ): Parsed<S> {
   const byFlag = new Map(Object.keys(specs).map((k) => [flagName(k), k]));
   const raw = new Map<string, { value: string; source: string }>();
-  for (const key of Object.keys(specs)) {
+  for (const [key, s] of Object.entries(specs)) {
+    if (s.flagOnly === true) continue;
     const e = env[envName(key)];
     if (e !== undefined && e !== '') raw.set(key, { value: e, source: envName(key) });
   }
@@ -126,7 +132,8 @@ export function parseOptions<S extends OptionSpecs>(
 export function formatHelp(usage: string, specs: OptionSpecs): string {
   const rows = Object.entries(specs).map(([key, s]) => {
     const def = Array.isArray(s.default) ? s.default.join(',') : String(s.default);
-    return [`  --${flagName(key)} <${s.kind}>`, `${s.help} [${envName(key)}, default: ${def === '' ? '""' : def}]`] as const;
+    const source = s.flagOnly === true ? '' : `${envName(key)}, `;
+    return [`  --${flagName(key)} <${s.kind}>`, `${s.help} [${source}default: ${def === '' ? '""' : def}]`] as const;
   });
   const width = Math.max(...rows.map(([f]) => f.length)) + 2;
   return `${usage}\n\nOptions:\n${rows.map(([f, h]) => f.padEnd(width) + h).join('\n')}\n  --help${' '.repeat(width - 8)}Show this help\n`;

@@ -17,8 +17,16 @@ export class InvalidArgumentError extends LatentfarmError {
 
 export class NotFoundError extends LatentfarmError {}
 
-/** A limit of the farm (queue capacity, quota) is reached; retry later or ask for less. */
-export class ResourceExhaustedError extends LatentfarmError {}
+/**
+ * A limit of the farm (queue capacity, quota) is reached; retry later or ask for less.
+ * `retryAfterMs`: when a retry may succeed (sent as a google.rpc.RetryInfo); undefined when
+ * no wait would help as asked (ask for less).
+ */
+export class ResourceExhaustedError extends LatentfarmError {
+  constructor(message: string, readonly retryAfterMs?: number, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
 
 /** A dependency (storage, NATS) is unreachable right now; retry later. */
 export class UnavailableError extends LatentfarmError {}

@@ -1,6 +1,7 @@
 import { ConfigError, opt, parseOptions, formatHelp, type OptionValues } from '@latentfarm/common';
 import { MAX_SESSION_TTL_MS } from './store/identity.js';
 import { DEFAULT_MAX_TENANT_LABELS } from './tenant-labels.js';
+import type { TenantLimits } from './quota/tenant-limits.js';
 
 export const coordinatorOptions = {
   host: opt.string('Address the gRPC server listens on', '127.0.0.1'),
@@ -29,6 +30,11 @@ export const coordinatorOptions = {
   maxAttempts: opt.int('Attempts per image before it fails', 3, { min: 1, max: 100 }),
   maxImagesPerJob: opt.int('Largest job, in images', 2_000_000, { min: 1 }),
   maxQueuedImages: opt.int('Images waiting across all jobs before submits are refused', 20_000_000, { min: 1 }),
+  tenantWeight: opt.int('A tenant\'s share of the workers beside other tenants with waiting images (stride weight), unless its own is set (latentfarm tenant update --weight)', 1, { min: 1, max: 1_000 }),
+  tenantMaxQueuedImages: opt.int('Images one tenant may have submitted and not yet finished, unless its own quota is set (--max-queued-images of latentfarm tenant update)', 2_000_000, { min: 1 }),
+  tenantMaxRunningJobs: opt.int('Unfinished (queued or running) jobs one tenant may have, unless its own quota is set', 1_000, { min: 1 }),
+  tenantSubmitsPerMinute: opt.int('Submits one tenant may make a minute, per coordinator (a token bucket holding a minute\'s worth), unless its own quota is set', 600, { min: 1 }),
+  tenantRefreshMs: opt.int('How long a coordinator trusts a tenant\'s weight and quotas before reading them again: a change made through another coordinator counts after at most this long', 5_000, { min: 0 }),
   maxPromptChars: opt.int('Longest prompt or negative prompt, in characters', 2_000, { min: 1 }),
   maxWidth: opt.int('Largest image width', 2048, { min: 8 }),
   maxHeight: opt.int('Largest image height', 2048, { min: 8 }),
@@ -83,6 +89,13 @@ export function compileCoordinatorConfig(v: CoordinatorConfig): CoordinatorConfi
   if (v.defaultSteps > v.maxSteps) throw new ConfigError(`--default-steps: ${v.defaultSteps} is above --max-steps ${v.maxSteps}`);
   if (v.defaultCfgScale > v.maxCfgScale) throw new ConfigError(`--default-cfg-scale: ${v.defaultCfgScale} is above --max-cfg-scale ${v.maxCfgScale}`);
   return v;
+}
+
+/** What a tenant whose record sets no weight or quota gets (and an admin's jobs, for weight). */
+export function tenantDefaults(v: CoordinatorConfig): TenantLimits {
+  return {
+    weight: v.tenantWeight, maxQueuedImages: v.tenantMaxQueuedImages, maxRunningJobs: v.tenantMaxRunningJobs, submitsPerMinute: v.tenantSubmitsPerMinute,
+  };
 }
 
 export const coordinatorHelp = (): string =>

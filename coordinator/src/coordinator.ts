@@ -5,13 +5,14 @@ import { ConfigError, listenConfigError, listenError, serveMetrics, type Logger,
 import { IdentityAdmin } from './auth/admin.js';
 import { Authenticator } from './auth/authenticator.js';
 import { bootstrapAdmin } from './auth/bootstrap.js';
-import type { CoordinatorConfig } from './config.js';
+import { tenantDefaults, type CoordinatorConfig } from './config.js';
 import { Farm } from './farm/farm.js';
 import { startGrpcServer, WorkerPortError, type GrpcServer } from './grpc/server.js';
 import { portCredentials } from './grpc/tls.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { coordinatorMetrics } from './metrics.js';
-import { FairShare } from './scheduling/fair-share.js';
+import { TenantDirectory } from './quota/tenant-directory.js';
+import { TenantShare } from './scheduling/tenant-share.js';
 import { EmbeddedStore } from './store/embedded.js';
 import { JetStreamStore } from './store/jetstream.js';
 import type { IdentityStore } from './store/identity.js';
@@ -71,13 +72,15 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
     const audit = log.child({ part: 'audit' });
     const firstAdminKey = config.noAuth ? undefined : await bootstrapAdmin(identity, config.adminKeyFile, audit);
     const authenticator = config.noAuth ? undefined : new Authenticator(identity, audit);
+    // Each tenant's weight and quotas, read from the identity store: fair share across tenants first, then a tenant's jobs.
+    const tenants = new TenantDirectory({ lookup: (id) => identity.getTenant(id), defaults: tenantDefaults(config), ttlMs: config.tenantRefreshMs });
     // The store is the farm's alone: gRPC gets the farm; only health is read here, for the health service.
-    const farm = new Farm(config, store, coordinatorMetrics(registry, { maxTenantLabels: config.maxTenantLabels }), log.child({ part: 'farm' }), new FairShare());
+    const farm = new Farm(config, store, coordinatorMetrics(registry, { maxTenantLabels: config.maxTenantLabels }), log.child({ part: 'farm' }), new TenantShare((t) => tenants.weightOf(t)), tenants);
     undo.push(() => farm.close());
     await farm.start();
     let grpc: GrpcServer;
     try {
-      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit) }, log, {
+      grpc = await startGrpcServer(farm, { authenticator, admin: new IdentityAdmin(identity, audit, (t) => tenants.changed(t)) }, log, {
         clients: { host: config.host, port: config.port, credentials: creds.clients },
         workers: config.workerPort < 0 ? undefined : { host: config.host, port: config.workerPort, credentials: creds.workers },
         mtls: creds.mtls,

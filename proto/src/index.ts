@@ -20,8 +20,11 @@ export { fileDescriptorProtos } from './descriptors.js';
 export * from './schedulers.js';
 export * from './batch-group.js';
 export * from './seeds.js';
+export * from './retry-info.js';
+export { Status as RpcStatus } from './gen/google/rpc/status.js';
+export { RetryInfo } from './gen/google/rpc/error_details.js';
 export {
   FarmAdminClient, FarmAdminService, type FarmAdminServer, Role, Tenant, ApiKey,
-  CreateTenantRequest, CreateTenantResponse, ListTenantsRequest, ListTenantsResponse, CreateKeyRequest, CreateKeyResponse,
+  CreateTenantRequest, CreateTenantResponse, UpdateTenantRequest, UpdateTenantResponse, ListTenantsRequest, ListTenantsResponse, CreateKeyRequest, CreateKeyResponse,
   ListKeysRequest, ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse,
 } from './gen/latentfarm/v1/farm_admin.js';

@@ -5,7 +5,7 @@
 // (`permission_denied`, `invalid_argument`, `not_found`, `already_exists`, …).
 import { AlreadyExistsError, errorKind, InvalidArgumentError, NotFoundError, PermissionDeniedError, type Logger } from '@latentfarm/common';
 import type { Principal } from '../farm/principal.js';
-import type { IdentityStore, KeyRecord, Role, TenantRecord } from '../store/identity.js';
+import { tenantRecord, type IdentityStore, type KeyRecord, type Role, type TenantPatch, type TenantRecord } from '../store/identity.js';
 import { RESERVED_TENANT_IDS } from '../tenant-labels.js';
 import { generateKey } from './keys.js';
 
@@ -15,6 +15,15 @@ const WORKER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_NAME_CHARS = 200;
 /** Audit lines quote the caller's input cut to this (ids are bounded anyway; a refused one may not be). */
 const AUDIT_ECHO_CHARS = 70;
+/** Bounds of a tenant's weight and quotas (0: the farm's default); the quotas' bounds only keep sums exact. */
+const MAX_TENANT_WEIGHT = 1_000;
+const MAX_QUOTA = Number.MAX_SAFE_INTEGER;
+
+/** A tenant's weight and quotas as an admin sets them; an absent field keeps its value (0: the farm's default). */
+export type TenantSettings = TenantPatch;
+
+/** Called with a tenant created or changed through this coordinator (so its limits count here at once). */
+export type TenantChanged = (tenant: TenantRecord) => void;
 
 export interface NewKeyRequest {
   /** Undefined: the request named no role the farm knows (refused, and audited like any other refusal). */
@@ -29,7 +38,7 @@ export interface NewKeyRequest {
 type AuditFields = Record<string, string | number | undefined>;
 
 export class IdentityAdmin {
-  constructor(private readonly store: IdentityStore, private readonly audit: Logger) {}
+  constructor(private readonly store: IdentityStore, private readonly audit: Logger, private readonly onTenantChanged: TenantChanged = () => undefined) {}
 
   /**
    * Runs one admin action: refuses a caller that is not an admin, and writes
@@ -52,12 +61,25 @@ export class IdentityAdmin {
     }
   }
 
-  createTenant(principal: Principal, id: string): Promise<TenantRecord> {
-    return this.audited(principal, 'tenant_create', { tenant: id.slice(0, AUDIT_ECHO_CHARS) }, async () => {
+  createTenant(principal: Principal, id: string, settings: TenantSettings = {}): Promise<TenantRecord> {
+    return this.audited(principal, 'tenant_create', { tenant: id.slice(0, AUDIT_ECHO_CHARS), ...settings }, async () => {
       if (!TENANT_ID.test(id)) throw new InvalidArgumentError('tenant_id', `"${id.slice(0, 70)}" is not a tenant id: 1-63 lowercase letters, digits and "-", not starting or ending with "-"`);
       if (RESERVED_TENANT_IDS.includes(id)) throw new InvalidArgumentError('tenant_id', `"${id}" is reserved: the per-tenant metrics use it for admins' jobs and for tenants past --max-tenant-labels`);
-      const tenant = { id, createdUnixMs: Date.now() };
+      checkSettings(settings);
+      const tenant = tenantRecord({ ...settings, id, createdUnixMs: Date.now() });
       if (!(await this.store.createTenant(tenant))) throw new AlreadyExistsError(`tenant "${id}" exists already`);
+      this.onTenantChanged(tenant);
+      return tenant;
+    });
+  }
+
+  /** Changes the weight and quotas `settings` names; the rest keep their values. */
+  updateTenant(principal: Principal, id: string, settings: TenantSettings): Promise<TenantRecord> {
+    return this.audited(principal, 'tenant_update', { tenant: id.slice(0, AUDIT_ECHO_CHARS), ...settings }, async () => {
+      checkSettings(settings);
+      const tenant = TENANT_ID.test(id) ? await this.store.updateTenant(id, settings) : undefined;
+      if (tenant === undefined) throw new NotFoundError(`tenant "${id.slice(0, 70)}" does not exist: create it first (latentfarm tenant create)`);
+      this.onTenantChanged(tenant);
       return tenant;
     });
   }
@@ -112,5 +134,17 @@ export class IdentityAdmin {
       if (record === undefined) throw new NotFoundError(`API key "${keyId.slice(0, 70)}" does not exist (give the key id, the 16 hex digits after "lf_")`);
       return record;
     }, (record) => ({ role: record.role, tenant: record.tenantId || undefined }));
+  }
+}
+
+function checkSettings(s: TenantSettings): void {
+  const fields: [string, number | undefined, number][] = [
+    ['weight', s.weight, MAX_TENANT_WEIGHT], ['max_queued_images', s.maxQueuedImages, MAX_QUOTA],
+    ['max_running_jobs', s.maxRunningJobs, MAX_QUOTA], ['submits_per_minute', s.submitsPerMinute, MAX_QUOTA],
+  ];
+  for (const [field, v, max] of fields) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) {
+      throw new InvalidArgumentError(field, `${v} is not an integer from 0 (the farm's default) to ${max}`);
+    }
   }
 }

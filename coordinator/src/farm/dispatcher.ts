@@ -1,6 +1,6 @@
 // Fills every worker's credit from the store, in the order a fair-share
-// policy picks (given from outside: FairShare unless the coordinator chooses
-// another), one batch group per lease message where it can. The dispatch
+// policy picks (given from outside: the coordinator passes TenantShare),
+// one batch group per lease message where it can. The dispatch
 // knobs live here: how many tasks one store call takes, how long a job with
 // nothing to lease is skipped, and sticking to a worker's batch group.
 import type { Logger } from '@latentfarm/common';
@@ -83,7 +83,7 @@ export class Dispatcher {
   private admit(job: JobRecord): void {
     const { policy, defaults } = this.d;
     if (policy.has(job.id)) return;
-    policy.add(job.id, job.spec.model, jobBatchGroup(job.spec, defaults), priorityWeight(job.spec.priority));
+    policy.add(job.id, job.spec.model, jobBatchGroup(job.spec, defaults), priorityWeight(job.spec.priority), job.owner);
     this.schedule();
   }
 

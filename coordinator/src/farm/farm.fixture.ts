@@ -7,8 +7,9 @@ import { createLogger, Registry } from '@latentfarm/common';
 import { ImageFormat, Scheduler, type ConnectResponse, type Hello, type JobSpec, type PromptEntry, type Task } from '@latentfarm/proto';
 import { defaultCoordinatorConfig, type CoordinatorConfig } from '../config.js';
 import { coordinatorMetrics } from '../metrics.js';
-import { FairShare } from '../scheduling/fair-share.js';
+import type { TenantDirectory } from '../quota/tenant-directory.js';
 import type { SharePolicy } from '../scheduling/share-policy.js';
+import { TenantShare } from '../scheduling/tenant-share.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { Farm } from './farm.js';
 
@@ -20,11 +21,12 @@ export interface TestFarm {
   close(): Promise<void>;
 }
 
-export async function testFarm(policy: SharePolicy = new FairShare(), config: Partial<CoordinatorConfig> = {}): Promise<TestFarm> {
+/** `tenants`: the tenants' weights and quotas (default: every tenant gets the config's defaults). */
+export async function testFarm(policy: SharePolicy = new TenantShare(), config: Partial<CoordinatorConfig> = {}, tenants?: TenantDirectory): Promise<TestFarm> {
   const dir = await mkdtemp(join(tmpdir(), 'farm-test-'));
   const registry = new Registry();
   const store = new EmbeddedStore(dir);
-  const farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, ...config }), store, coordinatorMetrics(registry), createLogger('t', 'silent'), policy);
+  const farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, ...config }), store, coordinatorMetrics(registry), createLogger('t', 'silent'), policy, tenants);
   return {
     farm, registry, store,
     async close() {

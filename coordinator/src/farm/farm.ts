@@ -1,12 +1,14 @@
 // The farm: composes its parts, each with one job (listed in the coordinator
 // README), and offers them to the gRPC handlers through api.ts. It decides
 // nothing itself. Only the farm's parts use the Store; the fair-share policy
-// is given from outside (coordinator.ts passes FairShare).
+// and the tenants' limits are given from outside (coordinator.ts passes
+// TenantShare, and a TenantDirectory over the identity store).
 import type { Logger } from '@latentfarm/common';
 import type { Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep } from '@latentfarm/proto';
-import type { CoordinatorConfig } from '../config.js';
+import { tenantDefaults, type CoordinatorConfig } from '../config.js';
 import type { Defaults, Limits } from '../jobs/params.js';
 import type { CoordinatorMetrics } from '../metrics.js';
+import { TenantDirectory } from '../quota/tenant-directory.js';
 import type { SharePolicy } from '../scheduling/share-policy.js';
 import type { Store } from '../store/store.js';
 import type { ClientApi, Submitted, WorkerApi } from './api.js';
@@ -21,6 +23,7 @@ import { LeaseTable } from './lease-table.js';
 import { ModelRegistry } from './model-registry.js';
 import { Pricing, type CostEstimate } from './pricing.js';
 import { Quarantine } from './quarantine.js';
+import { QuotaGate } from './quota-gate.js';
 import type { Principal } from './principal.js';
 import { StepProgress } from './progress.js';
 import { Timers } from './timers.js';
@@ -39,7 +42,8 @@ export class Farm implements ClientApi, WorkerApi {
   private readonly images: ImageHistory;
   private readonly farmStatus: FarmStatus;
 
-  constructor(config: CoordinatorConfig, store: Store, metrics: CoordinatorMetrics, log: Logger, policy: SharePolicy) {
+  /** `tenants`: each tenant's weight and quotas; without it every tenant gets the config's defaults. */
+  constructor(config: CoordinatorConfig, store: Store, metrics: CoordinatorMetrics, log: Logger, policy: SharePolicy, tenants?: TenantDirectory) {
     const { timers } = this;
     const limits: Limits = {
       maxPromptChars: config.maxPromptChars, maxWidth: config.maxWidth, maxHeight: config.maxHeight,
@@ -70,7 +74,11 @@ export class Farm implements ClientApi, WorkerApi {
       maxWorkerCredit: config.maxWorkerCredit, maxResultBytes: config.maxResultBytes,
     });
     this.jobs = new JobService({
-      store, jobs: table, leases, models, pricing, limits, defaults, maxImagesPerJob: config.maxImagesPerJob, maxQueuedImages: config.maxQueuedImages,
+      store, jobs: table, leases, models, pricing, limits, defaults, maxImagesPerJob: config.maxImagesPerJob,
+      quotas: new QuotaGate({
+        jobs: table, completions, maxQueuedImages: config.maxQueuedImages,
+        tenants: tenants ?? new TenantDirectory({ lookup: () => Promise.resolve(undefined), defaults: tenantDefaults(config), ttlMs: config.tenantRefreshMs }),
+      }),
       metrics, log, onSubmitted: () => dispatcher.schedule(),
     });
     this.watch = new JobWatch(store, table, progress, config.maxIdChars);

@@ -126,6 +126,20 @@ export class JobTable {
     return out;
   }
 
+  /** Images of `owner`'s jobs not yet committed (exact with one coordinator, an upper bound with several). */
+  waitingImagesOf(owner: string): number {
+    let n = 0;
+    for (const j of this.jobs.values()) if (!isFinished(j) && j.owner === owner) n += j.total - (this.committedHere.get(j.id) ?? 0);
+    return n;
+  }
+
+  /** `owner`'s jobs not yet finished, as far as this coordinator has heard. */
+  activeJobsOf(owner: string): number {
+    let n = 0;
+    for (const j of this.jobs.values()) if (!isFinished(j) && j.owner === owner) n++;
+    return n;
+  }
+
   waitingImages(): number {
     let n = 0;
     for (const j of this.jobs.values()) if (!isFinished(j)) n += j.total - (this.committedHere.get(j.id) ?? 0);

@@ -2,7 +2,7 @@
 // estimate, read, list and cancel. Validates against the limits and the model
 // registry, and turns a record into the Job clients see.
 import { randomBytes } from 'node:crypto';
-import { CancelledError, InvalidArgumentError, ResourceExhaustedError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
+import { CancelledError, InvalidArgumentError, UnavailableError, sleep, type Logger } from '@latentfarm/common';
 import { GenerationParams, Job, JobState, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { checkIdLength, checkLabels, excerpt } from '../jobs/bounds.js';
 import { validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
@@ -15,6 +15,7 @@ import type { ModelRegistry } from './model-registry.js';
 import type { CostEstimate, Pricing } from './pricing.js';
 import { maySee, ownerOf, type Principal } from './principal.js';
 import { StreamedJob } from './streamed-job.js';
+import type { QuotaGate } from './quota-gate.js';
 
 /**
  * Most bytes of jobs in one ListJobs page: a page ends early rather than pass
@@ -51,7 +52,8 @@ export interface JobServiceDeps {
   readonly limits: Limits;
   readonly defaults: Defaults;
   readonly maxImagesPerJob: number;
-  readonly maxQueuedImages: number;
+  /** The farm's queue and the tenant's quotas. */
+  readonly quotas: QuotaGate;
   readonly metrics: CoordinatorMetrics;
   readonly log: Logger;
   /** A new job may have work for idle workers. */
@@ -157,9 +159,10 @@ export class JobService {
   }
 
   /**
-   * Makes a checked job: claims its idempotency key (another job holding it is
-   * answered instead, and this one's tasks discarded), checks the farm queue,
-   * then writes the record with `write`.
+   * Makes a checked job: a key already held answers with its job (this one's
+   * tasks discarded); then the farm queue and the tenant's quotas are checked
+   * before the key is claimed, so a refusal leaves the key free for a retry;
+   * then the record is written with `write`.
    */
   private async accept(
     principal: Principal, j: { id: string; spec: JobSpec; total: number; promptCount: number; credits: number },
@@ -168,17 +171,22 @@ export class JobService {
     const { store, jobs, metrics } = this.d;
     const { id, spec, total } = j;
     const owner = ownerOf(principal);
-    if (spec.idempotencyKey !== '') {
-      // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
-      const holder = await store.claimIdempotencyKey(scopedIdempotencyKey(owner, spec.idempotencyKey), id);
+    // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
+    const key = spec.idempotencyKey === '' ? '' : scopedIdempotencyKey(owner, spec.idempotencyKey);
+    // A retry of a submit that was accepted gets its job, even at a quota; the quotas are checked before the key
+    // is claimed, so a refused submit leaves its key free for the retry its RetryInfo invites.
+    const held = key === '' ? undefined : await store.idempotencyKeyHolder(key);
+    if (held !== undefined) {
+      await tasks.discard();
+      return { job: await this.existingJob(principal, held, spec.idempotencyKey), created: false };
+    }
+    await this.d.quotas.admit(principal, total);
+    if (key !== '') {
+      const holder = await store.claimIdempotencyKey(key, id);
       if (holder !== id) {
         await tasks.discard();
         return { job: await this.existingJob(principal, holder, spec.idempotencyKey), created: false };
       }
-    }
-    const waiting = jobs.waitingImages();
-    if (waiting + total > this.d.maxQueuedImages) {
-      throw new ResourceExhaustedError(`the farm queue is full (${waiting} images waiting, limit ${this.d.maxQueuedImages}); retry later or submit fewer images`);
     }
     const record: JobRecord = {
       id, owner, spec, total, promptCount: j.promptCount, createdUnixMs: Date.now(), estimatedCredits: j.credits,

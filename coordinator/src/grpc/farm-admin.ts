@@ -29,7 +29,17 @@ export function farmAdminHandlers(admin: IdentityAdmin, log: Logger): FarmAdminS
     };
 
   return {
-    createTenant: unary(async (p, req) => ({ tenant: await admin.createTenant(p, req.tenantId) })),
+    createTenant: unary(async (p, req) => ({
+      tenant: await admin.createTenant(p, req.tenantId, {
+        weight: req.weight, maxQueuedImages: req.maxQueuedImages, maxRunningJobs: req.maxRunningJobs, submitsPerMinute: req.submitsPerMinute,
+      }),
+    })),
+    updateTenant: unary(async (p, req) => ({
+      // Unset optional fields arrive as undefined and keep the tenant's values.
+      tenant: await admin.updateTenant(p, req.tenantId, {
+        weight: req.weight, maxQueuedImages: req.maxQueuedImages, maxRunningJobs: req.maxRunningJobs, submitsPerMinute: req.submitsPerMinute,
+      }),
+    })),
     listTenants: unary(async (p) => ({ tenants: await admin.listTenants(p) })),
     createKey: unary(async (p, req) => {
       // An unknown role is refused by createKey, so the refusal has its audit line like any other.

@@ -1,5 +1,6 @@
 // The one place where domain errors become gRPC status codes.
 import { status, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { STATUS_DETAILS_KEY, statusWithRetryDelay } from '@latentfarm/proto';
 import {
   AlreadyExistsError, CancelledError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError,
   UnauthenticatedError, UnavailableError,
@@ -25,7 +26,14 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
                   : err instanceof CancelledError ? status.CANCELLED
                     : status.INTERNAL;
   const message = err instanceof Error ? err.message : String(err);
-  return { code, details: cut(code === status.INTERNAL ? `internal error: ${message}` : message), metadata: new Metadata() };
+  const details = cut(code === status.INTERNAL ? `internal error: ${message}` : message);
+  const metadata = new Metadata();
+  // When a retry may succeed (a quota, a full queue), say when, as the rich error model does: a google.rpc.Status
+  // with a google.rpc.RetryInfo, which gRPC clients in any language can read.
+  if (err instanceof ResourceExhaustedError && err.retryAfterMs !== undefined) {
+    metadata.set(STATUS_DETAILS_KEY, statusWithRetryDelay(code, details, err.retryAfterMs));
+  }
+  return { code, details, metadata };
 }
 
 export function isInternal(err: unknown): boolean {

@@ -1,7 +1,7 @@
 // What the dispatcher asks of a fair-share policy: which job to lease from
-// next, and what to remember about each job. The dispatcher is given one
-// (FairShare by default), so another policy, e.g. tenants first and then a
-// tenant's jobs, can replace it without touching dispatch. Pure, no I/O.
+// next, and what to remember about each job. The dispatcher is given one (the
+// farm's is TenantShare: tenants first, then a tenant's jobs; FairShare shares
+// across jobs alone), so a policy can change without touching dispatch. Pure, no I/O.
 
 /** A job as the policy sees it. */
 export interface ShareCandidate {
@@ -13,8 +13,11 @@ export interface ShareCandidate {
 
 export interface SharePolicy {
   has(id: string): boolean;
-  /** A job with images to lease; `weight` grows with its priority. Adding a known job does nothing. */
-  add(id: string, model: string, group: string, weight: number): void;
+  /**
+   * A job with images to lease; `weight` grows with its priority; `tenant` owns it ('' for an admin's jobs,
+   * which share as one more tenant). Adding a known job does nothing.
+   */
+  add(id: string, model: string, group: string, weight: number, tenant: string): void;
   remove(id: string): void;
   /** Tasks of the job wait again: it is no longer dry. */
   wake(id: string): void;

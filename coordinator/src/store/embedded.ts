@@ -90,6 +90,10 @@ export class EmbeddedStore implements Store {
     });
   }
 
+  idempotencyKeyHolder(key: string): Promise<string | undefined> {
+    return this.batch.run(() => this.q.keyHolder.get(key) as unknown as string | undefined);
+  }
+
   async createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
     const writer = this.beginJob(job.id);
     await writer.addTasks({ from: 0, to: tasks.total, task: (i) => tasks.task(i) });

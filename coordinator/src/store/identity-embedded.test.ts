@@ -11,6 +11,7 @@ import { LOCAL_ADMIN } from '../farm/principal.js';
 import { EmbeddedStore } from './embedded.js';
 import { EmbeddedIdentityStore } from './identity-embedded.js';
 import { describeIdentityContract, keyRecord } from './identity.contract.js';
+import { tenantRecord } from './identity.js';
 
 const dirs: { remove(): Promise<void> }[] = [];
 
@@ -32,7 +33,7 @@ describe('embedded identity store on disk', () => {
     const dir = await tempDir();
     dirs.push(dir);
     const first = openIdentity(dir.path);
-    await first.createTenant({ id: 'acme', createdUnixMs: 5 });
+    await first.createTenant(tenantRecord({ id: 'acme', createdUnixMs: 5, weight: 2 }));
     const kept = keyRecord();
     const revoked = keyRecord();
     await first.createKey(kept);
@@ -42,11 +43,28 @@ describe('embedded identity store on disk', () => {
 
     const second = openIdentity(dir.path);
     try {
-      expect(await second.getTenant('acme')).toEqual({ id: 'acme', createdUnixMs: 5 });
+      expect(await second.getTenant('acme')).toEqual(tenantRecord({ id: 'acme', createdUnixMs: 5, weight: 2 }));
       expect(await second.getKey(kept.id)).toEqual(kept);
       expect((await second.getKey(revoked.id))?.revokedUnixMs).toBe(77);
     } finally {
       await second.closeAll();
+    }
+  });
+
+  it('reads a tenant table made before weights and quotas existed: its tenants get the defaults (0), and take updates', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const jobs = new EmbeddedStore(dir.path);
+    try {
+      jobs.database.exec('CREATE TABLE identity_tenants (id TEXT PRIMARY KEY, created_unix_ms INTEGER NOT NULL) STRICT');
+      jobs.database.prepare('INSERT INTO identity_tenants VALUES (?, ?)').run('old', 9);
+      const store = new EmbeddedIdentityStore(jobs.database);
+      expect(await store.getTenant('old')).toEqual(tenantRecord({ id: 'old', createdUnixMs: 9 }));
+      expect(await store.updateTenant('old', { weight: 4 })).toEqual(tenantRecord({ id: 'old', createdUnixMs: 9, weight: 4 }));
+      // Opening it again adds nothing twice.
+      expect(await new EmbeddedIdentityStore(jobs.database).getTenant('old')).toMatchObject({ weight: 4 });
+    } finally {
+      await jobs.close();
     }
   });
 

@@ -4,7 +4,7 @@
 // Every write is one committed statement, so a key made or revoked survives a
 // SIGKILL the moment the call returns.
 import type Database from 'better-sqlite3';
-import type { IdentityStore, KeyRecord, Role, SessionRecord, TenantRecord } from './identity.js';
+import { tenantRecord, type IdentityStore, type KeyRecord, type Role, type SessionRecord, type TenantPatch, type TenantRecord } from './identity.js';
 
 interface KeyRow {
   id: string;
@@ -28,7 +28,14 @@ interface SessionRow {
 interface TenantRow {
   id: string;
   created_unix_ms: number;
+  weight: number;
+  max_queued_images: number;
+  max_running_jobs: number;
+  submits_per_minute: number;
 }
+
+/** Share and quota columns, added to a table made before they existed (0: the farm's default). */
+const TENANT_QUOTA_COLUMNS = ['weight', 'max_queued_images', 'max_running_jobs', 'submits_per_minute'] as const;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS identity_tenants (
@@ -60,16 +67,22 @@ const toKey = (r: KeyRow): KeyRecord => ({
   createdUnixMs: r.created_unix_ms, expiresUnixMs: r.expires_unix_ms, revokedUnixMs: r.revoked_unix_ms,
 });
 
-const toTenant = (r: TenantRow): TenantRecord => ({ id: r.id, createdUnixMs: r.created_unix_ms });
+const toTenant = (r: TenantRow): TenantRecord => tenantRecord({
+  id: r.id, createdUnixMs: r.created_unix_ms, weight: r.weight, maxQueuedImages: r.max_queued_images, maxRunningJobs: r.max_running_jobs,
+  submitsPerMinute: r.submits_per_minute,
+});
 
 export class EmbeddedIdentityStore implements IdentityStore {
   /** `db`: the embedded job store's open database (EmbeddedStore.database), which it keeps and closes. */
   constructor(private readonly db: Database.Database) {
     db.exec(SCHEMA);
+    const have = new Set((db.prepare('PRAGMA table_info(identity_tenants)').all() as { name: string }[]).map((c) => c.name));
+    for (const c of TENANT_QUOTA_COLUMNS) if (!have.has(c)) db.exec(`ALTER TABLE identity_tenants ADD COLUMN ${c} INTEGER NOT NULL DEFAULT 0`);
   }
 
   createTenant(t: TenantRecord): Promise<boolean> {
-    const r = this.db.prepare('INSERT OR IGNORE INTO identity_tenants (id, created_unix_ms) VALUES (?, ?)').run(t.id, t.createdUnixMs);
+    const r = this.db.prepare(`INSERT OR IGNORE INTO identity_tenants (id, created_unix_ms, weight, max_queued_images, max_running_jobs, submits_per_minute)
+      VALUES (?, ?, ?, ?, ?, ?)`).run(t.id, t.createdUnixMs, t.weight, t.maxQueuedImages, t.maxRunningJobs, t.submitsPerMinute);
     return Promise.resolve(r.changes === 1);
   }
 
@@ -81,6 +94,14 @@ export class EmbeddedIdentityStore implements IdentityStore {
   listTenants(): Promise<TenantRecord[]> {
     const rows = this.db.prepare('SELECT * FROM identity_tenants ORDER BY id').all() as TenantRow[];
     return Promise.resolve(rows.map(toTenant));
+  }
+
+  updateTenant(id: string, patch: TenantPatch): Promise<TenantRecord | undefined> {
+    // One statement: COALESCE keeps a column the patch leaves out.
+    this.db.prepare(`UPDATE identity_tenants SET weight = COALESCE(?, weight), max_queued_images = COALESCE(?, max_queued_images),
+      max_running_jobs = COALESCE(?, max_running_jobs), submits_per_minute = COALESCE(?, submits_per_minute) WHERE id = ?`)
+      .run(patch.weight ?? null, patch.maxQueuedImages ?? null, patch.maxRunningJobs ?? null, patch.submitsPerMinute ?? null, id);
+    return this.getTenant(id);
   }
 
   createKey(k: KeyRecord): Promise<boolean> {

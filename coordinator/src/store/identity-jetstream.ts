@@ -10,7 +10,7 @@ import { backoffMs, sleep, type Logger } from '@latentfarm/common';
 import { JetStreamApiError, StorageType, jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { MAX_SESSION_TTL_MS, type IdentityStore, type KeyRecord, type SessionRecord, type TenantRecord } from './identity.js';
+import { MAX_SESSION_TTL_MS, tenantRecord, type IdentityStore, type KeyRecord, type SessionRecord, type TenantPatch, type TenantRecord } from './identity.js';
 
 export interface JetStreamIdentityOptions {
   url: string;
@@ -26,6 +26,11 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 const isConflict = (err: unknown): boolean => err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE;
+
+/** The patch without the fields it leaves out (an explicit undefined must not overwrite a value). */
+function definedOnly(patch: TenantPatch): TenantPatch {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as TenantPatch;
+}
 
 export class JetStreamIdentityStore implements IdentityStore {
   private constructor(private readonly nc: NatsConnection, private readonly kv: KV, private readonly sessions: KV) {}
@@ -85,11 +90,27 @@ export class JetStreamIdentityStore implements IdentityStore {
   }
 
   async getTenant(id: string): Promise<TenantRecord | undefined> {
-    return (await this.read<TenantRecord>(`tenant.${id}`))?.value;
+    const e = await this.read<TenantRecord>(`tenant.${id}`);
+    return e === undefined ? undefined : tenantRecord(e.value);
   }
 
   async listTenants(): Promise<TenantRecord[]> {
-    return (await this.all<TenantRecord>('tenant')).sort((a, b) => a.id.localeCompare(b.id));
+    return (await this.all<TenantRecord>('tenant')).map(tenantRecord).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Compare-and-set on the entry's revision, so two coordinators' updates to different fields both land. */
+  async updateTenant(id: string, patch: TenantPatch): Promise<TenantRecord | undefined> {
+    for (;;) {
+      const e = await this.read<TenantRecord>(`tenant.${id}`);
+      if (e === undefined) return undefined;
+      const updated = tenantRecord({ ...tenantRecord(e.value), ...definedOnly(patch) });
+      try {
+        await this.kv.update(`tenant.${id}`, enc.encode(JSON.stringify(updated)), e.revision);
+        return updated;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
   }
 
   createKey(k: KeyRecord): Promise<boolean> {

@@ -2,7 +2,7 @@
 // JetStream store (identity-embedded.test.ts, identity-jetstream.test.ts).
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { IdentityStore, KeyRecord } from './identity.js';
+import { tenantRecord, type IdentityStore, type KeyRecord } from './identity.js';
 
 export function keyRecord(o: Partial<KeyRecord> = {}): KeyRecord {
   return {
@@ -23,12 +23,30 @@ export function describeIdentityContract(name: string, open: () => Promise<{ sto
 
   describe(`identity store contract: ${name}`, () => {
     it('creates a tenant once, and lists tenants by id', () => withStore(async (s) => {
-      expect(await s.createTenant({ id: 'zeta', createdUnixMs: 1 })).toBe(true);
-      expect(await s.createTenant({ id: 'alpha', createdUnixMs: 2 })).toBe(true);
-      expect(await s.createTenant({ id: 'zeta', createdUnixMs: 3 })).toBe(false);
-      expect(await s.getTenant('zeta')).toEqual({ id: 'zeta', createdUnixMs: 1 });
+      expect(await s.createTenant(tenantRecord({ id: 'zeta', createdUnixMs: 1 }))).toBe(true);
+      expect(await s.createTenant(tenantRecord({ id: 'alpha', createdUnixMs: 2 }))).toBe(true);
+      expect(await s.createTenant(tenantRecord({ id: 'zeta', createdUnixMs: 3 }))).toBe(false);
+      expect(await s.getTenant('zeta')).toEqual(tenantRecord({ id: 'zeta', createdUnixMs: 1 }));
       expect(await s.getTenant('nobody')).toBeUndefined();
       expect((await s.listTenants()).map((t) => t.id)).toEqual(['alpha', 'zeta']);
+    }));
+
+    it('keeps a tenant\'s weight and quotas, and updates only the fields a patch names', () => withStore(async (s) => {
+      const t = { id: 'acme', createdUnixMs: 7, weight: 3, maxQueuedImages: 5_000_000_000, maxRunningJobs: 20, submitsPerMinute: 60 };
+      expect(await s.createTenant(t)).toBe(true);
+      expect(await s.getTenant('acme')).toEqual(t);
+      expect(await s.updateTenant('acme', { weight: 5, maxRunningJobs: undefined })).toEqual({ ...t, weight: 5 });
+      expect(await s.updateTenant('acme', { maxQueuedImages: 0, submitsPerMinute: 1 })).toEqual({ ...t, weight: 5, maxQueuedImages: 0, submitsPerMinute: 1 });
+      expect(await s.getTenant('acme')).toEqual({ ...t, weight: 5, maxQueuedImages: 0, submitsPerMinute: 1 });
+      expect(await s.listTenants()).toEqual([{ ...t, weight: 5, maxQueuedImages: 0, submitsPerMinute: 1 }]);
+      expect(await s.updateTenant('nobody', { weight: 2 })).toBeUndefined();
+      expect(await s.getTenant('nobody')).toBeUndefined();
+    }));
+
+    it('applies two updates made at once to different fields, both', () => withStore(async (s) => {
+      await s.createTenant(tenantRecord({ id: 'both', createdUnixMs: 1 }));
+      await Promise.all([s.updateTenant('both', { weight: 2 }), s.updateTenant('both', { maxRunningJobs: 9 }), s.updateTenant('both', { submitsPerMinute: 4 })]);
+      expect(await s.getTenant('both')).toMatchObject({ weight: 2, maxRunningJobs: 9, submitsPerMinute: 4 });
     }));
 
     it('creates a key once (a second key of the same id does not overwrite it) and reads it back whole', () => withStore(async (s) => {

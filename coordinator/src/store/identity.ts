@@ -11,6 +11,25 @@ export interface TenantRecord {
   /** Chosen by the admin: lowercase letters, digits and '-', 1–63 characters. */
   id: string;
   createdUnixMs: number;
+  // Its share and quotas (quota/tenant-limits.ts); 0: the farm's default (the --tenant-* flags).
+  /** Stride weight beside other tenants. */
+  weight: number;
+  /** Images submitted and not yet finished. */
+  maxQueuedImages: number;
+  /** Unfinished jobs. */
+  maxRunningJobs: number;
+  submitsPerMinute: number;
+}
+
+/** What an update may change; an absent field keeps its value. */
+export type TenantPatch = { [K in 'weight' | 'maxQueuedImages' | 'maxRunningJobs' | 'submitsPerMinute']?: number | undefined };
+
+/** The fields a record from before quotas existed lacks read as 0 (the defaults). */
+export function tenantRecord(t: TenantPatch & Pick<TenantRecord, 'id' | 'createdUnixMs'>): TenantRecord {
+  return {
+    id: t.id, createdUnixMs: t.createdUnixMs, weight: t.weight ?? 0, maxQueuedImages: t.maxQueuedImages ?? 0,
+    maxRunningJobs: t.maxRunningJobs ?? 0, submitsPerMinute: t.submitsPerMinute ?? 0,
+  };
 }
 
 export interface KeyRecord {
@@ -54,6 +73,8 @@ export interface IdentityStore {
   createTenant(tenant: TenantRecord): Promise<boolean>;
   getTenant(id: string): Promise<TenantRecord | undefined>;
   listTenants(): Promise<TenantRecord[]>;
+  /** Applies `patch` (atomically, also beside another coordinator's update); undefined when there is no such tenant. */
+  updateTenant(id: string, patch: TenantPatch): Promise<TenantRecord | undefined>;
   /** False when a key of that id exists already. */
   createKey(key: KeyRecord): Promise<boolean>;
   getKey(id: string): Promise<KeyRecord | undefined>;

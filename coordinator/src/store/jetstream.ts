@@ -292,6 +292,18 @@ export class JetStreamStore implements Store {
     });
   }
 
+  idempotencyKeyHolder(key: string): Promise<string | undefined> {
+    const k = createHash('sha256').update(key).digest('hex');
+    return this.op('reading the idempotency key', async () => {
+      const e = await this.keysKv.get(k);
+      if (e === null || e.operation !== 'PUT') return undefined;
+      const held = e.json<{ jobId: string; unixMs: number }>();
+      // A claim whose job never appeared and that claimIdempotencyKey would take over holds nothing.
+      if (Date.now() - held.unixMs < STALE_CLAIM_MS || (await this.jobsKv.get(held.jobId)) !== null) return held.jobId;
+      return undefined;
+    });
+  }
+
   async createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
     const writer = this.beginJob(job.id);
     await writer.addTasks({ from: 0, to: tasks.total, task: (i) => tasks.task(i) });

@@ -92,6 +92,8 @@ export interface Store {
   // ---- jobs
   /** Records `key` for `jobId` unless taken (atomically); returns the job id that holds it. */
   claimIdempotencyKey(key: string, jobId: string): Promise<string>;
+  /** The job id that holds `key`, without claiming it; undefined when none does (or only a claim whose job was never made). */
+  idempotencyKeyHolder(key: string): Promise<string | undefined>;
   /** Stores the job and makes all its tasks leasable. */
   createJob(job: JobRecord, tasks: TaskSource): Promise<void>;
   /** Starts writing a job whose tasks arrive in chunks (see JobWriter). */

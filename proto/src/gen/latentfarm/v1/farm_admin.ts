@@ -72,6 +72,17 @@ export interface Tenant {
   /** lowercase letters, digits and '-', 1-63 characters */
   id: string;
   createdUnixMs: number;
+  /**
+   * Its share of the workers and its quotas; 0 means the farm's default (serve --tenant-weight,
+   * --tenant-max-queued-images, --tenant-max-running-jobs, --tenant-submits-per-minute).
+   */
+  weight: number;
+  /** images submitted and not yet finished */
+  maxQueuedImages: number;
+  /** jobs not yet finished (queued or running) */
+  maxRunningJobs: number;
+  /** per coordinator */
+  submitsPerMinute: number;
 }
 
 export interface ApiKey {
@@ -92,9 +103,27 @@ export interface ApiKey {
 
 export interface CreateTenantRequest {
   tenantId: string;
+  /** As in Tenant; 0: the farm's default. */
+  weight: number;
+  maxQueuedImages: number;
+  maxRunningJobs: number;
+  submitsPerMinute: number;
 }
 
 export interface CreateTenantResponse {
+  tenant?: Tenant | undefined;
+}
+
+export interface UpdateTenantRequest {
+  tenantId: string;
+  /** Each set field replaces the tenant's value (0: back to the farm's default); an unset one keeps it. */
+  weight?: number | undefined;
+  maxQueuedImages?: number | undefined;
+  maxRunningJobs?: number | undefined;
+  submitsPerMinute?: number | undefined;
+}
+
+export interface UpdateTenantResponse {
   tenant?: Tenant | undefined;
 }
 
@@ -143,7 +172,7 @@ export interface RevokeKeyResponse {
 }
 
 function createBaseTenant(): Tenant {
-  return { id: "", createdUnixMs: 0 };
+  return { id: "", createdUnixMs: 0, weight: 0, maxQueuedImages: 0, maxRunningJobs: 0, submitsPerMinute: 0 };
 }
 
 export const Tenant: MessageFns<Tenant> = {
@@ -153,6 +182,18 @@ export const Tenant: MessageFns<Tenant> = {
     }
     if (message.createdUnixMs !== 0) {
       writer.uint32(16).int64(message.createdUnixMs);
+    }
+    if (message.weight !== 0) {
+      writer.uint32(24).uint32(message.weight);
+    }
+    if (message.maxQueuedImages !== 0) {
+      writer.uint32(32).uint64(message.maxQueuedImages);
+    }
+    if (message.maxRunningJobs !== 0) {
+      writer.uint32(40).uint32(message.maxRunningJobs);
+    }
+    if (message.submitsPerMinute !== 0) {
+      writer.uint32(48).uint32(message.submitsPerMinute);
     }
     return writer;
   },
@@ -186,6 +227,38 @@ export const Tenant: MessageFns<Tenant> = {
             message.createdUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.weight = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxQueuedImages = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxRunningJobs = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.submitsPerMinute = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -206,6 +279,22 @@ export const Tenant: MessageFns<Tenant> = {
         : isSet(object.created_unix_ms)
         ? globalThis.Number(object.created_unix_ms)
         : 0,
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
+      maxQueuedImages: isSet(object.maxQueuedImages)
+        ? globalThis.Number(object.maxQueuedImages)
+        : isSet(object.max_queued_images)
+        ? globalThis.Number(object.max_queued_images)
+        : 0,
+      maxRunningJobs: isSet(object.maxRunningJobs)
+        ? globalThis.Number(object.maxRunningJobs)
+        : isSet(object.max_running_jobs)
+        ? globalThis.Number(object.max_running_jobs)
+        : 0,
+      submitsPerMinute: isSet(object.submitsPerMinute)
+        ? globalThis.Number(object.submitsPerMinute)
+        : isSet(object.submits_per_minute)
+        ? globalThis.Number(object.submits_per_minute)
+        : 0,
     };
   },
 
@@ -217,6 +306,18 @@ export const Tenant: MessageFns<Tenant> = {
     if (message.createdUnixMs !== 0) {
       obj.createdUnixMs = Math.round(message.createdUnixMs);
     }
+    if (message.weight !== 0) {
+      obj.weight = Math.round(message.weight);
+    }
+    if (message.maxQueuedImages !== 0) {
+      obj.maxQueuedImages = Math.round(message.maxQueuedImages);
+    }
+    if (message.maxRunningJobs !== 0) {
+      obj.maxRunningJobs = Math.round(message.maxRunningJobs);
+    }
+    if (message.submitsPerMinute !== 0) {
+      obj.submitsPerMinute = Math.round(message.submitsPerMinute);
+    }
     return obj;
   },
 
@@ -227,6 +328,10 @@ export const Tenant: MessageFns<Tenant> = {
     const message = createBaseTenant();
     message.id = object.id ?? "";
     message.createdUnixMs = object.createdUnixMs ?? 0;
+    message.weight = object.weight ?? 0;
+    message.maxQueuedImages = object.maxQueuedImages ?? 0;
+    message.maxRunningJobs = object.maxRunningJobs ?? 0;
+    message.submitsPerMinute = object.submitsPerMinute ?? 0;
     return message;
   },
 };
@@ -442,13 +547,25 @@ export const ApiKey: MessageFns<ApiKey> = {
 };
 
 function createBaseCreateTenantRequest(): CreateTenantRequest {
-  return { tenantId: "" };
+  return { tenantId: "", weight: 0, maxQueuedImages: 0, maxRunningJobs: 0, submitsPerMinute: 0 };
 }
 
 export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
   encode(message: CreateTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.tenantId !== "") {
       writer.uint32(10).string(message.tenantId);
+    }
+    if (message.weight !== 0) {
+      writer.uint32(16).uint32(message.weight);
+    }
+    if (message.maxQueuedImages !== 0) {
+      writer.uint32(24).uint64(message.maxQueuedImages);
+    }
+    if (message.maxRunningJobs !== 0) {
+      writer.uint32(32).uint32(message.maxRunningJobs);
+    }
+    if (message.submitsPerMinute !== 0) {
+      writer.uint32(40).uint32(message.submitsPerMinute);
     }
     return writer;
   },
@@ -474,6 +591,38 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
             message.tenantId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.weight = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxQueuedImages = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxRunningJobs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.submitsPerMinute = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -493,6 +642,22 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
         : isSet(object.tenant_id)
         ? globalThis.String(object.tenant_id)
         : "",
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
+      maxQueuedImages: isSet(object.maxQueuedImages)
+        ? globalThis.Number(object.maxQueuedImages)
+        : isSet(object.max_queued_images)
+        ? globalThis.Number(object.max_queued_images)
+        : 0,
+      maxRunningJobs: isSet(object.maxRunningJobs)
+        ? globalThis.Number(object.maxRunningJobs)
+        : isSet(object.max_running_jobs)
+        ? globalThis.Number(object.max_running_jobs)
+        : 0,
+      submitsPerMinute: isSet(object.submitsPerMinute)
+        ? globalThis.Number(object.submitsPerMinute)
+        : isSet(object.submits_per_minute)
+        ? globalThis.Number(object.submits_per_minute)
+        : 0,
     };
   },
 
@@ -500,6 +665,18 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
     const obj: any = {};
     if (message.tenantId !== "") {
       obj.tenantId = message.tenantId;
+    }
+    if (message.weight !== 0) {
+      obj.weight = Math.round(message.weight);
+    }
+    if (message.maxQueuedImages !== 0) {
+      obj.maxQueuedImages = Math.round(message.maxQueuedImages);
+    }
+    if (message.maxRunningJobs !== 0) {
+      obj.maxRunningJobs = Math.round(message.maxRunningJobs);
+    }
+    if (message.submitsPerMinute !== 0) {
+      obj.submitsPerMinute = Math.round(message.submitsPerMinute);
     }
     return obj;
   },
@@ -510,6 +687,10 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
   fromPartial<I extends Exact<DeepPartial<CreateTenantRequest>, I>>(object: I): CreateTenantRequest {
     const message = createBaseCreateTenantRequest();
     message.tenantId = object.tenantId ?? "";
+    message.weight = object.weight ?? 0;
+    message.maxQueuedImages = object.maxQueuedImages ?? 0;
+    message.maxRunningJobs = object.maxRunningJobs ?? 0;
+    message.submitsPerMinute = object.submitsPerMinute ?? 0;
     return message;
   },
 };
@@ -576,6 +757,230 @@ export const CreateTenantResponse: MessageFns<CreateTenantResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<CreateTenantResponse>, I>>(object: I): CreateTenantResponse {
     const message = createBaseCreateTenantResponse();
+    message.tenant = (object.tenant !== undefined && object.tenant !== null)
+      ? Tenant.fromPartial(object.tenant)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateTenantRequest(): UpdateTenantRequest {
+  return {
+    tenantId: "",
+    weight: undefined,
+    maxQueuedImages: undefined,
+    maxRunningJobs: undefined,
+    submitsPerMinute: undefined,
+  };
+}
+
+export const UpdateTenantRequest: MessageFns<UpdateTenantRequest> = {
+  encode(message: UpdateTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.weight !== undefined) {
+      writer.uint32(16).uint32(message.weight);
+    }
+    if (message.maxQueuedImages !== undefined) {
+      writer.uint32(24).uint64(message.maxQueuedImages);
+    }
+    if (message.maxRunningJobs !== undefined) {
+      writer.uint32(32).uint32(message.maxRunningJobs);
+    }
+    if (message.submitsPerMinute !== undefined) {
+      writer.uint32(40).uint32(message.submitsPerMinute);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateTenantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateTenantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.weight = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxQueuedImages = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxRunningJobs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.submitsPerMinute = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateTenantRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : undefined,
+      maxQueuedImages: isSet(object.maxQueuedImages)
+        ? globalThis.Number(object.maxQueuedImages)
+        : isSet(object.max_queued_images)
+        ? globalThis.Number(object.max_queued_images)
+        : undefined,
+      maxRunningJobs: isSet(object.maxRunningJobs)
+        ? globalThis.Number(object.maxRunningJobs)
+        : isSet(object.max_running_jobs)
+        ? globalThis.Number(object.max_running_jobs)
+        : undefined,
+      submitsPerMinute: isSet(object.submitsPerMinute)
+        ? globalThis.Number(object.submitsPerMinute)
+        : isSet(object.submits_per_minute)
+        ? globalThis.Number(object.submits_per_minute)
+        : undefined,
+    };
+  },
+
+  toJSON(message: UpdateTenantRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.weight !== undefined) {
+      obj.weight = Math.round(message.weight);
+    }
+    if (message.maxQueuedImages !== undefined) {
+      obj.maxQueuedImages = Math.round(message.maxQueuedImages);
+    }
+    if (message.maxRunningJobs !== undefined) {
+      obj.maxRunningJobs = Math.round(message.maxRunningJobs);
+    }
+    if (message.submitsPerMinute !== undefined) {
+      obj.submitsPerMinute = Math.round(message.submitsPerMinute);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateTenantRequest>, I>>(base?: I): UpdateTenantRequest {
+    return UpdateTenantRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateTenantRequest>, I>>(object: I): UpdateTenantRequest {
+    const message = createBaseUpdateTenantRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.weight = object.weight ?? undefined;
+    message.maxQueuedImages = object.maxQueuedImages ?? undefined;
+    message.maxRunningJobs = object.maxRunningJobs ?? undefined;
+    message.submitsPerMinute = object.submitsPerMinute ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateTenantResponse(): UpdateTenantResponse {
+  return { tenant: undefined };
+}
+
+export const UpdateTenantResponse: MessageFns<UpdateTenantResponse> = {
+  encode(message: UpdateTenantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== undefined) {
+      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateTenantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateTenantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = Tenant.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateTenantResponse {
+    return { tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined };
+  },
+
+  toJSON(message: UpdateTenantResponse): unknown {
+    const obj: any = {};
+    if (message.tenant !== undefined) {
+      obj.tenant = Tenant.toJSON(message.tenant);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateTenantResponse>, I>>(base?: I): UpdateTenantResponse {
+    return UpdateTenantResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateTenantResponse>, I>>(object: I): UpdateTenantResponse {
+    const message = createBaseUpdateTenantResponse();
     message.tenant = (object.tenant !== undefined && object.tenant !== null)
       ? Tenant.fromPartial(object.tenant)
       : undefined;
@@ -1243,6 +1648,17 @@ export const FarmAdminService = {
     responseSerialize: (value: ListTenantsResponse): Buffer => Buffer.from(ListTenantsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListTenantsResponse => ListTenantsResponse.decode(value),
   },
+  /** Changes a tenant's weight and quotas; the fields a request leaves unset keep their values. */
+  updateTenant: {
+    path: "/latentfarm.v1.FarmAdmin/UpdateTenant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateTenantRequest): Buffer => Buffer.from(UpdateTenantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateTenantRequest => UpdateTenantRequest.decode(value),
+    responseSerialize: (value: UpdateTenantResponse): Buffer =>
+      Buffer.from(UpdateTenantResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateTenantResponse => UpdateTenantResponse.decode(value),
+  },
   /** Makes a key and returns it once; the farm keeps only its hash. */
   createKey: {
     path: "/latentfarm.v1.FarmAdmin/CreateKey" as const,
@@ -1277,6 +1693,8 @@ export const FarmAdminService = {
 export interface FarmAdminServer extends UntypedServiceImplementation {
   createTenant: handleUnaryCall<CreateTenantRequest, CreateTenantResponse>;
   listTenants: handleUnaryCall<ListTenantsRequest, ListTenantsResponse>;
+  /** Changes a tenant's weight and quotas; the fields a request leaves unset keep their values. */
+  updateTenant: handleUnaryCall<UpdateTenantRequest, UpdateTenantResponse>;
   /** Makes a key and returns it once; the farm keeps only its hash. */
   createKey: handleUnaryCall<CreateKeyRequest, CreateKeyResponse>;
   listKeys: handleUnaryCall<ListKeysRequest, ListKeysResponse>;
@@ -1314,6 +1732,22 @@ export interface FarmAdminClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListTenantsResponse) => void,
+  ): ClientUnaryCall;
+  /** Changes a tenant's weight and quotas; the fields a request leaves unset keep their values. */
+  updateTenant(
+    request: UpdateTenantRequest,
+    callback: (error: ServiceError | null, response: UpdateTenantResponse) => void,
+  ): ClientUnaryCall;
+  updateTenant(
+    request: UpdateTenantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateTenantResponse) => void,
+  ): ClientUnaryCall;
+  updateTenant(
+    request: UpdateTenantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateTenantResponse) => void,
   ): ClientUnaryCall;
   /** Makes a key and returns it once; the farm keeps only its hash. */
   createKey(

@@ -1,4 +1,5 @@
 import { ConfigError, opt, parseOptions, formatHelp, type OptionValues } from '@latentfarm/common';
+import { parsePrices } from './farm/pricing.js';
 
 export const coordinatorOptions = {
   host: opt.string('Address the gRPC server listens on', '127.0.0.1'),
@@ -39,6 +40,7 @@ export const coordinatorOptions = {
   costBasePixels: opt.int('Pixels of the 1-credit reference image', 512 * 512, { min: 1 }),
   costBaseSteps: opt.int('Steps of the 1-credit reference image', 50, { min: 1 }),
   costMinCredits: opt.number('Least credits charged per image', 0.01, { min: 0 }),
+  prices: opt.list('Price multipliers per model, model=factor, comma-separated (e.g. sdxl=2.5,sd15=1): EstimateCost, reservations and settlement use them; unlisted models cost 1×', []),
   maxLabels: opt.int('Most labels on one job', 64, { min: 0, max: 10_000 }),
   maxLabelKeyChars: opt.int('Longest label key, in characters', 128, { min: 1 }),
   maxLabelValueChars: opt.int('Longest label value, in characters', 1_024, { min: 0 }),
@@ -73,6 +75,7 @@ export function compileCoordinatorConfig(v: CoordinatorConfig): CoordinatorConfi
     throw new ConfigError('--tls-client-ca: workers need a port of their own with mTLS (clients do not carry certificates): set --worker-port, e.g. 7401');
   }
   if (v.workerPort > 0 && v.workerPort === v.port) throw new ConfigError(`--worker-port: ${v.workerPort} is --port too; choose another, or -1 to serve workers on --port`);
+  parsePrices(v.prices);
   if (v.noAuth && v.adminKeyFile !== '') throw new ConfigError('--admin-key-file: has no use with --no-auth (nobody needs a key); drop one of them');
   if (v.maxResultBytes + 64 * 1024 > v.maxMessageBytes) {
     throw new ConfigError(`--max-result-bytes: ${v.maxResultBytes} does not fit in --max-message-bytes ${v.maxMessageBytes} (leave 64 KiB for the rest of the message)`);

@@ -69,7 +69,7 @@ export class ResultCommitter {
     lease.session.imagesCompleted++;
     this.d.completions.add();
     metrics.imagesCompleted.inc({ model: job.spec.model });
-    metrics.creditsSpent.inc({ model: job.spec.model }, this.d.pricing.perImage(task.params));
+    metrics.creditsSpent.inc({ model: job.spec.model }, this.d.pricing.perImage(job.spec.model, task.params));
     metrics.imageLatency.observe({ model: job.spec.model }, (Date.now() - job.createdUnixMs) / 1000);
     this.checkFinished(task.jobId);
   }

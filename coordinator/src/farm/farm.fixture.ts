@@ -9,11 +9,17 @@ import { defaultCoordinatorConfig, type CoordinatorConfig } from '../config.js';
 import { coordinatorMetrics } from '../metrics.js';
 import { FairShare } from '../scheduling/fair-share.js';
 import type { SharePolicy } from '../scheduling/share-policy.js';
+import { EmbeddedLedger } from '../ledger/ledger-embedded.js';
 import { EmbeddedStore } from '../store/embedded.js';
-import { Farm } from './farm.js';
+import { EmbeddedIdentityStore } from '../store/identity-embedded.js';
+import { Farm, type FarmAccounts } from './farm.js';
 
 export interface TestFarm {
   farm: Farm;
+  store: EmbeddedStore;
+  /** Tenants and credits of the farm, to make a tenant that can pay. */
+  identity: EmbeddedIdentityStore;
+  ledger: EmbeddedLedger;
   registry: Registry;
   close(): Promise<void>;
 }
@@ -22,15 +28,23 @@ export async function testFarm(policy: SharePolicy = new FairShare(), config: Pa
   const dir = await mkdtemp(join(tmpdir(), 'farm-test-'));
   const registry = new Registry();
   const store = new EmbeddedStore(dir);
-  const farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, ...config }), store, coordinatorMetrics(registry), createLogger('t', 'silent'), policy);
+  const accounts = embeddedAccounts(store);
+  const { identity, ledger } = accounts;
+  const farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, ...config }), store, coordinatorMetrics(registry), createLogger('t', 'silent'), policy, accounts);
   return {
-    farm, registry,
+    farm, registry, identity, ledger, store,
     async close() {
       farm.close();
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Tenants and the ledger in the embedded store's database, as the coordinator keeps them. */
+export function embeddedAccounts(store: EmbeddedStore): FarmAccounts & { identity: EmbeddedIdentityStore; ledger: EmbeddedLedger } {
+  const identity = new EmbeddedIdentityStore(store.database);
+  return { identity, ledger: new EmbeddedLedger(store.database), tenantExists: async (id) => (await identity.getTenant(id)) !== undefined };
 }
 
 /** A sim worker's hello; it may hold 2 × maxBatch tasks (creditCap). */

@@ -10,6 +10,7 @@ import { EntryTaskSource } from '../jobs/task-source.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import type { JobRecord, Store } from '../store/store.js';
 import { counts, isFinished, type JobTable } from './job-table.js';
+import type { Credits } from './credits.js';
 import type { LeaseTable } from './lease-table.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { CostEstimate, Pricing } from './pricing.js';
@@ -46,6 +47,7 @@ export interface JobServiceDeps {
   readonly leases: LeaseTable;
   readonly models: ModelRegistry;
   readonly pricing: Pricing;
+  readonly credits: Credits;
   readonly limits: Limits;
   readonly defaults: Defaults;
   readonly maxImagesPerJob: number;
@@ -116,6 +118,9 @@ export class JobService {
     }
     const id = newJobId();
     const owner = ownerOf(principal);
+    const estimate = this.d.pricing.estimate(validated, entries);
+    // Refused before anything is written (the idempotency key included); the reservation below decides for good.
+    await this.d.credits.check(owner, estimate.units);
     if (validated.idempotencyKey !== '') {
       // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
       const holder = await store.claimIdempotencyKey(scopedIdempotencyKey(owner, validated.idempotencyKey), id);
@@ -128,16 +133,27 @@ export class JobService {
     const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
     const spec: JobSpec = { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) };
     const record: JobRecord = {
-      id, owner, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: this.d.pricing.estimate(spec, entries).credits,
+      id, owner, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: estimate.credits,
       state: JobState.QUEUED, startedUnixMs: 0, finishedUnixMs: 0, reason: '',
     };
-    await store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.d.defaults));
+    // Reserved first, then created: a crash in between leaves a reservation the reconciler releases (farm/credits.ts).
+    await this.d.credits.reserve(owner, id, estimate.units, spec.model);
+    try {
+      await store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.d.defaults));
+    } catch (err) {
+      await this.d.credits.release(owner, id).catch((e: unknown) => this.d.log.warn({ err: e, job: id }, 'releasing the credits of a job not created failed; the reconciler will'));
+      throw err;
+    }
     jobs.apply(record);
     await store.appendState(id, { kind: 'state', state: JobState.QUEUED, counts: counts(total, 0, 0, 0), reason: '' }, 'queued');
     metrics.jobsSubmitted.inc();
     metrics.imagesSubmitted.inc({ model: spec.model }, total);
     this.d.log.info({ job: id, images: total, prompts: entries.length, model: spec.model, priority: spec.priority }, 'job accepted');
     this.d.onSubmitted();
+    if (!(await this.d.credits.stillReserved(owner, id))) {
+      // Creating it took longer than the reconciler's grace: its credits were released, so it must not run unpaid.
+      await this.cancel(principal, id, 'its credit reservation was released before it was created; submit it again');
+    }
     return { job: await this.toJob(await this.d.jobs.lookup(id) ?? record), created: true };
   }
 
@@ -196,18 +212,18 @@ export class JobService {
     return { jobs: out, nextPageToken: i >= 0 ? String(i) : '' };
   }
 
-  async cancel(principal: Principal, id: string): Promise<Job> {
+  async cancel(principal: Principal, id: string, reason = 'cancelled by request'): Promise<Job> {
     const { store, jobs } = this.d;
     checkIdLength('job_id', id, this.d.limits.maxIdChars);
     await jobs.find(principal, id);
-    const changed = await store.updateJob(id, (j) => (isFinished(j) ? undefined : { ...j, state: JobState.CANCELLED, finishedUnixMs: Date.now(), reason: 'cancelled by request' }));
+    const changed = await store.updateJob(id, (j) => (isFinished(j) ? undefined : { ...j, state: JobState.CANCELLED, finishedUnixMs: Date.now(), reason }));
     if (changed !== undefined) {
       const dropped = await store.dropTasks(id);
       jobs.apply(changed);
       const c = await store.counts(id);
       const cancelled = changed.total - c.succeeded - c.failed;
       this.d.metrics.imagesCancelled.inc(cancelled);
-      await store.appendState(id, { kind: 'state', state: JobState.CANCELLED, counts: counts(changed.total, c.succeeded, c.failed, cancelled), reason: 'cancelled by request' }, 'end');
+      await store.appendState(id, { kind: 'state', state: JobState.CANCELLED, counts: counts(changed.total, c.succeeded, c.failed, cancelled), reason }, 'end');
       this.d.log.info({ job: id, dropped }, 'job cancelled');
     }
     return this.toJob(await jobs.find(principal, id));

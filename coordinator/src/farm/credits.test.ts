@@ -61,6 +61,17 @@ describe('credits through the farm', () => {
     expect((await f.farm.submit(ACME, spec({ idempotencyKey: 'k' }), prompts(4))).created).toBe(true);
   });
 
+  it('answers a resubmit of an idempotency key with its job, even when the balance would not cover a second one', async () => {
+    const f = await farmWithTenant(5);
+    const first = await f.farm.submit(ACME, spec({ idempotencyKey: 'again' }), prompts(4));
+    const again = await f.farm.submit(ACME, spec({ idempotencyKey: 'again' }), prompts(4));
+    expect(again).toMatchObject({ created: false, job: { id: first.job.id } });
+    // Many at once: one job, one reservation still open.
+    const many = await Promise.all(Array.from({ length: 10 }, () => f.farm.submit(ACME, spec({ idempotencyKey: 'again' }), prompts(4))));
+    expect(new Set(many.map((m) => m.job.id))).toEqual(new Set([first.job.id]));
+    expect(await f.ledger.account('acme')).toMatchObject({ open: toUnits(4), openJobs: 1, balance: toUnits(1) });
+  });
+
   it('settles every image of a job that succeeds', async () => {
     const f = await farmWithTenant(10);
     const { job } = await f.farm.submit(ACME, spec(), prompts(4));

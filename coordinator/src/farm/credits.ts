@@ -4,7 +4,8 @@
 // '') are unmetered. The arithmetic and atomicity live in the Ledger; this
 // decides when each step happens and keeps it exact across crashes:
 //
-// - submit: reserve, then create the job. A coordinator killed in between
+// - submit: reserve (a refusal writes nothing), then claim the idempotency
+//   key and create the job. A coordinator killed in between
 //   leaves a reservation with no job; the reconciler releases it once it is
 //   RESERVE_GRACE_MS old and the job still does not exist. (The other order
 //   would leave a job nobody paid for.) A job whose reservation was released
@@ -54,13 +55,6 @@ export class Credits {
 
   constructor(private readonly d: CreditsDeps) {
     d.timers.every(RECONCILE_MS, () => { void this.reconcile(); });
-  }
-
-  /** Refuses a submission the balance does not cover before anything of it is written (the reservation decides for good). */
-  async check(owner: string, units: number): Promise<void> {
-    if (owner === ADMIN_OWNER) return;
-    const a = await this.d.ledger.account(owner);
-    if (a.balance < units) throw shortfall(owner, units, a.balance);
   }
 
   /** Reserves the job's price against its owner's balance, atomically; throws with the shortfall when it does not cover it. */

@@ -118,17 +118,36 @@ export class JobService {
     }
     const id = newJobId();
     const owner = ownerOf(principal);
-    const estimate = this.d.pricing.estimate(validated, entries);
-    // Refused before anything is written (the idempotency key included); the reservation below decides for good.
-    await this.d.credits.check(owner, estimate.units);
-    if (validated.idempotencyKey !== '') {
-      // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
-      const holder = await store.claimIdempotencyKey(scopedIdempotencyKey(owner, validated.idempotencyKey), id);
-      if (holder !== id) return { job: await this.existingJob(principal, holder, validated.idempotencyKey), created: false };
-    }
+    // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
+    const key = validated.idempotencyKey === '' ? undefined : scopedIdempotencyKey(owner, validated.idempotencyKey);
+    // A resubmit of a job that exists returns it, whatever the queue or the balance say now (it was paid for once).
+    const made = key === undefined ? undefined : await this.madeFor(principal, key);
+    if (made !== undefined) return { job: made, created: false };
     const waiting = jobs.waitingImages();
     if (waiting + total > this.d.maxQueuedImages) {
       throw new ResourceExhaustedError(`the farm queue is full (${waiting} images waiting, limit ${this.d.maxQueuedImages}); retry later or submit fewer images`);
+    }
+    const estimate = this.d.pricing.estimate(validated, entries);
+    // Reserved before the key is claimed and the job created: a refusal writes nothing, the key included. A crash
+    // before the job exists leaves a reservation the reconciler releases (farm/credits.ts).
+    try {
+      await this.d.credits.reserve(owner, id, estimate.units, validated.model);
+    } catch (err) {
+      // A submit of the same key may have made the job meanwhile: that is the answer, not the refusal.
+      const raced = key === undefined ? undefined : await this.madeFor(principal, key);
+      if (raced !== undefined) return { job: raced, created: false };
+      throw err;
+    }
+    if (key !== undefined) {
+      const holder = await store.claimIdempotencyKey(key, id).catch(async (err: unknown) => {
+        await this.release(owner, id);
+        throw err;
+      });
+      if (holder !== id) {
+        // Another submit of the key got there first: this one's reservation goes back, and its job is the answer.
+        await this.release(owner, id);
+        return { job: await this.existingJob(principal, holder, validated.idempotencyKey), created: false };
+      }
     }
     const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
     const spec: JobSpec = { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) };
@@ -136,12 +155,10 @@ export class JobService {
       id, owner, spec, total, promptCount: entries.length, createdUnixMs: Date.now(), estimatedCredits: estimate.credits,
       state: JobState.QUEUED, startedUnixMs: 0, finishedUnixMs: 0, reason: '',
     };
-    // Reserved first, then created: a crash in between leaves a reservation the reconciler releases (farm/credits.ts).
-    await this.d.credits.reserve(owner, id, estimate.units, spec.model);
     try {
       await store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.d.defaults));
     } catch (err) {
-      await this.d.credits.release(owner, id).catch((e: unknown) => this.d.log.warn({ err: e, job: id }, 'releasing the credits of a job not created failed; the reconciler will'));
+      await this.release(owner, id);
       throw err;
     }
     jobs.apply(record);
@@ -155,6 +172,18 @@ export class JobService {
       await this.cancel(principal, id, 'its credit reservation was released before it was created; submit it again');
     }
     return { job: await this.toJob(await this.d.jobs.lookup(id) ?? record), created: true };
+  }
+
+  /** The job `key` (scoped) names when it exists; undefined when no job holds the key yet. */
+  private async madeFor(principal: Principal, key: string): Promise<Job | undefined> {
+    const holder = await this.d.store.idempotencyKeyHolder(key);
+    const job = holder === undefined ? undefined : await this.d.jobs.lookup(holder);
+    return job === undefined ? undefined : this.toJob(await this.d.jobs.find(principal, job.id));
+  }
+
+  /** The job was not made after all: its reservation goes back (a failure here is left to the reconciler). */
+  private async release(owner: string, id: string): Promise<void> {
+    await this.d.credits.release(owner, id).catch((err: unknown) => this.d.log.warn({ err, job: id }, 'releasing the credits of a job not made failed; the reconciler will'));
   }
 
   /** The job an idempotency key names; another coordinator may still be creating it. */

@@ -90,6 +90,10 @@ export class EmbeddedStore implements Store {
     });
   }
 
+  idempotencyKeyHolder(key: string): Promise<string | undefined> {
+    return Promise.resolve(this.q.keyHolder.get(key) as unknown as string | undefined);
+  }
+
   async createJob(job: JobRecord, tasks: TaskSource): Promise<void> {
     /** Writes tasks from `from` for one time slice; returns where it stopped. */
     const write = this.db.transaction((from: number): number => {

@@ -264,6 +264,14 @@ export class JetStreamStore implements Store {
 
   // ---- jobs
 
+  idempotencyKeyHolder(key: string): Promise<string | undefined> {
+    const k = createHash('sha256').update(key).digest('hex');
+    return this.op('reading the idempotency key', async () => {
+      const e = await this.keysKv.get(k);
+      return e === null || e.operation !== 'PUT' ? undefined : e.json<{ jobId: string }>().jobId;
+    });
+  }
+
   claimIdempotencyKey(key: string, jobId: string): Promise<string> {
     const k = createHash('sha256').update(key).digest('hex');
     return this.op('claiming the idempotency key', async () => {

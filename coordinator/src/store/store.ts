@@ -68,6 +68,8 @@ export interface Store {
   // ---- jobs
   /** Records `key` for `jobId` unless taken (atomically); returns the job id that holds it. */
   claimIdempotencyKey(key: string, jobId: string): Promise<string>;
+  /** The job id holding `key`, without claiming it; undefined when none does (a claim whose job was never made may be returned). */
+  idempotencyKeyHolder(key: string): Promise<string | undefined>;
   /** Stores the job and makes all its tasks leasable. */
   createJob(job: JobRecord, tasks: TaskSource): Promise<void>;
   getJob(id: string): Promise<JobRecord | undefined>;

@@ -55,6 +55,12 @@ interface Last {
 
 export class JetStreamLedger implements Ledger {
   private readonly stream: string;
+  /**
+   * The append under way per tenant here: this coordinator's appends to one account go one at a time, so they
+   * never conflict with each other (500 concurrent submits of one tenant would otherwise retry each other
+   * quadratically); only appends from other coordinators can, and those retry.
+   */
+  private readonly tails = new Map<string, Promise<unknown>>();
 
   private constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly jsm: JetStreamManager,
     private readonly o: JetStreamLedgerOptions) {
@@ -114,7 +120,15 @@ export class JetStreamLedger implements Ledger {
    * the read; otherwise reads and decides again. The message id is the same across retries of one append, so a
    * publish whose ack was lost is not stored twice.
    */
-  private async change<T>(tenantId: string, decide: (last: AccountMsg | undefined) => { write?: (prev: number) => AccountMsg; result: (seq: number, body: AccountMsg | undefined) => T }): Promise<T> {
+  private change<T>(tenantId: string, decide: (last: AccountMsg | undefined) => { write?: (prev: number) => AccountMsg; result: (seq: number, body: AccountMsg | undefined) => T }): Promise<T> {
+    const before = this.tails.get(tenantId) ?? Promise.resolve();
+    const run = before.catch(() => undefined).then(() => this.append(tenantId, decide));
+    this.tails.set(tenantId, run);
+    void run.catch(() => undefined).finally(() => { if (this.tails.get(tenantId) === run) this.tails.delete(tenantId); });
+    return run;
+  }
+
+  private async append<T>(tenantId: string, decide: (last: AccountMsg | undefined) => { write?: (prev: number) => AccountMsg; result: (seq: number, body: AccountMsg | undefined) => T }): Promise<T> {
     for (;;) {
       const last = await this.last(tenantId);
       const d = decide(last.body);

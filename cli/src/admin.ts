@@ -1,10 +1,11 @@
 // Tenants and API keys: `tenant create|list`, `key create|list|revoke` (an
 // admin key needed) and `key generate` (offline: a fresh key for
-// --admin-key-file, stored nowhere).
+// --admin-key-file, stored nowhere); `credits` (credits.ts).
 import { flagOnly, InvalidArgumentError, opt } from '@latentfarm/common';
 import { AdminClient, Role, type ApiKey, type Tenant, type TenantSettings } from '@latentfarm/client';
 import { ApiKey as ApiKeyMessage, Tenant as TenantMessage } from '@latentfarm/proto';
 import { clientOptions, withConnection, type Command } from './command.js';
+import { credits, creditsCommands, parseAmount } from './credits.js';
 import { print, printErr, printJson } from './output.js';
 
 const ROLES: Record<string, Role> = { admin: Role.ADMIN, tenant: Role.TENANT, worker: Role.WORKER };
@@ -63,14 +64,21 @@ function one(pos: string[], what: string): string {
 export const adminCommands: Record<string, Record<string, Command>> = {
   tenant: {
     create: {
-      usage: 'Usage: latentfarm tenant create [options] <tenant-id>\n\nMakes a tenant (lowercase letters, digits and "-"), with its share and quotas (unset: the farm\'s defaults);\n' +
-        'then give it keys with latentfarm key create --role tenant. Needs an admin key.',
-      options: { ...clientOptions, ...tenantOptions },
+      usage: 'Usage: latentfarm tenant create [options] <tenant-id>\n\nMakes a tenant (lowercase letters, digits and "-"), with its share and quotas (unset: the farm\'s defaults)\n' +
+        'and, with --credits, its first credits; then give it keys with latentfarm key create --role tenant. Needs an admin key.',
+      options: { ...clientOptions, ...tenantOptions, credits: flagOnly(opt.string('Credits to grant it at once (as latentfarm credits grant); empty: none', '')) },
       async run(v, pos) {
         const id = one(pos, 'tenant-id');
-        const t = await withAdmin(v, (c) => c.createTenant(id, tenantSettings(v)));
+        const raw = v['credits'] as string;
+        // Checked before the tenant is made, so a typo makes nothing.
+        const amount = raw === '' ? undefined : parseAmount(raw);
+        const t = await withAdmin(v, async (c) => {
+          const tenant = await c.createTenant(id, tenantSettings(v));
+          if (amount !== undefined) await c.grantCredits(id, amount);
+          return tenant;
+        });
         if (v['json'] === true) printJson(TenantMessage.toJSON(t));
-        else print(`tenant created: ${tenantLine(t)}`);
+        else print(`tenant created${amount === undefined ? '' : ` with ${credits(amount)} credits`}: ${tenantLine(t)}`);
         return 0;
       },
     },
@@ -160,4 +168,5 @@ export const adminCommands: Record<string, Record<string, Command>> = {
       },
     },
   },
+  credits: creditsCommands,
 };

@@ -28,6 +28,7 @@ Jobs:
 Admin (an admin key):
   tenant    create | list
   key       create | list | revoke; generate (offline, for serve --admin-key-file)
+  credits   grant <tenant> <amount>; show [tenant] (a tenant key: its own)
 
 Every client command takes --api-key (or LATENTFARM_API_KEY); up and serve --no-auth need none.
 

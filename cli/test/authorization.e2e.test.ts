@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { AdminClient, FarmClient, Role } from '@latentfarm/client';
-import { JobState, WorkerGatewayClient, type ConnectResponse } from '@latentfarm/proto';
+import { FarmAdminService, JobState, RenderFarmService, WorkerGatewayClient, WorkerGatewayService, type ConnectResponse } from '@latentfarm/proto';
 import {
   eventually, loggedField, runCli, spawnCli, spawnCoordinator, spawnSimWorker, tempDir, type CoordinatorProc, type SimWorker,
 } from '@latentfarm/testkit';
@@ -102,6 +102,11 @@ const MATRIX: { rpc: string; run: (c: Caller) => Promise<string>; expected: Reco
     run: (c) => withFarm(c, async (f) => ((await f.getFarmStatus()).workers.length > 0 ? 'workers' : 'no workers')),
   },
   {
+    // A tenant reads its own account; another tenant's reads as not found; the admin names any tenant.
+    rpc: 'RenderFarm/GetCredits', expected: { ...CLIENT_OK, tenantA: 'a', tenantB: 'NOT_FOUND', admin: 'a' },
+    run: (c) => withFarm(c, async (f) => (await f.getCredits({ tenantId: 'a' })).account?.tenantId ?? 'none'),
+  },
+  {
     // The probe worker id is the worker key's own; the real worker has another id and key.
     rpc: 'WorkerGateway/Connect',
     expected: { ...UNAUTH, tenantA: 'PERMISSION_DENIED', tenantB: 'PERMISSION_DENIED', admin: 'PERMISSION_DENIED', worker: 'OK' },
@@ -114,6 +119,7 @@ const MATRIX: { rpc: string; run: (c: Caller) => Promise<string>; expected: Reco
   },
   { rpc: 'FarmAdmin/ListTenants', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.listTenants()).map((t) => t.id)).toContain('a'); return 'OK'; }) },
   { rpc: 'FarmAdmin/CreateKey', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.createKey({ role: Role.TENANT, tenantId: 'b' })).secretKey).toMatch(KEY); return 'OK'; }) },
+  { rpc: 'FarmAdmin/GrantCredits', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.grantCredits('b', 1)).tenantId).toBe('b'); return 'OK'; }) },
   { rpc: 'FarmAdmin/ListKeys', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.listKeys()).length).toBeGreaterThan(3); return 'OK'; }) },
   {
     rpc: 'FarmAdmin/RevokeKey', expected: ADMIN_ONLY,
@@ -151,8 +157,8 @@ beforeAll(async () => {
   const keyFile = join(dir.path, 'admin.key');
   await writeFile(keyFile, `${keys.admin}\n`, { mode: 0o600 });
   coordinator = await spawnCoordinator(['--admin-key-file', keyFile, '--data-dir', join(dir.path, 'data'), '--models', 'sim', '--lease-ttl-ms', '3000', '--heartbeat-ms', '200']);
-  await cli(['tenant', 'create', 'a']);
-  await cli(['tenant', 'create', 'b']);
+  await cli(['tenant', 'create', 'a', '--credits', '1000']);
+  await cli(['tenant', 'create', 'b', '--credits', '1000']);
   keys.tenantA = await newKey(['--role', 'tenant', '--tenant', 'a', '--name', 'tenant A']);
   keys.tenantB = await newKey(['--role', 'tenant', '--tenant', 'b']);
   keys.worker = await newKey(['--role', 'worker', '--worker-id', 'probe']);
@@ -188,6 +194,11 @@ afterAll(async () => {
 });
 
 describe('authorization matrix: every RPC × every kind of caller', () => {
+  it('has a row for every RPC the three services define (a new RPC without one fails here)', () => {
+    const rpcs = [RenderFarmService, WorkerGatewayService, FarmAdminService].flatMap((svc) => Object.values(svc).map((m) => m.path.replace(/^\/latentfarm\.v1\./, '')));
+    expect(MATRIX.map((r) => r.rpc).sort()).toEqual(rpcs.sort());
+  });
+
   it('gives each cell its expected status', async () => {
     const got: Record<string, Record<Caller, string>> = {};
     const want: Record<string, Record<Caller, string>> = {};

@@ -201,7 +201,7 @@ describe('the web console with API keys on', () => {
       return r.output;
     };
     for (const t of ['a', 'b'] as const) {
-      await cli(['tenant', 'create', t]);
+      await cli(['tenant', 'create', t, '--credits', '1000']);
       keys[t] = /lf_[A-Za-z0-9_-]+/.exec(await cli(['key', 'create', '--role', 'tenant', '--tenant', t]))?.[0] ?? '';
     }
   }, 90_000);

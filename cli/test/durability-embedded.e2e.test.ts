@@ -10,11 +10,11 @@ describe('durability on the embedded store (2,000 images, 4 sim workers)', () =>
   const stopped = stopsAfterEachTest();
 
   it('loses and duplicates nothing when the coordinator is SIGKILLed 5 times', async () => {
-    await coordinatorKilledFiveTimes(stopped(await startEmbeddedFarm()));
+    await coordinatorKilledFiveTimes(stopped(await startEmbeddedFarm({ metered: true })));
   }, TEST_BUDGET_MS);
 
   it('loses and duplicates nothing when workers are SIGKILLed 10 times', async () => {
-    await workersKilledTenTimes(stopped(await startEmbeddedFarm()));
+    await workersKilledTenTimes(stopped(await startEmbeddedFarm({ metered: true })));
   }, TEST_BUDGET_MS);
 
   it('makes one job of the same idempotency key submitted 50 times at once', async () => {

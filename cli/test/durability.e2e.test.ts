@@ -1,6 +1,7 @@
 // Fault tests on the JetStream store: a 2,000-image job on 4 sim workers
 // survives coordinators, nats-server and workers being killed or stalled
-// mid-job, and the watching client sees every image exactly once.
+// mid-job, the watching client sees every image exactly once, and the
+// paying tenant's credits balance to the unit (durability-cases.ts).
 import { describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import { eventually } from '@latentfarm/testkit';
@@ -16,11 +17,11 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
   const stopped = stopsAfterEachTest();
 
   it('loses and duplicates nothing when the coordinator is SIGKILLed 5 times', async () => {
-    await coordinatorKilledFiveTimes(stopped(await startDurableFarm()));
+    await coordinatorKilledFiveTimes(stopped(await startDurableFarm({ metered: true })));
   }, TEST_BUDGET_MS);
 
   it('loses and duplicates nothing when nats-server is SIGKILLed and restarted twice', async () => {
-    const f = stopped(await startDurableFarm());
+    const f = stopped(await startDurableFarm({ metered: true }));
     const job = await jobUnderWay(f);
     const { c, w } = job;
     for (const at of [500, 1200]) {
@@ -55,6 +56,6 @@ describe('durability on JetStream (2,000 images, 4 sim workers)', () => {
   }, TEST_BUDGET_MS);
 
   it('loses and duplicates nothing when workers are SIGKILLed 10 times', async () => {
-    await workersKilledTenTimes(stopped(await startDurableFarm()));
+    await workersKilledTenTimes(stopped(await startDurableFarm({ metered: true })));
   }, TEST_BUDGET_MS);
 });

@@ -2,6 +2,8 @@
 // kill, pause and restart, coordinators as separate processes the test can
 // SIGKILL and bring back on the same port, and sim worker processes.
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import { FinishReason } from '@latentfarm/proto';
@@ -9,7 +11,8 @@ import {
   eventually, spawnCoordinator, spawnSimWorker, startNatsServer, tempDir,
   type ChattyLevel, type CoordinatorProc, type NatsServer, type SimWorker, type WorkerOptions,
 } from '@latentfarm/testkit';
-import { FarmClient } from '@latentfarm/client';
+import { AdminClient, FarmClient, Role } from '@latentfarm/client';
+import { generateApiKey } from '@latentfarm/coordinator';
 import { collect, spec, type Collected } from './farm.js';
 
 export const LEASE_TTL_MS = 3_000;
@@ -28,20 +31,33 @@ export const TEST_BUDGET_MS = 300_000;
  */
 export class CoordinatorProcess {
   private proc: CoordinatorProc;
+  /** The admin's client (a farm with keys: the admin key's). */
   readonly client: FarmClient;
+  /** On a metered farm, the paying tenant's client: jobs submitted through it reserve and settle credits. */
+  tenant: FarmClient | undefined;
 
-  private constructor(proc: CoordinatorProc, private readonly args: string[], private readonly logLevel: ChattyLevel) {
+  private constructor(proc: CoordinatorProc, private readonly args: string[], private readonly logLevel: ChattyLevel, adminKey: string | undefined) {
     this.proc = proc;
     // Retries as the SDK does by default: an idempotent call (a read, a keyed submit) that meets an overloaded store
     // gets UNAVAILABLE, "retry later", and a real client retries it.
-    this.client = new FarmClient(this.address, { deadlineMs: 10_000 });
+    this.client = new FarmClient(this.address, { deadlineMs: 10_000, ...(adminKey === undefined ? {} : { apiKey: adminKey }) });
   }
 
   /** Starts the process and waits until it answers. */
-  static async start(args: string[], logLevel: ChattyLevel): Promise<CoordinatorProcess> {
-    const c = new CoordinatorProcess(await spawnCoordinator(args, { logLevel }), args, logLevel);
+  static async start(args: string[], logLevel: ChattyLevel, adminKey?: string): Promise<CoordinatorProcess> {
+    const c = new CoordinatorProcess(await spawnCoordinator(args, { logLevel }), args, logLevel, adminKey);
     await c.answering();
     return c;
+  }
+
+  /** The tenant's key: its client is made here, on this coordinator's address (kept across restarts). */
+  useTenant(apiKey: string): void {
+    this.tenant = new FarmClient(this.address, { deadlineMs: 10_000, apiKey });
+  }
+
+  /** Where the fault cases submit and watch: the tenant's client on a metered farm, else the admin's. */
+  get submitter(): FarmClient {
+    return this.tenant ?? this.client;
   }
 
   get port(): number {
@@ -82,6 +98,8 @@ export class CoordinatorProcess {
 /** Coordinators and sim workers as processes a test can kill; what the fault cases (durability-cases.ts) need. */
 export interface FaultFarm {
   coordinators: CoordinatorProcess[];
+  /** A metered farm (keys on): the tenant whose jobs the cases submit, paying credits; undefined: no keys, admin jobs. */
+  tenantId: string | undefined;
   workers: SimWorker[];
   addWorker(coordinator: CoordinatorProcess | string, o?: WorkerOptions): SimWorker;
   /** Each process's last lines (and, on JetStream, the streams and consumers), for a failed test's report. */
@@ -125,14 +143,57 @@ export const embeddedCoordinatorArgs = (dataDir: string): string[] => [
   '--lease-ttl-ms', String(LEASE_TTL_MS), '--heartbeat-ms', '200', '--data-dir', dataDir,
 ];
 
-/** Coordinators started with `args`, workers added on demand; `more` adds to the diagnostics and the stop. */
-async function faultFarm(args: string[], count: number, more: { diagnostics(): Promise<string[]>; stop(): Promise<void> }): Promise<FaultFarm> {
+/** The tenant of a metered fault farm, and what it is granted: far more than its jobs cost, so only the ledger is under test. */
+export const FAULT_TENANT = 'fault';
+const FAULT_CREDITS = 100_000;
+/** Worker keys a metered farm makes at start (each bound to one worker id): more than any case starts workers. */
+const WORKER_KEYS = 24;
+
+/** Keys on: an admin key file, a tenant with credits and its key on every coordinator, and a pool of worker keys. */
+async function meter(coordinators: CoordinatorProcess[], adminKey: string): Promise<{ id: string; key: string }[]> {
+  const admin = new AdminClient(coordinators[0]!.address, { apiKey: adminKey, deadlineMs: 20_000 });
+  try {
+    await admin.createTenant(FAULT_TENANT);
+    await admin.grantCredits(FAULT_TENANT, FAULT_CREDITS);
+    const tenantKey = (await admin.createKey({ role: Role.TENANT, tenantId: FAULT_TENANT })).secretKey;
+    for (const c of coordinators) c.useTenant(tenantKey);
+    const run = randomBytes(3).toString('hex');
+    return await Promise.all(Array.from({ length: WORKER_KEYS }, async (_, i) => {
+      const id = `sim-${run}-${i}`;
+      return { id, key: (await admin.createKey({ role: Role.WORKER, workerId: id })).secretKey };
+    }));
+  } finally {
+    admin.close();
+  }
+}
+
+/**
+ * Coordinators started with `args`, workers added on demand; `more` adds to the diagnostics and the stop.
+ * `keyDir`: a metered farm (keys on, the cases' jobs a tenant's); its admin key file is written there.
+ */
+async function faultFarm(args: string[], count: number, more: { diagnostics(): Promise<string[]>; stop(): Promise<void> }, keyDir?: string): Promise<FaultFarm> {
   const logLevel = coordinatorLogLevel();
-  const coordinators = await Promise.all(Array.from({ length: count }, () => CoordinatorProcess.start(args, logLevel)));
+  const adminKey = keyDir === undefined ? undefined : generateApiKey();
+  const keyArgs: string[] = [];
+  if (keyDir !== undefined && adminKey !== undefined) {
+    const file = join(keyDir, 'admin.key');
+    await writeFile(file, `${adminKey}\n`, { mode: 0o600 });
+    keyArgs.push('--admin-key-file', file);
+  }
+  const coordinators = await Promise.all(Array.from({ length: count }, () => CoordinatorProcess.start([...args, ...keyArgs], logLevel, adminKey)));
+  const workerKeys = adminKey === undefined ? [] : await meter(coordinators, adminKey);
   const farm: FaultFarm = {
-    coordinators, workers: [],
+    coordinators, workers: [], tenantId: adminKey === undefined ? undefined : FAULT_TENANT,
     addWorker(coordinator, wo = WORKER) {
-      const p = spawnSimWorker(typeof coordinator === 'string' ? coordinator : coordinator.address, wo);
+      let o = wo;
+      if (adminKey !== undefined) {
+        // Keys on: each worker connects with a key bound to its id, taken from the pool made at start.
+        if (wo.id !== undefined) throw new Error('a metered fault farm names its workers itself');
+        const k = workerKeys.shift();
+        if (k === undefined) throw new Error(`more than ${WORKER_KEYS} workers on a metered fault farm`);
+        o = { ...wo, id: k.id, extra: [...(wo.extra ?? []), '--api-key', k.key] };
+      }
+      const p = spawnSimWorker(typeof coordinator === 'string' ? coordinator : coordinator.address, o);
       farm.workers.push(p);
       return p;
     },
@@ -146,7 +207,10 @@ async function faultFarm(args: string[], count: number, more: { diagnostics(): P
     async stop() {
       for (const w of farm.workers) w.kill('SIGKILL');
       await Promise.all(farm.workers.map((w) => w.exited()));
-      for (const c of coordinators) c.client.close();
+      for (const c of coordinators) {
+        c.client.close();
+        c.tenant?.close();
+      }
       await Promise.all(coordinators.map((c) => c.kill('SIGKILL')));
       await more.stop();
     },
@@ -154,7 +218,8 @@ async function faultFarm(args: string[], count: number, more: { diagnostics(): P
   return farm;
 }
 
-export async function startDurableFarm(o: { coordinators?: number; extraArgs?: string[] } = {}): Promise<DurableFarm> {
+/** `metered`: keys on, and the cases' jobs are a tenant's, paid from its credits (see faultFarm). */
+export async function startDurableFarm(o: { coordinators?: number; extraArgs?: string[]; metered?: boolean } = {}): Promise<DurableFarm> {
   const nats = await startNatsServer();
   const dir = await tempDir();
   const prefix = natsPrefix();
@@ -164,17 +229,17 @@ export async function startDurableFarm(o: { coordinators?: number; extraArgs?: s
       await nats.stop();
       await dir.remove();
     },
-  });
+  }, o.metered === true ? dir.path : undefined);
   return Object.assign(farm, { nats, prefix });
 }
 
 /** One coordinator on the embedded store (its data dir kept across its restarts), for the same fault cases. */
-export async function startEmbeddedFarm(): Promise<FaultFarm> {
+export async function startEmbeddedFarm(o: { metered?: boolean } = {}): Promise<FaultFarm> {
   const dir = await tempDir();
   return faultFarm(embeddedCoordinatorArgs(dir.path), 1, {
     diagnostics: () => Promise.resolve([]),
     stop: () => dir.remove(),
-  });
+  }, o.metered === true ? dir.path : undefined);
 }
 
 /** What a test's farm must offer to be stopped after the test. */

@@ -60,6 +60,7 @@ beforeAll(async () => {
   adminFarm = new FarmClient(coordinator.address, { apiKey: adminKey });
   for (const t of ['a', 'b', 'c', 'd']) {
     await admin.createTenant(t);
+    await admin.grantCredits(t, 100_000);
     tenants.set(t, new FarmClient(coordinator.address, { apiKey: (await admin.createKey({ role: Role.TENANT, tenantId: t })).secretKey }));
   }
   const workerKey = (await admin.createKey({ role: Role.WORKER, workerId: 'metrics-w1' })).secretKey;

@@ -59,9 +59,9 @@ beforeAll(async () => {
   // The farm's queue is far larger than A's quota: what stops A is its own quota, not the farm's.
   coordinator = await spawnCoordinator(['--admin-key-file', keyFile, '--data-dir', join(dir.path, 'data'), '--models', 'sim',
     '--max-queued-images', '100000', '--lease-ttl-ms', '5000', '--heartbeat-ms', '200']);
-  await ok(['tenant', 'create', 'a', '--max-queued-images', String(QUOTA_A)]);
-  await ok(['tenant', 'create', 'b']);
-  await ok(['tenant', 'create', 'c']);
+  await ok(['tenant', 'create', 'a', '--max-queued-images', String(QUOTA_A), '--credits', '100000']);
+  await ok(['tenant', 'create', 'b', '--credits', '100000']);
+  await ok(['tenant', 'create', 'c', '--credits', '100000']);
   keys.a = await newKey(['--role', 'tenant', '--tenant', 'a']);
   keys.b = await newKey(['--role', 'tenant', '--tenant', 'b']);
   keys.c = await newKey(['--role', 'tenant', '--tenant', 'c']);

@@ -1,13 +1,13 @@
-// The admin SDK: tenants and API keys (FarmAdmin), with promises and deadlines.
+// The admin SDK: tenants, API keys and credit grants (FarmAdmin), with promises and deadlines.
 // Every call needs an admin key.
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
-  FarmAdminClient, Role, type ApiKey, type CreateKeyResponse, type Tenant,
+  FarmAdminClient, Role, type ApiKey, type CreateKeyResponse, type CreditsAccount, type Tenant,
 } from '@latentfarm/proto';
 import { apiKeyOptions } from './api-key.js';
 
 export { Role };
-export type { ApiKey, Tenant };
+export type { ApiKey, CreditsAccount, Tenant };
 
 export interface AdminClientOptions {
   /** Deadline of each call. */
@@ -88,5 +88,10 @@ export class AdminClient {
 
   async revokeKey(keyId: string): Promise<ApiKey> {
     return (await this.call(this.raw.revokeKey, { keyId })).key as ApiKey;
+  }
+
+  /** Gives a tenant credits; the account after the grant. Not retried: a retry could grant twice. */
+  async grantCredits(tenantId: string, credits: number): Promise<CreditsAccount> {
+    return (await this.call(this.raw.grantCredits, { tenantId, credits })).account as CreditsAccount;
   }
 }

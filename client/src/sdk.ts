@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import {
   RenderFarmClient,
-  type CancelJobResponse, type EstimateCostRequest, type EstimateCostResponse, type GetFarmStatusResponse,
+  type CancelJobResponse, type EstimateCostRequest, type EstimateCostResponse, type GetFarmStatusResponse, type GetCreditsRequest, type GetCreditsResponse,
   type ImageCounts, type ImageInfo, type ImageStep, type Job, type JobSpec, type JobState, type ListJobsRequest,
   type ListJobsResponse, type PromptEntry, type SubmitJobResponse, type SubmitJobStreamRequest, type WatchJobResponse,
 } from '@latentfarm/proto';
@@ -171,6 +171,11 @@ export class FarmClient {
 
   getFarmStatus(): Promise<GetFarmStatusResponse> {
     return this.unary('GetFarmStatus', this.raw.getFarmStatus, {}, true);
+  }
+
+  /** The caller's credits and ledger entries, newest first (a tenant key: its own; an admin key: `tenantId`'s). */
+  getCredits(req: Partial<GetCreditsRequest> = {}): Promise<GetCreditsResponse> {
+    return this.unary('GetCredits', this.raw.getCredits, { tenantId: '', pageSize: 0, pageToken: '', ...req }, true);
   }
 
   async getImage(imageId: string): Promise<{ info: ImageInfo; data: Buffer }> {

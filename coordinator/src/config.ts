@@ -2,6 +2,7 @@ import { ConfigError, opt, parseOptions, formatHelp, type OptionValues } from '@
 import { MAX_SESSION_TTL_MS } from './store/identity.js';
 import { DEFAULT_MAX_TENANT_LABELS } from './tenant-labels.js';
 import type { TenantLimits } from './quota/tenant-limits.js';
+import { parsePrices } from './farm/pricing.js';
 
 export const coordinatorOptions = {
   host: opt.string('Address the gRPC server listens on', '127.0.0.1'),
@@ -48,6 +49,7 @@ export const coordinatorOptions = {
   costBaseSteps: opt.int('Steps of the 1-credit reference image', 50, { min: 1 }),
   costMinCredits: opt.number('Least credits charged per image', 0.01, { min: 0 }),
   maxTenantLabels: opt.int('Tenants with a label of their own in the per-tenant metrics: the first this many seen since start; later ones are counted as tenant="other"', DEFAULT_MAX_TENANT_LABELS, { min: 0, max: 10_000 }),
+  prices: opt.list('Price multipliers per model, model=factor, comma-separated (e.g. sdxl=2.5,sd15=1): EstimateCost, reservations and settlement use them; unlisted models cost 1×', []),
   maxLabels: opt.int('Most labels on one job', 64, { min: 0, max: 10_000 }),
   maxLabelKeyChars: opt.int('Longest label key, in characters', 128, { min: 1 }),
   maxLabelValueChars: opt.int('Longest label value, in characters', 1_024, { min: 0 }),
@@ -82,6 +84,7 @@ export function compileCoordinatorConfig(v: CoordinatorConfig): CoordinatorConfi
     throw new ConfigError('--tls-client-ca: workers need a port of their own with mTLS (clients do not carry certificates): set --worker-port, e.g. 7401');
   }
   if (v.workerPort > 0 && v.workerPort === v.port) throw new ConfigError(`--worker-port: ${v.workerPort} is --port too; choose another, or -1 to serve workers on --port`);
+  parsePrices(v.prices);
   if (v.noAuth && v.adminKeyFile !== '') throw new ConfigError('--admin-key-file: has no use with --no-auth (nobody needs a key); drop one of them');
   if (v.maxResultBytes + 64 * 1024 > v.maxMessageBytes) {
     throw new ConfigError(`--max-result-bytes: ${v.maxResultBytes} does not fit in --max-message-bytes ${v.maxMessageBytes} (leave 64 KiB for the rest of the message)`);

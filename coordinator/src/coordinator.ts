@@ -16,6 +16,9 @@ import { TenantShare } from './scheduling/tenant-share.js';
 import { EmbeddedStore } from './store/embedded.js';
 import { JetStreamStore } from './store/jetstream.js';
 import type { IdentityStore } from './store/identity.js';
+import type { Ledger } from './ledger/ledger.js';
+import { EmbeddedLedger } from './ledger/ledger-embedded.js';
+import { JetStreamLedger } from './ledger/ledger-jetstream.js';
 import { EmbeddedIdentityStore } from './store/identity-embedded.js';
 import { JetStreamIdentityStore } from './store/identity-jetstream.js';
 import type { Store } from './store/store.js';
@@ -69,13 +72,22 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
         url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'identity' }),
       });
     undo.push(() => identity.close());
+    // Credits: tables of the embedded database, or a stream of per-tenant accounts beside the JetStream job store.
+    const ledger: Ledger = embedded !== undefined
+      ? new EmbeddedLedger(embedded.database)
+      : await JetStreamLedger.connect({
+        url: config.natsUrl, prefix: config.natsPrefix, replicas: config.natsReplicas, timeoutMs: config.natsTimeoutMs, log: log.child({ part: 'ledger' }),
+      });
+    undo.push(() => ledger.close());
     const audit = log.child({ part: 'audit' });
     const firstAdminKey = config.noAuth ? undefined : await bootstrapAdmin(identity, config.adminKeyFile, audit);
     const authenticator = config.noAuth ? undefined : new Authenticator(identity, audit);
     // Each tenant's weight and quotas, read from the identity store: fair share across tenants first, then a tenant's jobs.
     const tenants = new TenantDirectory({ lookup: (id) => identity.getTenant(id), defaults: tenantDefaults(config), ttlMs: config.tenantRefreshMs });
     // The store is the farm's alone: gRPC gets the farm; only health is read here, for the health service.
-    const farm = new Farm(config, store, coordinatorMetrics(registry, { maxTenantLabels: config.maxTenantLabels }), log.child({ part: 'farm' }), new TenantShare((t) => tenants.weightOf(t)), tenants);
+    const farm = new Farm(config, store, coordinatorMetrics(registry, { maxTenantLabels: config.maxTenantLabels }), log.child({ part: 'farm' }), new TenantShare((t) => tenants.weightOf(t)), {
+      ledger, tenantExists: async (id) => (await identity.getTenant(id)) !== undefined,
+    }, tenants);
     undo.push(() => farm.close());
     await farm.start();
     let grpc: GrpcServer;
@@ -130,6 +142,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: Coordina
         });
         metrics?.server.close();
         await identity.close();
+        await ledger.close();
         await store.close();
       },
     };

@@ -33,7 +33,8 @@ export async function provisionKeys(address: string, adminKey: string, workerIds
   const admin = new AdminClient(address, { apiKey: adminKey });
   try {
     await admin.createTenant(LOADTEST_TENANT);
-    // When the credits ledger is on, the tenant needs a balance that covers the run: grant it here.
+    // The tenant's submits reserve credits: a balance far above any run, so the ledger is measured, never the refusal.
+    await admin.grantCredits(LOADTEST_TENANT, 1_000_000_000);
     const tenant = await admin.createKey({ role: Role.TENANT, tenantId: LOADTEST_TENANT, name: 'load test' });
     const workerKeys: Record<string, string> = {};
     for (const id of workerIds) {

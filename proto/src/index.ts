@@ -28,3 +28,6 @@ export {
   CreateTenantRequest, CreateTenantResponse, UpdateTenantRequest, UpdateTenantResponse, ListTenantsRequest, ListTenantsResponse, CreateKeyRequest, CreateKeyResponse,
   ListKeysRequest, ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse,
 } from './gen/latentfarm/v1/farm_admin.js';
+export {
+  CreditsAccount, CreditsEntry, CreditsEntryKind, GetCreditsRequest, GetCreditsResponse, GrantCreditsRequest, GrantCreditsResponse,
+} from './gen/latentfarm/v1/credits.js';

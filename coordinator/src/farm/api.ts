@@ -5,6 +5,8 @@
 import type {
   Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep,
 } from '@latentfarm/proto';
+import type { Account } from '../ledger/ledger.js';
+import type { CreditsView } from './credits.js';
 import type { RenderedImage } from './images.js';
 import type { JobQuery, SubmitItem } from './jobs.js';
 import type { FarmStatusView } from './farm-status.js';
@@ -13,7 +15,7 @@ import type { Principal } from './principal.js';
 import type { WatchEvent, WatchOptions } from './watch.js';
 import type { WorkerLink, WorkerSession } from './worker-session.js';
 
-export type { CostEstimate, FarmStatusView, JobQuery, RenderedImage, SubmitItem, WatchEvent, WatchOptions };
+export type { Account, CostEstimate, CreditsView, FarmStatusView, JobQuery, RenderedImage, SubmitItem, WatchEvent, WatchOptions };
 export type { ImageStepProgress } from './watch.js';
 
 export interface Submitted {
@@ -33,6 +35,13 @@ export interface ClientApi {
   events(principal: Principal, jobId: string, after: number, signal: AbortSignal, options: WatchOptions): AsyncIterable<WatchEvent>;
   image(principal: Principal, imageId: string): Promise<RenderedImage>;
   status(principal: Principal): FarmStatusView;
+  /** A tenant's own credits (an admin's: any tenant's), with a page of ledger entries, newest first. */
+  credits(principal: Principal, tenantId: string, pageSize: number, pageToken: string): Promise<CreditsView>;
+}
+
+/** What FarmAdmin's credit handlers need. */
+export interface CreditsAdminApi {
+  grantCredits(principal: Principal, tenantId: string, credits: number): Promise<Account>;
 }
 
 /** What WorkerGateway's handler needs: one session per Connect stream. */

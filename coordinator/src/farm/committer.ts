@@ -68,7 +68,7 @@ export class ResultCommitter {
     this.d.jobs.countCommitted(task.jobId);
     lease.session.imagesCompleted++;
     this.d.completions.add();
-    const credits = this.d.pricing.perImage(task.params);
+    const credits = this.d.pricing.perImage(job.spec.model, task.params);
     metrics.imagesCompleted.inc({ model: job.spec.model });
     metrics.creditsSpent.inc({ model: job.spec.model }, credits);
     metrics.tenants.completed(job.owner, credits);

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ShareCandidate, SharePolicy } from '../scheduling/share-policy.js';
 import { TenantShare } from '../scheduling/tenant-share.js';
 import { MAX_LEASE_BATCH } from './dispatcher.js';
-import { hello, link, prompts, spec, testFarm, type TestFarm } from './farm.fixture.js';
+import { fundTenants, hello, link, prompts, spec, testFarm, type TestFarm } from './farm.fixture.js';
 import { LOCAL_ADMIN as P, type Principal } from './principal.js';
 
 /** Newest job first, never dry: the opposite of what the farm's policy does with two equal jobs. */
@@ -63,6 +63,7 @@ describe('Dispatcher', () => {
 
   it('with the farm\'s policy, shares workers by tenant: ten priority-10 jobs of one tenant get no more than one priority-1 job of another', async () => {
     t = await testFarm(new TenantShare());
+    await fundTenants(t, ['a', 'b']);
     const { farm } = t;
     const a: Principal = { kind: 'tenant', tenantId: 'a', keyId: 'ka' };
     const b: Principal = { kind: 'tenant', tenantId: 'b', keyId: 'kb' };

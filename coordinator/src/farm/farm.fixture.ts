@@ -10,14 +10,21 @@ import { coordinatorMetrics } from '../metrics.js';
 import type { TenantDirectory } from '../quota/tenant-directory.js';
 import type { SharePolicy } from '../scheduling/share-policy.js';
 import { TenantShare } from '../scheduling/tenant-share.js';
+import { EmbeddedLedger } from '../ledger/ledger-embedded.js';
 import { EmbeddedStore } from '../store/embedded.js';
-import { Farm } from './farm.js';
+import { EmbeddedIdentityStore } from '../store/identity-embedded.js';
+import { tenantRecord } from '../store/identity.js';
+import { Farm, type FarmAccounts } from './farm.js';
+import { LOCAL_ADMIN } from './principal.js';
 
 export interface TestFarm {
   farm: Farm;
-  registry: Registry;
   /** The farm's store, for tests that look at what it holds. */
   store: EmbeddedStore;
+  /** Tenants and credits of the farm, to make a tenant that can pay. */
+  identity: EmbeddedIdentityStore;
+  ledger: EmbeddedLedger;
+  registry: Registry;
   close(): Promise<void>;
 }
 
@@ -26,15 +33,31 @@ export async function testFarm(policy: SharePolicy = new TenantShare(), config: 
   const dir = await mkdtemp(join(tmpdir(), 'farm-test-'));
   const registry = new Registry();
   const store = new EmbeddedStore(dir);
-  const farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, ...config }), store, coordinatorMetrics(registry), createLogger('t', 'silent'), policy, tenants);
+  const accounts = embeddedAccounts(store);
+  const { identity, ledger } = accounts;
+  const farm = new Farm(defaultCoordinatorConfig({ dataDir: dir, ...config }), store, coordinatorMetrics(registry), createLogger('t', 'silent'), policy, accounts, tenants);
   return {
-    farm, registry, store,
+    farm, registry, identity, ledger, store,
     async close() {
       farm.close();
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Makes tenants with credits to spend, for tests whose subject is not the ledger (a tenant's submit reserves credits). */
+export async function fundTenants(t: TestFarm, ids: readonly string[], credits = 1_000_000): Promise<void> {
+  for (const id of ids) {
+    await t.identity.createTenant(tenantRecord({ id, createdUnixMs: Date.now() }));
+    await t.farm.grantCredits(LOCAL_ADMIN, id, credits);
+  }
+}
+
+/** Tenants and the ledger in the embedded store's database, as the coordinator keeps them. */
+export function embeddedAccounts(store: EmbeddedStore): FarmAccounts & { identity: EmbeddedIdentityStore; ledger: EmbeddedLedger } {
+  const identity = new EmbeddedIdentityStore(store.database);
+  return { identity, ledger: new EmbeddedLedger(store.database), tenantExists: async (id) => (await identity.getTenant(id)) !== undefined };
 }
 
 /** A sim worker's hello; it may hold 2 × maxBatch tasks (creditCap). */

@@ -6,6 +6,7 @@
 import type { Logger } from '@latentfarm/common';
 import type { Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep } from '@latentfarm/proto';
 import { tenantDefaults, type CoordinatorConfig } from '../config.js';
+import type { Account, Ledger } from '../ledger/ledger.js';
 import type { Defaults, Limits } from '../jobs/params.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import { TenantDirectory } from '../quota/tenant-directory.js';
@@ -14,6 +15,7 @@ import type { Store } from '../store/store.js';
 import type { ClientApi, Submitted, WorkerApi } from './api.js';
 import { ResultCommitter } from './committer.js';
 import { Completions } from './completions.js';
+import { Credits, type CreditsView } from './credits.js';
 import { Dispatcher } from './dispatcher.js';
 import { FarmStatus, type FarmStatusView } from './farm-status.js';
 import { ImageHistory, type RenderedImage } from './images.js';
@@ -21,7 +23,7 @@ import { isFinished, JobTable } from './job-table.js';
 import { JobService, type JobQuery, type SubmitItem } from './jobs.js';
 import { LeaseTable } from './lease-table.js';
 import { ModelRegistry } from './model-registry.js';
-import { Pricing, type CostEstimate } from './pricing.js';
+import { parsePrices, Pricing, type CostEstimate } from './pricing.js';
 import { Quarantine } from './quarantine.js';
 import { QuotaGate } from './quota-gate.js';
 import type { Principal } from './principal.js';
@@ -30,6 +32,12 @@ import { Timers } from './timers.js';
 import { JobWatch, type WatchEvent, type WatchOptions } from './watch.js';
 import type { WorkerLink, WorkerSession } from './worker-session.js';
 import { Workers } from './workers.js';
+
+/** Where credits are kept, and who may hold them. */
+export interface FarmAccounts {
+  readonly ledger: Ledger;
+  readonly tenantExists: (tenantId: string) => Promise<boolean>;
+}
 
 export class Farm implements ClientApi, WorkerApi {
   private readonly timers = new Timers();
@@ -41,9 +49,10 @@ export class Farm implements ClientApi, WorkerApi {
   private readonly watch: JobWatch;
   private readonly images: ImageHistory;
   private readonly farmStatus: FarmStatus;
+  private readonly accounts: Credits;
 
   /** `tenants`: each tenant's weight and quotas; without it every tenant gets the config's defaults. */
-  constructor(config: CoordinatorConfig, store: Store, metrics: CoordinatorMetrics, log: Logger, policy: SharePolicy, tenants?: TenantDirectory) {
+  constructor(config: CoordinatorConfig, store: Store, metrics: CoordinatorMetrics, log: Logger, policy: SharePolicy, accounts: FarmAccounts, tenants?: TenantDirectory) {
     const { timers } = this;
     const limits: Limits = {
       maxPromptChars: config.maxPromptChars, maxWidth: config.maxWidth, maxHeight: config.maxHeight,
@@ -56,12 +65,18 @@ export class Farm implements ClientApi, WorkerApi {
       accepted: config.models, defaultModel: config.defaultModel, fallbackWidth: config.defaultWidth, fallbackHeight: config.defaultHeight,
       maxWidth: config.maxWidth, maxHeight: config.maxHeight,
     });
-    const pricing = new Pricing({ basePixels: config.costBasePixels, baseSteps: config.costBaseSteps, minCredits: config.costMinCredits }, defaults);
+    const pricing = new Pricing({ basePixels: config.costBasePixels, baseSteps: config.costBaseSteps, minCredits: config.costMinCredits }, defaults, parsePrices(config.prices));
     const sessions = new Map<string, WorkerSession>();
     const progress = new StepProgress();
     const completions = new Completions();
     const table = new JobTable(store, metrics);
     table.onChange((job) => { if (isFinished(job)) progress.dropJob(job.id); });
+    const credits = new Credits({ store, ledger: accounts.ledger, pricing, timers, log: log.child({ part: 'credits' }), tenantExists: accounts.tenantExists });
+    // Every coordinator that sees a job end (here or through the store's feed) settles it; the ledger closes it once.
+    table.onChange((job, before) => {
+      if (isFinished(job) && (before === undefined || !isFinished(before))) credits.settleSoon(job);
+    });
+    this.accounts = credits;
     const committer = new ResultCommitter({ store, jobs: table, progress, pricing, completions, metrics, log, timers, maxAttempts: config.maxAttempts });
     const leases = new LeaseTable({ store, jobs: table, progress, committer, metrics, log, timers, leaseTtlMs: config.leaseTtlMs });
     const dispatcher = new Dispatcher({ policy, store, jobs: table, leases, sessions, defaults, metrics, log, timers });
@@ -74,7 +89,7 @@ export class Farm implements ClientApi, WorkerApi {
       maxWorkerCredit: config.maxWorkerCredit, maxResultBytes: config.maxResultBytes,
     });
     this.jobs = new JobService({
-      store, jobs: table, leases, models, pricing, limits, defaults, maxImagesPerJob: config.maxImagesPerJob,
+      store, jobs: table, leases, models, pricing, credits, limits, defaults, maxImagesPerJob: config.maxImagesPerJob,
       quotas: new QuotaGate({
         jobs: table, completions, maxQueuedImages: config.maxQueuedImages,
         tenants: tenants ?? new TenantDirectory({ lookup: () => Promise.resolve(undefined), defaults: tenantDefaults(config), ttlMs: config.tenantRefreshMs }),
@@ -89,6 +104,8 @@ export class Farm implements ClientApi, WorkerApi {
   /** Picks up the store's unfinished jobs (a restarted coordinator resumes them). */
   async start(): Promise<void> {
     await this.table.resume((job) => this.committer.checkFinished(job.id));
+    // Settles what a crash left open before new work arrives; then every RECONCILE_MS.
+    await this.accounts.reconcile();
     this.dispatcher.schedule();
   }
 
@@ -99,14 +116,16 @@ export class Farm implements ClientApi, WorkerApi {
 
   /**
    * Resolves once the farm has acted on everything it was told so far: no dispatch running or due, no finishing
-   * check under way. So a caller (a test) can look at what was leased or finished without waiting a guessed time.
+   * check or credit settlement under way. So a caller (a test) can look at what was leased or finished without waiting a guessed time.
    */
   async settled(): Promise<void> {
     for (;;) {
       const idle = this.dispatcher.whenIdle();
       const finishing = this.committer.pending();
+      const settling = this.accounts.pending();
       if (idle !== undefined) await idle;
       else if (finishing.length > 0) await Promise.all(finishing);
+      else if (settling.length > 0) await Promise.all(settling);
       else return;
     }
   }
@@ -147,6 +166,14 @@ export class Farm implements ClientApi, WorkerApi {
 
   status(principal: Principal): FarmStatusView {
     return this.farmStatus.status(principal);
+  }
+
+  credits(principal: Principal, tenantId: string, pageSize: number, pageToken: string): Promise<CreditsView> {
+    return this.accounts.show(principal, tenantId, pageSize, pageToken);
+  }
+
+  grantCredits(principal: Principal, tenantId: string, credits: number): Promise<Account> {
+    return this.accounts.grant(principal, tenantId, credits);
   }
 
   // ---- workers (WorkerGateway) ---------------------------------------------

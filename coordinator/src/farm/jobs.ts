@@ -10,6 +10,7 @@ import { EntryTaskSource } from '../jobs/task-source.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import type { JobRecord, Store } from '../store/store.js';
 import { counts, isFinished, type JobTable } from './job-table.js';
+import type { Credits } from './credits.js';
 import type { LeaseTable } from './lease-table.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { CostEstimate, Pricing } from './pricing.js';
@@ -49,6 +50,7 @@ export interface JobServiceDeps {
   readonly leases: LeaseTable;
   readonly models: ModelRegistry;
   readonly pricing: Pricing;
+  readonly credits: Credits;
   readonly limits: Limits;
   readonly defaults: Defaults;
   readonly maxImagesPerJob: number;
@@ -100,7 +102,8 @@ export class JobService {
     }
     const { spec, seed } = withSeed(validated);
     const id = newJobId();
-    const job = { id, spec, total, promptCount: entries.length, credits: this.d.pricing.estimate(spec, entries).credits };
+    const estimate = this.d.pricing.estimate(spec, entries);
+    const job = { id, spec, total, promptCount: entries.length, credits: estimate.credits, units: estimate.units };
     return this.accept(principal, job, {
       write: (record) => this.d.store.createJob(record, new EntryTaskSource(id, spec, entries, seed, this.d.defaults)),
       discard: () => Promise.resolve(),
@@ -145,7 +148,7 @@ export class JobService {
       if (job.promptCount === 0) throw new InvalidArgumentError('entries', 'empty: a job needs at least one prompt');
       if (!this.d.store.healthy()) throw new UnavailableError('the job store is unreachable; the job was not accepted, retry later');
       const streamed = job;
-      return await this.accept(principal, { id: job.id, spec: job.spec, total: job.images, promptCount: job.promptCount, credits: job.credits }, {
+      return await this.accept(principal, { id: job.id, spec: job.spec, total: job.images, promptCount: job.promptCount, credits: job.credits, units: job.units }, {
         write: (record) => streamed.commit(record),
         discard: () => streamed.discard(),
       });
@@ -165,7 +168,7 @@ export class JobService {
    * then the record is written with `write`.
    */
   private async accept(
-    principal: Principal, j: { id: string; spec: JobSpec; total: number; promptCount: number; credits: number },
+    principal: Principal, j: { id: string; spec: JobSpec; total: number; promptCount: number; credits: number; units: number },
     tasks: { write: (record: JobRecord) => Promise<void>; discard: () => Promise<void> },
   ): Promise<{ job: Job; created: boolean }> {
     const { store, jobs, metrics } = this.d;
@@ -173,17 +176,36 @@ export class JobService {
     const owner = ownerOf(principal);
     // Keys are per owner: another tenant's key of the same spelling names another job (and never reveals it).
     const key = spec.idempotencyKey === '' ? '' : scopedIdempotencyKey(owner, spec.idempotencyKey);
-    // A retry of a submit that was accepted gets its job, even at a quota; the quotas are checked before the key
-    // is claimed, so a refused submit leaves its key free for the retry its RetryInfo invites.
+    // A retry of a submit that was accepted gets its job, whatever the quotas or the balance say now (it was paid
+    // for once); the quotas and credits are checked before the key is claimed, so a refused submit leaves its key
+    // free for the retry its RetryInfo invites.
     const held = key === '' ? undefined : await store.idempotencyKeyHolder(key);
     if (held !== undefined) {
       await tasks.discard();
       return { job: await this.existingJob(principal, held, spec.idempotencyKey), created: false };
     }
     await this.d.quotas.admit(principal, total);
+    // Reserved before the key is claimed and the job created: a refusal writes nothing, the key included. A crash
+    // before the job exists leaves a reservation the reconciler releases (farm/credits.ts).
+    try {
+      await this.d.credits.reserve(owner, id, j.units, spec.model);
+    } catch (err) {
+      // A submit of the same key may have made the job meanwhile: that is the answer, not the refusal.
+      const raced = key === '' ? undefined : await this.madeFor(principal, key);
+      if (raced !== undefined) {
+        await tasks.discard();
+        return { job: raced, created: false };
+      }
+      throw err;
+    }
     if (key !== '') {
-      const holder = await store.claimIdempotencyKey(key, id);
+      const holder = await store.claimIdempotencyKey(key, id).catch(async (err: unknown) => {
+        await this.release(owner, id);
+        throw err;
+      });
       if (holder !== id) {
+        // Another submit of the key got there first: this one's reservation goes back, and its job is the answer.
+        await this.release(owner, id);
         await tasks.discard();
         return { job: await this.existingJob(principal, holder, spec.idempotencyKey), created: false };
       }
@@ -192,7 +214,12 @@ export class JobService {
       id, owner, spec, total, promptCount: j.promptCount, createdUnixMs: Date.now(), estimatedCredits: j.credits,
       state: JobState.QUEUED, startedUnixMs: 0, finishedUnixMs: 0, reason: '',
     };
-    await tasks.write(record);
+    try {
+      await tasks.write(record);
+    } catch (err) {
+      await this.release(owner, id);
+      throw err;
+    }
     jobs.apply(record);
     await store.appendState(id, { kind: 'state', state: JobState.QUEUED, counts: counts(total, 0, 0, 0), reason: '' }, 'queued');
     metrics.jobsSubmitted.inc();
@@ -200,7 +227,23 @@ export class JobService {
     metrics.tenants.submitted(owner, total);
     this.d.log.info({ job: id, images: total, prompts: j.promptCount, model: spec.model, priority: spec.priority }, 'job accepted');
     this.d.onSubmitted();
+    if (!(await this.d.credits.stillReserved(owner, id))) {
+      // Creating it took longer than the reconciler's grace: its credits were released, so it must not run unpaid.
+      await this.cancel(principal, id, 'its credit reservation was released before it was created; submit it again');
+    }
     return { job: await this.toJob(await this.d.jobs.lookup(id) ?? record), created: true };
+  }
+
+  /** The job `key` (scoped) names when it exists; undefined when no job holds the key yet. */
+  private async madeFor(principal: Principal, key: string): Promise<Job | undefined> {
+    const holder = await this.d.store.idempotencyKeyHolder(key);
+    const job = holder === undefined ? undefined : await this.d.jobs.lookup(holder);
+    return job === undefined ? undefined : this.toJob(await this.d.jobs.find(principal, job.id));
+  }
+
+  /** The job was not made after all: its reservation goes back (a failure here is left to the reconciler). */
+  private async release(owner: string, id: string): Promise<void> {
+    await this.d.credits.release(owner, id).catch((err: unknown) => this.d.log.warn({ err, job: id }, 'releasing the credits of a job not made failed; the reconciler will'));
   }
 
   /** The job an idempotency key names; another coordinator may still be creating it. */
@@ -258,11 +301,11 @@ export class JobService {
     return { jobs: out, nextPageToken: i >= 0 ? String(i) : '' };
   }
 
-  async cancel(principal: Principal, id: string): Promise<Job> {
+  async cancel(principal: Principal, id: string, reason = 'cancelled by request'): Promise<Job> {
     const { store, jobs } = this.d;
     checkIdLength('job_id', id, this.d.limits.maxIdChars);
     await jobs.find(principal, id);
-    const changed = await store.updateJob(id, (j) => (isFinished(j) ? undefined : { ...j, state: JobState.CANCELLED, finishedUnixMs: Date.now(), reason: 'cancelled by request' }));
+    const changed = await store.updateJob(id, (j) => (isFinished(j) ? undefined : { ...j, state: JobState.CANCELLED, finishedUnixMs: Date.now(), reason }));
     if (changed !== undefined) {
       const dropped = await store.dropTasks(id);
       jobs.apply(changed);
@@ -270,7 +313,7 @@ export class JobService {
       const cancelled = changed.total - c.succeeded - c.failed;
       this.d.metrics.imagesCancelled.inc(cancelled);
       this.d.metrics.tenants.cancelled(changed.owner, cancelled);
-      await store.appendState(id, { kind: 'state', state: JobState.CANCELLED, counts: counts(changed.total, c.succeeded, c.failed, cancelled), reason: 'cancelled by request' }, 'end');
+      await store.appendState(id, { kind: 'state', state: JobState.CANCELLED, counts: counts(changed.total, c.succeeded, c.failed, cancelled), reason }, 'end');
       this.d.log.info({ job: id, dropped }, 'job cancelled');
     }
     return this.toJob(await jobs.find(principal, id));

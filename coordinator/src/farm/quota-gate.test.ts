@@ -6,7 +6,7 @@ import { ResourceExhaustedError } from '@latentfarm/common';
 import { defaultCoordinatorConfig, tenantDefaults } from '../config.js';
 import { TenantDirectory } from '../quota/tenant-directory.js';
 import { tenantRecord, type TenantRecord } from '../store/identity.js';
-import { prompts, spec, testFarm, type TestFarm } from './farm.fixture.js';
+import { fundTenants, prompts, spec, testFarm, type TestFarm } from './farm.fixture.js';
 import { LOCAL_ADMIN, type Principal } from './principal.js';
 import { RUNNING_JOBS_RETRY_MS } from './quota-gate.js';
 
@@ -29,6 +29,7 @@ describe('tenant quotas at submit', () => {
       lookup: (id) => Promise.resolve(byId.get(id)), defaults: tenantDefaults(defaultCoordinatorConfig(config)), ttlMs: 60_000,
     });
     t = await testFarm(undefined, config, tenants);
+    await fundTenants(t, ['a', 'b']);
     return t.farm;
   }
 

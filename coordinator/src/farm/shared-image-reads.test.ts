@@ -10,7 +10,7 @@ import { coordinatorMetrics } from '../metrics.js';
 import { FairShare } from '../scheduling/fair-share.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { Farm } from './farm.js';
-import { hello, link, prompts, result, spec, tagOf } from './farm.fixture.js';
+import { embeddedAccounts, hello, link, prompts, result, spec, tagOf } from './farm.fixture.js';
 import { LOCAL_ADMIN as P } from './principal.js';
 import { SharedImageReads } from './shared-image-reads.js';
 
@@ -28,7 +28,7 @@ describe('image reads shared by the watchers of a job', () => {
       reads.set(id, (reads.get(id) ?? 0) + 1);
       return read(id);
     };
-    const farm = new Farm(defaultCoordinatorConfig({ dataDir: dir }), store, coordinatorMetrics(new Registry()), createLogger('t', 'silent'), new FairShare());
+    const farm = new Farm(defaultCoordinatorConfig({ dataDir: dir }), store, coordinatorMetrics(new Registry()), createLogger('t', 'silent'), new FairShare(), embeddedAccounts(store));
     try {
       const { job } = await farm.submit(P, spec(), prompts(IMAGES));
       const watch = async (): Promise<string[]> => {

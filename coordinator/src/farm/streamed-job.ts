@@ -21,6 +21,8 @@ export class StreamedJob {
   promptCount = 0;
   images = 0;
   credits = 0;
+  /** What is reserved: each image's price in ledger units (jobs/cost.ts), summed as chunks arrive. */
+  units = 0;
   private readonly writer: JobWriter;
   /** Set once the record is sent: a commit that failed may still have stored it, so its tasks stay. */
   private committing = false;
@@ -44,7 +46,9 @@ export class StreamedJob {
     if (entries.length === 0) return;
     const place = { firstEntry: this.promptCount, firstImage: this.images };
     await this.writer.addTasks(new EntryTaskSource(this.id, this.spec, entries, this.seed, this.d.defaults, place));
-    this.credits += this.d.pricing.estimate(this.spec, entries).credits;
+    const estimate = this.d.pricing.estimate(this.spec, entries);
+    this.credits += estimate.credits;
+    this.units += estimate.units;
     this.promptCount += entries.length;
     this.images = images;
   }

@@ -1,11 +1,13 @@
-// FarmAdmin handlers: thin. Proto ↔ IdentityAdmin calls; the secret key
+// FarmAdmin handlers: thin. Proto ↔ IdentityAdmin and credit grants; the secret key
 // travels only in CreateKey's reply.
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '@latentfarm/common';
 import { Role, type ApiKey, type FarmAdminServer } from '@latentfarm/proto';
 import type { IdentityAdmin } from '../auth/admin.js';
+import type { CreditsAdminApi } from '../farm/api.js';
 import type { Principal } from '../farm/principal.js';
 import type { KeyRecord, Role as RoleName } from '../store/identity.js';
+import { toCreditsAccount } from './credits.js';
 import { principalOf } from './principal.js';
 import { isInternal, toServiceError } from './status.js';
 
@@ -19,7 +21,7 @@ function toApiKey(k: KeyRecord): ApiKey {
   };
 }
 
-export function farmAdminHandlers(admin: IdentityAdmin, log: Logger): FarmAdminServer {
+export function farmAdminHandlers(admin: IdentityAdmin, credits: CreditsAdminApi, log: Logger): FarmAdminServer {
   const unary = <Req, Res>(fn: (principal: Principal, req: Req) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       Promise.resolve().then(() => fn(principalOf(call), call.request)).then((res) => callback(null, res), (err: unknown) => {
@@ -48,5 +50,6 @@ export function farmAdminHandlers(admin: IdentityAdmin, log: Logger): FarmAdminS
     }),
     listKeys: unary(async (p, req) => ({ keys: (await admin.listKeys(p, req.tenantId)).map(toApiKey) })),
     revokeKey: unary(async (p, req) => ({ key: toApiKey(await admin.revokeKey(p, req.keyId)) })),
+    grantCredits: unary(async (p, req) => ({ account: toCreditsAccount(await credits.grantCredits(p, req.tenantId, req.credits)) })),
   };
 }

@@ -9,6 +9,7 @@ import type {
 } from '@latentfarm/proto';
 import type { ClientApi, SubmitItem, WatchEvent } from '../farm/api.js';
 import type { Principal } from '../farm/principal.js';
+import { toCreditsAccount, toCreditsEntry } from './credits.js';
 import { isMalformed } from './malformed.js';
 import { principalOf } from './principal.js';
 import { isInternal, toServiceError } from './status.js';
@@ -54,6 +55,10 @@ export function renderFarmHandlers(farm: ClientApi, log: Logger): RenderFarmServ
     getImage: stream(getImage(farm)),
     estimateCost: unary((p, req) => farm.estimate(p, req.spec, req.entries)),
     getFarmStatus: unary((p) => farm.status(p)),
+    getCredits: unary(async (p, req) => {
+      const v = await farm.credits(p, req.tenantId, req.pageSize, req.pageToken);
+      return { account: toCreditsAccount(v.account), entries: v.entries.map(toCreditsEntry), nextPageToken: v.nextPageToken };
+    }),
   };
 }
 

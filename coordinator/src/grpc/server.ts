@@ -7,7 +7,7 @@ import type { Logger } from '@latentfarm/common';
 import { FarmAdminService, RenderFarmService, WorkerGatewayService } from '@latentfarm/proto';
 import type { IdentityAdmin } from '../auth/admin.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { ClientApi, WorkerApi } from '../farm/api.js';
+import type { ClientApi, CreditsAdminApi, WorkerApi } from '../farm/api.js';
 import { authInterceptor } from './auth-interceptor.js';
 import { farmAdminHandlers } from './farm-admin.js';
 import { tolerant } from './malformed.js';
@@ -64,14 +64,14 @@ const newServer = (identity: GrpcIdentity, limits: GrpcLimits) =>
   });
 
 /** Binds the client port, then the worker port if any; a bind that fails stops what was started and throws, naming the port. */
-export async function startGrpcServer(farm: ClientApi & WorkerApi, identity: GrpcIdentity, log: Logger, listen: GrpcListen, limits: GrpcLimits): Promise<GrpcServer> {
+export async function startGrpcServer(farm: ClientApi & WorkerApi & CreditsAdminApi, identity: GrpcIdentity, log: Logger, listen: GrpcListen, limits: GrpcLimits): Promise<GrpcServer> {
   const server = newServer(identity, limits);
   const workerServer = listen.workers === undefined ? server : newServer(identity, limits);
   const renderFarm = tolerant(RenderFarmService, renderFarmHandlers(farm, log.child({ service: 'RenderFarm' })), { watchJob: 'after_sequence' });
   server.addService(renderFarm.definition, renderFarm.handlers);
   const gateway = tolerant(WorkerGatewayService, workerGatewayHandlers(farm, log.child({ service: 'WorkerGateway' }), { mtls: listen.mtls }), { connect: 'epoch' });
   workerServer.addService(gateway.definition, gateway.handlers);
-  const admin = tolerant(FarmAdminService, farmAdminHandlers(identity.admin, log.child({ service: 'FarmAdmin' })));
+  const admin = tolerant(FarmAdminService, farmAdminHandlers(identity.admin, farm, log.child({ service: 'FarmAdmin' })));
   server.addService(admin.definition, admin.handlers);
   const health = new HealthImplementation({
     '': 'SERVING', 'latentfarm.v1.RenderFarm': 'SERVING', 'latentfarm.v1.WorkerGateway': 'SERVING',

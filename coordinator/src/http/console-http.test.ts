@@ -50,8 +50,8 @@ describe('the console over HTTP, with log-in on', () => {
     );
     KEY = coordinator.firstAdminKey ?? '';
     base = `http://127.0.0.1:${coordinator.httpPort}`;
-    await cli(['tenant', 'create', 'a']);
-    await cli(['tenant', 'create', 'b']);
+    await cli(['tenant', 'create', 'a', '--credits', '1000']);
+    await cli(['tenant', 'create', 'b', '--credits', '1000']);
     keys.tenantA = await newKey(['--role', 'tenant', '--tenant', 'a']);
     keys.tenantB = await newKey(['--role', 'tenant', '--tenant', 'b']);
     keys.worker = await newKey(['--role', 'worker', '--worker-id', 'w-console']);

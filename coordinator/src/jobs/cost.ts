@@ -4,6 +4,14 @@
 import type { GenerationParams, PromptEntry } from '@latentfarm/proto';
 import { resolveEntryParams, type Defaults } from './params.js';
 
+/**
+ * Credits as the ledger counts them: integer micro-credits ("units"), so sums
+ * are exact and a job's reserved = settled + refunded holds to the unit.
+ */
+export const UNITS_PER_CREDIT = 1_000_000;
+export const toUnits = (credits: number): number => Math.round(credits * UNITS_PER_CREDIT);
+export const toCredits = (units: number): number => units / UNITS_PER_CREDIT;
+
 export interface CostModel {
   basePixels: number;
   baseSteps: number;
@@ -23,24 +31,33 @@ export function describeCost(model: CostModel): string {
 export interface JobEstimate {
   images: number;
   credits: number;
+  /** What is reserved: the sum of each image's price in units, as each image settles. */
+  units: number;
   creditsPerImageMin: number;
   creditsPerImageMax: number;
 }
 
-/** Prices every entry at its own resolved size and steps. */
-export function estimateJob(model: CostModel, job: GenerationParams | undefined, entries: readonly PromptEntry[], defaults: Defaults): JobEstimate {
+/** Units one image of this size and step count costs at `multiplier` (the model's price factor). */
+export function imageUnits(model: CostModel, p: { width: number; height: number; steps: number }, multiplier: number): number {
+  return toUnits(imageCredits(model, p.width, p.height, p.steps) * multiplier);
+}
+
+/** Prices every entry at its own resolved size and steps, times the model's `multiplier`. */
+export function estimateJob(model: CostModel, job: GenerationParams | undefined, entries: readonly PromptEntry[], defaults: Defaults, multiplier = 1): JobEstimate {
   let images = 0;
   let credits = 0;
+  let units = 0;
   let min = Infinity;
   let max = 0;
   for (const e of entries) {
     const p = resolveEntryParams(job, e.overrides, defaults);
-    const c = imageCredits(model, p.width, p.height, p.steps);
+    const c = imageCredits(model, p.width, p.height, p.steps) * multiplier;
     const n = e.images || 1;
     images += n;
     credits += c * n;
+    units += imageUnits(model, p, multiplier) * n;
     min = Math.min(min, c);
     max = Math.max(max, c);
   }
-  return { images, credits, creditsPerImageMin: entries.length === 0 ? 0 : min, creditsPerImageMax: max };
+  return { images, credits, units, creditsPerImageMin: entries.length === 0 ? 0 : min, creditsPerImageMax: max };
 }

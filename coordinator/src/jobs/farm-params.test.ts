@@ -8,6 +8,7 @@ import { InvalidArgumentError, Registry, createLogger } from '@latentfarm/common
 import { ImageFormat, MAX_SEED, Scheduler, type ConnectResponse, type GenerationParams, type Hello, type PromptEntry, type Task } from '@latentfarm/proto';
 import { defaultCoordinatorConfig } from '../config.js';
 import { Farm } from '../farm/farm.js';
+import { embeddedAccounts } from '../farm/farm.fixture.js';
 import { LOCAL_ADMIN as P } from '../farm/principal.js';
 import { coordinatorMetrics } from '../metrics.js';
 import { FairShare } from '../scheduling/fair-share.js';
@@ -30,7 +31,8 @@ describe('job parameters through the farm', () => {
   let farm: Farm;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'farm-params-'));
-    farm = new Farm(defaultCoordinatorConfig({ dataDir: dir }), new EmbeddedStore(dir), coordinatorMetrics(new Registry()), createLogger('t', 'silent'), new FairShare());
+    const store = new EmbeddedStore(dir);
+    farm = new Farm(defaultCoordinatorConfig({ dataDir: dir }), store, coordinatorMetrics(new Registry()), createLogger('t', 'silent'), new FairShare(), embeddedAccounts(store));
   });
   afterEach(async () => {
     farm.close();

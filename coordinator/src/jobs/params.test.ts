@@ -55,8 +55,15 @@ describe('resolveEntryParams', () => {
 describe('estimateJob', () => {
   it('prices each entry at its own size and steps', () => {
     const e = estimateJob(cost, params({ width: 512, height: 512, steps: 50 }), [entry({ images: 2 }), entry({ overrides: params({ width: 256, height: 256 }) })], defaults);
-    expect(e).toEqual({ images: 3, credits: 2.25, creditsPerImageMin: 0.25, creditsPerImageMax: 1 });
+    expect(e).toEqual({ images: 3, credits: 2.25, units: 2_250_000, creditsPerImageMin: 0.25, creditsPerImageMax: 1 });
     expect(e.creditsPerImageMin).toBe(imageCredits(cost, 256, 256, 50));
+  });
+
+  it('multiplies by the model\'s price factor, and reserves each image rounded to the unit as it settles', () => {
+    const e = estimateJob(cost, params({ width: 512, height: 512, steps: 50 }), [entry({ images: 3 })], defaults, 1 / 3);
+    expect(e).toMatchObject({ images: 3, creditsPerImageMax: 1 / 3 });
+    // 333,333 units an image, three times: the sum of what the three images settle, to the unit.
+    expect(e.units).toBe(999_999);
   });
 });
 

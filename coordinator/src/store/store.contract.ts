@@ -140,6 +140,7 @@ export function describeStoreContract(name: string, make: () => Promise<StoreHar
 
     it('claims an idempotency key once, also when many claim it at the same moment', async () => {
       const key = `key-${randomBytes(4).toString('hex')}`;
+      expect(await store.idempotencyKeyHolder(key)).toBeUndefined();
       const claimants = Array.from({ length: 20 }, () => newJobId());
       // Reading a key claims nothing: it is still free after.
       expect(await store.idempotencyKeyHolder(key)).toBeUndefined();
@@ -148,6 +149,7 @@ export function describeStoreContract(name: string, make: () => Promise<StoreHar
       expect(new Set(holders).size).toBe(1);
       expect(claimants).toContain(holders[0]);
       expect(await store.claimIdempotencyKey(key, newJobId())).toBe(holders[0]);
+      expect(await store.idempotencyKeyHolder(key)).toBe(holders[0]);
       const other = newJobId();
       expect(await store.claimIdempotencyKey(`${key}-other`, other)).toBe(other);
     });

@@ -15,6 +15,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { GrantCreditsRequest, GrantCreditsResponse } from "./credits.js";
 
 export const protobufPackage = "latentfarm.v1";
 
@@ -1688,6 +1689,17 @@ export const FarmAdminService = {
     responseSerialize: (value: RevokeKeyResponse): Buffer => Buffer.from(RevokeKeyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RevokeKeyResponse => RevokeKeyResponse.decode(value),
   },
+  /** Gives a tenant credits (an entry of its ledger). */
+  grantCredits: {
+    path: "/latentfarm.v1.FarmAdmin/GrantCredits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GrantCreditsRequest): Buffer => Buffer.from(GrantCreditsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GrantCreditsRequest => GrantCreditsRequest.decode(value),
+    responseSerialize: (value: GrantCreditsResponse): Buffer =>
+      Buffer.from(GrantCreditsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GrantCreditsResponse => GrantCreditsResponse.decode(value),
+  },
 } as const;
 
 export interface FarmAdminServer extends UntypedServiceImplementation {
@@ -1700,6 +1712,8 @@ export interface FarmAdminServer extends UntypedServiceImplementation {
   listKeys: handleUnaryCall<ListKeysRequest, ListKeysResponse>;
   /** Takes effect on the key's next call. */
   revokeKey: handleUnaryCall<RevokeKeyRequest, RevokeKeyResponse>;
+  /** Gives a tenant credits (an entry of its ledger). */
+  grantCredits: handleUnaryCall<GrantCreditsRequest, GrantCreditsResponse>;
 }
 
 export interface FarmAdminClient extends Client {
@@ -1795,6 +1809,22 @@ export interface FarmAdminClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RevokeKeyResponse) => void,
+  ): ClientUnaryCall;
+  /** Gives a tenant credits (an entry of its ledger). */
+  grantCredits(
+    request: GrantCreditsRequest,
+    callback: (error: ServiceError | null, response: GrantCreditsResponse) => void,
+  ): ClientUnaryCall;
+  grantCredits(
+    request: GrantCreditsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GrantCreditsResponse) => void,
+  ): ClientUnaryCall;
+  grantCredits(
+    request: GrantCreditsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GrantCreditsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -19,6 +19,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { GetCreditsRequest, GetCreditsResponse } from "./credits.js";
 import {
   ImageCounts,
   ImageInfo,
@@ -3198,6 +3199,16 @@ export const RenderFarmService = {
       Buffer.from(GetFarmStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetFarmStatusResponse => GetFarmStatusResponse.decode(value),
   },
+  /** The caller's credits (an admin: any tenant's) and its ledger entries, newest first. */
+  getCredits: {
+    path: "/latentfarm.v1.RenderFarm/GetCredits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCreditsRequest): Buffer => Buffer.from(GetCreditsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCreditsRequest => GetCreditsRequest.decode(value),
+    responseSerialize: (value: GetCreditsResponse): Buffer => Buffer.from(GetCreditsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetCreditsResponse => GetCreditsResponse.decode(value),
+  },
 } as const;
 
 export interface RenderFarmServer extends UntypedServiceImplementation {
@@ -3215,6 +3226,8 @@ export interface RenderFarmServer extends UntypedServiceImplementation {
   /** Dry run of the cost model. */
   estimateCost: handleUnaryCall<EstimateCostRequest, EstimateCostResponse>;
   getFarmStatus: handleUnaryCall<GetFarmStatusRequest, GetFarmStatusResponse>;
+  /** The caller's credits (an admin: any tenant's) and its ledger entries, newest first. */
+  getCredits: handleUnaryCall<GetCreditsRequest, GetCreditsResponse>;
 }
 
 export interface RenderFarmClient extends Client {
@@ -3340,6 +3353,22 @@ export interface RenderFarmClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetFarmStatusResponse) => void,
+  ): ClientUnaryCall;
+  /** The caller's credits (an admin: any tenant's) and its ledger entries, newest first. */
+  getCredits(
+    request: GetCreditsRequest,
+    callback: (error: ServiceError | null, response: GetCreditsResponse) => void,
+  ): ClientUnaryCall;
+  getCredits(
+    request: GetCreditsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetCreditsResponse) => void,
+  ): ClientUnaryCall;
+  getCredits(
+    request: GetCreditsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetCreditsResponse) => void,
   ): ClientUnaryCall;
 }
 

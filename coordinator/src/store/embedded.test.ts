@@ -12,9 +12,16 @@ import { JobState } from '@latentfarm/proto';
 import { tempDir } from '@latentfarm/testkit';
 import { EmbeddedStore } from './embedded.js';
 import { DB_FILE } from './sqlite-db.js';
+import { describeHistoryContract } from './store-history.contract.js';
 import { describeStoreContract, info, leaseAll, newJob, newJobId } from './store.contract.js';
 
 describeStoreContract('embedded', async () => {
+  const dir = await tempDir();
+  const store = new EmbeddedStore(dir.path);
+  return { store, close: async () => { await store.close(); await dir.remove(); } };
+});
+
+describeHistoryContract('embedded', async () => {
   const dir = await tempDir();
   const store = new EmbeddedStore(dir.path);
   return { store, close: async () => { await store.close(); await dir.remove(); } };

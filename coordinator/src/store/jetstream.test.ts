@@ -9,6 +9,7 @@ import { eventually, startNatsServer, type NatsServer } from '@latentfarm/testki
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, createInbox } from '@nats-io/transport-node';
 import { JetStreamStore, type JetStreamStoreOptions } from './jetstream.js';
+import { describeHistoryContract } from './store-history.contract.js';
 import { describeStoreContract, info, leaseAll, newJob } from './store.contract.js';
 import type { StoredLease } from './store.js';
 
@@ -22,6 +23,11 @@ const options = (o: Partial<JetStreamStoreOptions> = {}): JetStreamStoreOptions 
 });
 
 describeStoreContract('jetstream', async () => {
+  const store = await JetStreamStore.connect(options());
+  return { store, close: () => store.close() };
+});
+
+describeHistoryContract('jetstream', async () => {
   const store = await JetStreamStore.connect(options());
   return { store, close: () => store.close() };
 });

@@ -1,6 +1,7 @@
 // Flags and LATENTFARM_* environment variables for every setting, declared once
 // per part (its config.ts) and parsed here: flag beats env beats default.
 import { ConfigError } from './errors.js';
+import { parseDuration } from './time.js';
 
 export interface OptionSpec<T> {
   readonly help: string;
@@ -32,6 +33,13 @@ export const opt = {
       if (['1', 'true', 'yes', 'on', ''].includes(raw)) return true;
       if (['0', 'false', 'no', 'off'].includes(raw)) return false;
       throw new ConfigError(`${name}: "${raw}" is not a boolean (use true or false)`);
+    }),
+  /** A duration such as 90s, 15m, 12h or 30d, or 0; the value is in ms. */
+  duration: (help: string, defMs: number): OptionSpec<number> =>
+    spec('duration', help, defMs, (raw, name) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined) throw new ConfigError(`${name}: "${raw}" is not a duration (a number with ms, s, m, h or d, e.g. 30d; or 0)`);
+      return ms;
     }),
   list: (help: string, def: string[]): OptionSpec<string[]> =>
     spec('list', help, def, (raw) => raw.split(',').map((s) => s.trim()).filter((s) => s !== '')),

@@ -72,7 +72,8 @@ export class EmbeddedStore implements Store {
       markDropped: db.prepare<[string]>('UPDATE jobs SET dropped = 1 WHERE id = ?'),
       imageEvent: db.prepare<[string, number], { body: string }>('SELECT body FROM events WHERE job_id = ? AND image_index = ?'),
       insertEvent: db.prepare<[string, number, number, number | null, string]>('INSERT INTO events (job_id, seq, unix_ms, image_index, body) VALUES (?, ?, ?, ?, ?)'),
-      bumpSeq: db.prepare<[number, number, number, string]>('UPDATE jobs SET last_seq = ?, succeeded = succeeded + ?, failed = failed + ? WHERE id = ?'),
+      bumpSeq: db.prepare<[number, number, number, number, string]>(
+        'UPDATE jobs SET last_seq = ?, succeeded = succeeded + ?, failed = failed + ?, image_bytes = image_bytes + ? WHERE id = ?'),
       fence: db.prepare<[string, string]>('INSERT OR IGNORE INTO fences (job_id, fence) VALUES (?, ?)'),
       events: db.prepare<[string, number, number], EventRow>('SELECT seq, unix_ms, body FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
       deadLetter: db.prepare<[string, number, string]>('INSERT OR IGNORE INTO dead_letters (job_id, idx, reason) VALUES (?, ?, ?)'),
@@ -86,6 +87,9 @@ export class EmbeddedStore implements Store {
         'DELETE FROM dead_letters WHERE job_id = ?', 'DELETE FROM idempotency_keys WHERE job_id = ?', 'DELETE FROM jobs WHERE id = ?',
         'INSERT OR IGNORE INTO expired_images (job_id) VALUES (?)',
       ].map((sql) => db.prepare<[string]>(sql)),
+      oldestFinished: db.prepare<[number], { id: string; image_bytes: number }>(
+        `SELECT id, image_bytes FROM jobs WHERE ${IS_FINISHED_SQL} ORDER BY ${FINISHED_MS_SQL} LIMIT ?`),
+      imageBytes: db.prepare<[], number>('SELECT coalesce(sum(image_bytes), 0) FROM jobs').pluck(),
       expiredImages: db.prepare<[], string>('SELECT job_id FROM expired_images').pluck(),
       imagesRemoved: db.prepare<[string]>('DELETE FROM expired_images WHERE job_id = ?'),
     };
@@ -177,10 +181,28 @@ export class EmbeddedStore implements Store {
 
   // ---- retention
 
-  async expireJobs(finishedBeforeMs: number, limit: number): Promise<string[]> {
+  expireJobs(finishedBeforeMs: number, limit: number): Promise<string[]> {
+    return this.expire(() => this.q.expirable.all(finishedBeforeMs, limit));
+  }
+
+  expireToFit(maxImageBytes: number, limit: number): Promise<string[]> {
+    return this.expire(() => {
+      let total = this.q.imageBytes.get() ?? 0;
+      const out: string[] = [];
+      for (const row of this.q.oldestFinished.all(limit)) {
+        if (total <= maxImageBytes) break;
+        out.push(row.id);
+        total -= row.image_bytes;
+      }
+      return out;
+    });
+  }
+
+  /** Expires the jobs `pick` names, in the write that picks them. */
+  private async expire(pick: () => string[]): Promise<string[]> {
     // Rows first, in one transaction that also lists the image folders to remove; then the folders (see the schema).
     const ids = await this.batch.run(() => {
-      const found = this.q.expirable.all(finishedBeforeMs, limit);
+      const found = pick();
       for (const id of found) for (const stmt of this.q.expireJob) stmt.run(id);
       return found;
     });
@@ -260,11 +282,11 @@ export class EmbeddedStore implements Store {
   // ---- events
 
   /** Appends an event in the current write; the caller has checked the job exists. */
-  private append(jobId: string, c: JobCounters, body: EventBody, imageIndex: number | null, succeeded = 0, failed = 0): FarmEvent {
+  private append(jobId: string, c: JobCounters, body: EventBody, imageIndex: number | null, succeeded = 0, failed = 0, bytes = 0): FarmEvent {
     const seq = c.last_seq + 1;
     const unixMs = Date.now();
     this.q.insertEvent.run(jobId, seq, unixMs, imageIndex, JSON.stringify(body));
-    this.q.bumpSeq.run(seq, succeeded, failed, jobId);
+    this.q.bumpSeq.run(seq, succeeded, failed, bytes, jobId);
     return { seq, unixMs, ...body } as FarmEvent;
   }
 
@@ -282,7 +304,7 @@ export class EmbeddedStore implements Store {
       // the job: the cancel's counts are final, so a commit now would change a finished job's numbers.
       if (this.q.jobState.get(jobId) === JobState.CANCELLED) return undefined;
       const ok = info.finishReason === FinishReason.SUCCESS;
-      const event = this.append(jobId, c, { kind: 'image', info }, index, ok ? 1 : 0, ok ? 0 : 1);
+      const event = this.append(jobId, c, { kind: 'image', info }, index, ok ? 1 : 0, ok ? 0 : 1, ok ? info.sizeBytes : 0);
       // The image is final: its task, wherever it is, will never be leased again.
       this.q.deleteTask.run(jobId, index);
       return event;

@@ -393,6 +393,28 @@ export class JetStreamStore implements Store {
     });
   }
 
+  /** Oldest first by creation, as expireJobs; the bucket's stream is asked for its size after each job. */
+  expireToFit(maxImageBytes: number, limit: number): Promise<string[]> {
+    return this.op('expiring jobs', async () => {
+      await this.expiry.clearMarkers();
+      const bytes = async () => (await this.jsm.streams.info(this.n.imagesStream)).state.bytes;
+      const out: string[] = [];
+      if (await bytes() <= maxImageBytes) return out;
+      const ids = await this.listJobIds();
+      for (let i = 0; i < ids.length && out.length < limit; i += READ_WINDOW) {
+        const jobs = await Promise.all(ids.slice(i, i + READ_WINDOW).map((id) => this.getJob(id)));
+        for (const job of jobs) {
+          if (job === undefined || out.length >= limit || !isFinishedState(job.state)) continue;
+          await this.expiry.expire(job);
+          this.jobExpired(job.id);
+          out.push(job.id);
+          if (await bytes() <= maxImageBytes) return out;
+        }
+      }
+      return out;
+    });
+  }
+
   onJobExpired(listener: (jobId: string) => void): void {
     this.expiryListeners.push(listener);
   }

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) W
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, state INTEGER NOT NULL, record TEXT NOT NULL,
   last_seq INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-  dropped INTEGER NOT NULL DEFAULT 0
+  dropped INTEGER NOT NULL DEFAULT 0, image_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_ms);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
@@ -78,6 +78,7 @@ export function openDatabase(dataDir: string): OpenedDb {
     // the WAL is fsynced at checkpoints, not per commit (see the README for what power loss can cost).
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
+    addImageBytes(db);
     const version = (db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: number } | undefined)?.value;
     if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
     else if (version > SCHEMA_VERSION) {
@@ -91,6 +92,20 @@ export function openDatabase(dataDir: string): OpenedDb {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(`--data-dir: cannot open the job database "${file}" (${explain(err)})`, { cause: err });
   }
+}
+
+/**
+ * Bytes of committed images per job (for --retain-bytes), added to a database from before it was kept and counted
+ * from the image events there: a column added in place, no schema change.
+ */
+function addImageBytes(db: Database.Database): void {
+  const columns = db.prepare<[], string>('SELECT name FROM pragma_table_info(\'jobs\')').pluck().all();
+  if (columns.includes('image_bytes')) return;
+  db.exec(`
+    ALTER TABLE jobs ADD COLUMN image_bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET image_bytes = (SELECT coalesce(sum(json_extract(body, '$.info.sizeBytes')), 0) FROM events
+      WHERE events.job_id = jobs.id AND image_index IS NOT NULL);
+  `);
 }
 
 function explain(err: unknown): string {

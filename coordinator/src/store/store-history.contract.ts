@@ -111,5 +111,34 @@ export function describeHistoryContract(name: string, make: () => Promise<StoreH
       expect(await store.expireJobs(now - 10_000, 1)).toEqual([b.id]);
       expect(await store.getJob(b.id)).toBeUndefined();
     });
+
+    it('expires the oldest finished jobs while the images take more than the cap; running and recent jobs stay', async () => {
+      const now = Date.now();
+      const size = 100_000;
+      const withImages = async (j: JobRecord, images: number) => {
+        for (let i = 0; i < images; i++) {
+          await store.putImage(`${j.id}/${i}`, { data: new Uint8Array(size).fill(i + 1), mimeType: 'image/png' });
+          await store.commitImage(j.id, i, { ...info(j.id, i), sizeBytes: size });
+        }
+        return j;
+      };
+      const running = await withImages(await jobAt(store, now - 90_000, { state: JobState.RUNNING }), 1);
+      const oldest = await withImages(await jobAt(store, now - 80_000, { state: JobState.SUCCEEDED, finishedUnixMs: now - 70_000 }), 2);
+      const older = await withImages(await jobAt(store, now - 60_000, { state: JobState.FAILED, finishedUnixMs: now - 50_000 }), 1);
+      const recent = await withImages(await jobAt(store, now - 40_000, { state: JobState.SUCCEEDED, finishedUnixMs: now - 1_000 }), 1);
+      // Five images of 100 kB: under a cap of 600 kB nothing goes.
+      expect(await store.expireToFit(6 * size, 100)).toEqual([]);
+      // A cap of 250 kB: the two oldest finished jobs go (three images), then two images are left and it stops.
+      expect(await store.expireToFit(2.5 * size, 100)).toEqual([oldest.id, older.id]);
+      for (const j of [oldest, older]) {
+        expect(await store.getJob(j.id)).toBeUndefined();
+        expect(await store.getImage(`${j.id}/0`)).toBeUndefined();
+      }
+      for (const j of [running, recent]) expect(await store.getImage(`${j.id}/0`)).toMatchObject({ mimeType: 'image/png' });
+      // Below what running and recent jobs hold: only the finished one can go; the running job's image stays.
+      expect(await store.expireToFit(0, 100)).toEqual([recent.id]);
+      expect(await store.getImage(`${running.id}/0`)).toMatchObject({ mimeType: 'image/png' });
+      expect(await store.getJob(running.id)).toMatchObject({ state: JobState.RUNNING });
+    });
   });
 }

@@ -109,6 +109,12 @@ export interface Store {
    * is finished by the next call.
    */
   expireJobs(finishedBeforeMs: number, limit: number): Promise<string[]>;
+  /**
+   * Expires the oldest finished jobs, as expireJobs does, while the stored images of all jobs take more than
+   * `maxImageBytes` (embedded: the committed images' sizes; JetStream: the bytes of the images bucket's stream);
+   * at most `limit`. Images of queued and running jobs count but never go, so the total may stay above the cap.
+   */
+  expireToFit(maxImageBytes: number, limit: number): Promise<string[]>;
   /** Calls `listener` with the id of every job expired (also by other coordinators, where the store is shared). */
   onJobExpired(listener: (jobId: string) => void): void;
 

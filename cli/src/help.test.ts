@@ -26,7 +26,7 @@ describe('--help', () => {
     submit: ['--coordinator', '--json', '--watch', '--out', '--idempotency-key', '--deadline-ms'],
     watch: ['--coordinator', '--json', '--out', '--after'],
     get: ['--coordinator', '--json'],
-    list: ['--coordinator', '--json', '--limit', '--page-token'],
+    list: ['--coordinator', '--json', '--since', '--label', '--page-size', '--page-token'],
     cancel: ['--coordinator', '--json'],
     image: ['--coordinator', '--json'],
     estimate: ['--coordinator', '--json', '--prompt '],

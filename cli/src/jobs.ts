@@ -7,10 +7,14 @@ import {
 import type { FarmClient } from '@latentfarm/client';
 import { clientOptions, withClient, type Command } from './command.js';
 import { fileProblem } from './file-errors.js';
+import { parseLabels, parseSince } from './list-filters.js';
 import { print, printErr, printJson } from './output.js';
 import { modelLine } from './model-defaults.js';
 import { doneLine } from './submit.js';
 import { watchToFolder } from './watch-to-folder.js';
+
+/** An argument as a shell reads it back: quoted when it holds anything but plain characters. */
+const quoteArg = (s: string): string => (/^[\w.,=:/@+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
 
 export function jobLine(j: Job): string {
   const c = j.images;
@@ -36,8 +40,10 @@ function simple(usage: string, fn: (c: FarmClient, v: Record<string, unknown>, p
 
 const listOptions = {
   ...clientOptions,
-  limit: opt.int('Most jobs to show, newest first (the coordinator gives at most 1000 a page)', 100, { min: 1, max: 1000 }),
-  pageToken: opt.string('Go on from where a previous page ended (the token it printed)', ''),
+  since: opt.string('Only jobs created since: a duration ago (90m, 2h, 7d) or a time (2026-11-30T10:00Z)', ''),
+  label: opt.list('Only jobs with these labels: key=value, several separated by commas (all must match)', []),
+  pageSize: opt.int('Most jobs to show, newest first (the coordinator gives at most 1000 a page)', 100, { min: 1, max: 1000 }),
+  pageToken: opt.string('Go on from where a previous page ended (the token it printed); give the same filters again', ''),
 };
 
 export const jobCommands: Record<string, Command> = {
@@ -71,13 +77,22 @@ export const jobCommands: Record<string, Command> = {
     usage: 'Usage: latentfarm list [options]\n\nLists jobs, newest first, a page at a time: when there are more, it says how to see the next page.',
     options: listOptions,
     async run(v) {
+      // Checked before connecting: bad input is one line and exit 2.
+      const since = v['since'] as string;
+      const createdAfterUnixMs = parseSince(since);
+      const labels = parseLabels(v['label'] as string[]);
       await withClient(v, async (c) => {
-        const res = await c.listJobs({ pageSize: v['limit'] as number, pageToken: v['pageToken'] as string });
+        const res = await c.listJobs({ pageSize: v['pageSize'] as number, pageToken: v['pageToken'] as string, createdAfterUnixMs, labels });
         if (v['json'] === true) return printJson(ListJobsResponse.toJSON(res));
         for (const j of res.jobs) print(jobLine(j));
         if (res.nextPageToken !== '') {
-          const limit = v['limit'] === listOptions.limit.default ? '' : ` --limit ${String(v['limit'])}`;
-          printErr(`more jobs: latentfarm list --page-token ${res.nextPageToken}${limit}`);
+          // The next page's command, with the filters of this one (a --since given as a duration, as the time it meant).
+          const flags = [
+            v['pageSize'] === listOptions.pageSize.default ? '' : ` --page-size ${String(v['pageSize'])}`,
+            since === '' ? '' : ` --since ${new Date(createdAfterUnixMs).toISOString()}`,
+            Object.keys(labels).length === 0 ? '' : ` --label ${quoteArg((v['label'] as string[]).join(','))}`,
+          ].join('');
+          printErr(`more jobs: latentfarm list --page-token ${res.nextPageToken}${flags}`);
         }
       });
       return 0;

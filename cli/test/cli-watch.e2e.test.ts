@@ -108,19 +108,19 @@ describe('the CLI listing many jobs', () => {
   }, 60_000);
   afterAll(async () => farm?.stop());
 
-  it('list pages with --limit and --page-token, and says how to get the next page', async () => {
+  it('list pages with --page-size and --page-token, and says how to get the next page', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await farm.client.submitJob(spec(), prompts(1))).job!.id);
     const address = farm.coordinator.address;
     const shown: string[] = [];
-    let args = ['list', '--coordinator', address, '--limit', '2'];
+    let args = ['list', '--coordinator', address, '--page-size', '2'];
     for (let page = 0; page < 5; page++) {
       const r = await runCli(args);
       expect(r.code, r.output).toBe(0);
       shown.push(...[...r.output.matchAll(/^(j\w+) {2}QUEUED/gm)].map((m) => m[1] as string));
-      const next = /more jobs: latentfarm list --page-token (\S+) --limit 2/.exec(r.output);
+      const next = /more jobs: latentfarm list --page-token (\S+) --page-size 2/.exec(r.output);
       if (next === null) break;
-      args = ['list', '--coordinator', address, '--limit', '2', '--page-token', next[1] as string];
+      args = ['list', '--coordinator', address, '--page-size', '2', '--page-token', next[1] as string];
     }
     // Newest first, each once, all of them, in three pages.
     expect(shown).toEqual([...ids].reverse());

@@ -93,7 +93,7 @@ export function structured(r: Rng, method: string, known: readonly string[]): Bu
     case 'ListJobs': {
       const labels: Record<string, string> = {};
       for (let i = r.int(3); i > 0; i--) labels[junkString(r)] = junkString(r);
-      return enc(ListJobsRequest.encode({ pageSize: r.pick([0, 1, 1000, 1001, 2 ** 31 - 1, 2 ** 32 - 1]), pageToken: r.chance(0.5) ? '' : junkString(r), states: [r.int(9)], labels }).finish());
+      return enc(ListJobsRequest.encode({ pageSize: r.pick([0, 1, 1000, 1001, 2 ** 31 - 1, 2 ** 32 - 1]), pageToken: r.chance(0.5) ? '' : junkString(r), states: [r.int(9)], labels, createdAfterUnixMs: r.pick([0, 0, -1, 2 ** 53 - 1]) }).finish());
     }
     case 'GetImage': return enc(GetImageRequest.encode({ imageId: r.chance(0.5) ? `${idOf(r, known)}/${r.pick([0, 1, 2 ** 53 - 1])}` : junkString(r) }).finish());
     case 'WatchJob': return enc(WatchJobRequest.encode({ jobId: idOf(r, known), afterSequence: u53(r), referencesOnly: r.chance(0.5), noProgress: r.chance(0.5) }).finish());

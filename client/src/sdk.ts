@@ -158,7 +158,7 @@ export class FarmClient {
   }
 
   listJobs(req: Partial<ListJobsRequest> = {}): Promise<ListJobsResponse> {
-    return this.unary('ListJobs', this.raw.listJobs, { pageSize: 0, pageToken: '', states: [], labels: {}, ...req }, true);
+    return this.unary('ListJobs', this.raw.listJobs, { pageSize: 0, pageToken: '', states: [], labels: {}, createdAfterUnixMs: 0, ...req }, true);
   }
 
   cancelJob(jobId: string): Promise<CancelJobResponse> {

@@ -1,6 +1,7 @@
 // Flags and LATENTFARM_* environment variables for every setting, declared once
 // per part (its config.ts) and parsed here: flag beats env beats default.
 import { ConfigError } from './errors.js';
+import { parseDuration } from './time.js';
 
 export interface OptionSpec<T> {
   readonly help: string;
@@ -37,6 +38,23 @@ export const opt = {
       if (['1', 'true', 'yes', 'on', ''].includes(raw)) return true;
       if (['0', 'false', 'no', 'off'].includes(raw)) return false;
       throw new ConfigError(`${name}: "${raw}" is not a boolean (use true or false)`);
+    }),
+  /** A duration such as 90s, 15m, 12h or 30d, or 0; the value is in ms. */
+  duration: (help: string, defMs: number): OptionSpec<number> =>
+    spec('duration', help, defMs, (raw, name) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined) throw new ConfigError(`${name}: "${raw}" is not a duration (a number with ms, s, m, h or d, e.g. 30d; or 0)`);
+      return ms;
+    }),
+  /** A size such as 500MB, 20GB or 1TiB (decimal or binary units), or a plain number of bytes; the value is in bytes. */
+  bytes: (help: string, def: number): OptionSpec<number> =>
+    spec('size', help, def, (raw, name) => {
+      const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i.exec(raw.trim());
+      const unit = (m?.[2] ?? 'b').toLowerCase();
+      const scale = unit === 'b' ? 1 : (unit.includes('i') ? 1024 : 1000) ** (' kmgt'.indexOf(unit[0] as string));
+      const v = m === null ? Number.NaN : Math.round(Number(m[1]) * scale);
+      if (!Number.isSafeInteger(v)) throw new ConfigError(`${name}: "${raw}" is not a size (a number with B, KB, MB, GB, TB or KiB … TiB, e.g. 20GB; or 0)`);
+      return v;
     }),
   list: (help: string, def: string[]): OptionSpec<string[]> =>
     spec('list', help, def, (raw) => raw.split(',').map((s) => s.trim()).filter((s) => s !== '')),

@@ -17,6 +17,8 @@ export const coordinatorOptions = {
   httpPort: opt.int('Port of the web console (0 picks a free one, -1 disables)', -1, { min: -1, max: 65535 }),
   httpSessionTtlS: opt.int('How long a console log-in lasts, in seconds (at most 30 days)', 12 * 3600, { min: 60, max: MAX_SESSION_TTL_MS / 1000 }),
   dataDir: opt.string('Directory of the embedded store: latentfarm.db (jobs, tasks, events, keys) and images/; kept across restarts', 'data'),
+  retainFor: opt.duration('How long finished jobs (succeeded, partial, failed, cancelled) are kept after they finish, with their images, events and keys, e.g. 30d; 0 keeps them forever. Queued and running jobs are never expired', 0),
+  retainBytes: opt.bytes('Most bytes of stored images: beyond it the oldest finished jobs are expired (as by --retain-for), e.g. 20GB; 0: no cap. Images of queued and running jobs count but never go', 0),
   natsUrl: opt.string('NATS server(s), comma-separated; when set, jobs, tasks, events and images live in JetStream instead of in this process', ''),
   natsPrefix: opt.string('Prefix of the JetStream streams and buckets (lets several farms share one NATS)', 'latentfarm'),
   natsReplicas: opt.int('Replicas of each JetStream stream and bucket (3 in production, on a 3-node cluster)', 1, { min: 1, max: 5 }),

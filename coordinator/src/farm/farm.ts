@@ -28,6 +28,7 @@ import { Quarantine } from './quarantine.js';
 import { QuotaGate } from './quota-gate.js';
 import type { Principal } from './principal.js';
 import { StepProgress } from './progress.js';
+import { RetentionSweeper } from './retention.js';
 import { Timers } from './timers.js';
 import { JobWatch, type WatchEvent, type WatchOptions } from './watch.js';
 import type { WorkerLink, WorkerSession } from './worker-session.js';
@@ -98,6 +99,7 @@ export class Farm implements ClientApi, WorkerApi {
     });
     this.watch = new JobWatch(store, table, progress, config.maxIdChars);
     this.images = new ImageHistory(store, table, config.maxIdChars);
+    new RetentionSweeper({ store, retainForMs: config.retainFor, retainBytes: config.retainBytes, log }).start(timers);
     this.farmStatus = new FarmStatus({ sessions, jobs: table, leases, models, completions, metrics, timers });
   }
 

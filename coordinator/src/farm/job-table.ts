@@ -36,6 +36,13 @@ export class JobTable {
 
   constructor(private readonly store: Store, private readonly metrics: CoordinatorMetrics) {
     store.onJobChange((job) => this.apply(job));
+    // An expired job is gone from the store: GetJob and ListJobs must not find it here either.
+    store.onJobExpired((id) => this.forget(id));
+  }
+
+  private forget(id: string): void {
+    this.jobs.delete(id);
+    this.committedHere.delete(id);
   }
 
   onChange(listener: JobChangeListener): void {

@@ -8,13 +8,15 @@ import { checkIdLength, checkLabels, excerpt } from '../jobs/bounds.js';
 import { validateEntry, validateSpec, withModelDefaults, type Defaults, type Limits } from '../jobs/params.js';
 import { EntryTaskSource } from '../jobs/task-source.js';
 import type { CoordinatorMetrics } from '../metrics.js';
+import { scopedIdempotencyKey } from '../store/job-query.js';
 import type { JobRecord, Store } from '../store/store.js';
 import { counts, isFinished, type JobTable } from './job-table.js';
 import type { Credits } from './credits.js';
 import type { LeaseTable } from './lease-table.js';
 import type { ModelRegistry } from './model-registry.js';
+import { decodePageToken, encodePageToken } from './page-token.js';
 import type { CostEstimate, Pricing } from './pricing.js';
-import { maySee, ownerOf, type Principal } from './principal.js';
+import { ownerOf, type Principal } from './principal.js';
 import { StreamedJob } from './streamed-job.js';
 import type { QuotaGate } from './quota-gate.js';
 
@@ -24,13 +26,17 @@ import type { QuotaGate } from './quota-gate.js';
  * bounded by the label and id limits, so at least one always fits).
  */
 export const MAX_LIST_PAGE_BYTES = 3.5 * 1024 * 1024;
+/** A created-after time this far past the server's clock is taken for a clock a little ahead, not an error. */
+const FUTURE_SLACK_MS = 60_000;
 
-/** Which jobs ListJobs returns, newest first. */
+/** Which jobs ListJobs returns, newest first (creation time, then id). */
 export interface JobQuery {
   /** 0: 50; at most 1000. */
   pageSize: number;
-  /** Empty for the first page, else a token a previous page gave. */
+  /** Empty for the first page, else a token a previous page gave (page-token.ts). */
   pageToken: string;
+  /** Only jobs created at or after this; 0 or absent: any time. */
+  createdAfterUnixMs?: number;
   /** Empty: any state. */
   states: readonly JobState[];
   /** Every label given must match. */
@@ -269,36 +275,31 @@ export class JobService {
   }
 
   async list(principal: Principal, q: JobQuery): Promise<{ jobs: Job[]; nextPageToken: string }> {
-    const { store } = this.d;
     const size = q.pageSize === 0 ? 50 : Math.min(q.pageSize, 1000);
     checkIdLength('page_token', q.pageToken, this.d.limits.maxIdChars);
     checkLabels('labels', q.labels, this.d.limits);
-    const ids = await store.listJobIds();
-    let start = ids.length - 1;
-    if (q.pageToken !== '') {
-      start = Number(q.pageToken);
-      if (!Number.isInteger(start) || start < 0 || start >= ids.length) {
-        throw new InvalidArgumentError('page_token', `${excerpt(q.pageToken)} is not a token this server gave out`);
-      }
+    const after = decodePageToken(q.pageToken);
+    const createdAfterMs = q.createdAfterUnixMs ?? 0;
+    if (createdAfterMs < 0 || createdAfterMs > Date.now() + FUTURE_SLACK_MS) {
+      throw new InvalidArgumentError('created_after_unix_ms', `${createdAfterMs} is ${createdAfterMs < 0 ? 'negative' : 'in the future'}: give a time in ms since 1970, or 0 for any time`);
     }
-    const states = new Set(q.states);
-    const labels = Object.entries(q.labels);
+    if (principal.kind === 'worker') return { jobs: [], nextPageToken: '' };
+    // The store filters and pages (tenants see their own jobs only); one job more than asked says whether more follow.
+    const filter = { owner: principal.kind === 'admin' ? undefined : ownerOf(principal), states: q.states, labels: q.labels, createdAfterMs };
+    const found = await this.d.store.listJobs(filter, after, size + 1);
     const out: Job[] = [];
     let bytes = 0;
-    let i = start;
-    for (; i >= 0 && out.length < size; i--) {
-      const j = await store.getJob(ids[i] as string);
-      if (j === undefined || !maySee(principal, j.owner)) continue;
-      if (states.size > 0 && !states.has(j.state)) continue;
-      if (labels.some(([k, v]) => j.spec.labels[k] !== v)) continue;
-      const job = await this.toJob(await this.d.jobs.lookup(j.id) ?? j);
+    for (const j of found.slice(0, size)) {
+      const job = await this.toJob(this.d.jobs.get(j.id) ?? j);
       // Field tag and length prefix included, as the job sits in the response.
       const jobBytes = Job.encode(job).finish().length + 8;
       if (out.length > 0 && bytes + jobBytes > MAX_LIST_PAGE_BYTES) break;
       bytes += jobBytes;
       out.push(job);
     }
-    return { jobs: out, nextPageToken: i >= 0 ? String(i) : '' };
+    const last = out.at(-1);
+    const more = out.length < found.length && last !== undefined;
+    return { jobs: out, nextPageToken: more ? encodePageToken(last) : '' };
   }
 
   async cancel(principal: Principal, id: string, reason = 'cancelled by request'): Promise<Job> {
@@ -338,11 +339,6 @@ export class JobService {
 function withSeed(validated: JobSpec): { spec: JobSpec; seed: number } {
   const seed = validated.params?.seed ?? randomBytes(4).readUInt32LE(0);
   return { spec: { ...validated, params: GenerationParams.fromPartial({ ...validated.params, seed }) }, seed };
-}
-
-/** An idempotency key as the store records it: per owner (tenant ids hold no ':'). */
-function scopedIdempotencyKey(owner: string, key: string): string {
-  return owner === '' ? `admin:${key}` : `tenant:${owner}:${key}`;
 }
 
 /** A stream that stopped without its end message: its client was cancelled or broke off (or never sends one). */

@@ -12,6 +12,7 @@ import { JobState } from '@latentfarm/proto';
 import { tempDir } from '@latentfarm/testkit';
 import { EmbeddedStore } from './embedded.js';
 import { DB_FILE } from './sqlite-db.js';
+import { describeHistoryContract } from './store-history.contract.js';
 import { describeStoreContract, info, leaseAll, newJob, newJobId } from './store.contract.js';
 
 describeStoreContract('embedded', async () => {
@@ -19,6 +20,12 @@ describeStoreContract('embedded', async () => {
   const store = new EmbeddedStore(dir.path);
   const count = store.database.prepare<[string], number>('SELECT count(*) FROM tasks WHERE job_id = ?').pluck();
   return { store, storedTasks: (id) => Promise.resolve(count.get(id) ?? 0), close: async () => { await store.close(); await dir.remove(); } };
+});
+
+describeHistoryContract('embedded', async () => {
+  const dir = await tempDir();
+  const store = new EmbeddedStore(dir.path);
+  return { store, close: async () => { await store.close(); await dir.remove(); } };
 });
 
 describe('embedded store: durable in its data dir', () => {
@@ -123,6 +130,34 @@ describe('embedded store: durable in its data dir', () => {
   it('refuses a data dir whose database file is not one, with one line', async () => {
     await writeFile(join(dir.path, DB_FILE), 'x'.repeat(4096));
     expect(() => new EmbeddedStore(dir.path)).toThrow(/not a latentfarm database/);
+  });
+
+  it('removes the image folder of a job expired just before a crash at the next sweep after a restart', async () => {
+    const s = openStore();
+    const id = await newJob(s, 1);
+    await s.putImage(`${id}/0`, { data: new Uint8Array([1, 2, 3]), mimeType: 'image/png' });
+    // The state a crash between the expiry's commit and the folder's removal leaves: rows gone, folder listed.
+    s.database.prepare('DELETE FROM jobs WHERE id = ?').run(id);
+    s.database.prepare('INSERT INTO expired_images (job_id) VALUES (?)').run(id);
+    await s.close();
+    const again = openStore();
+    expect(await again.getImage(`${id}/0`)).toMatchObject({ mimeType: 'image/png' });
+    expect(await again.expireJobs(0, 10)).toEqual([]);
+    expect(await again.getImage(`${id}/0`)).toBeUndefined();
+    expect(again.database.prepare('SELECT count(*) FROM expired_images').pluck().get()).toBe(0);
+  });
+
+  it('counts the image bytes of jobs in a database from before they were kept, for --retain-bytes', async () => {
+    const s = openStore();
+    const id = await newJob(s, 2);
+    await s.updateJob(id, (j) => ({ ...j, state: JobState.SUCCEEDED, finishedUnixMs: Date.now() }));
+    await s.commitImage(id, 0, { ...info(id, 0), sizeBytes: 700 });
+    await s.commitImage(id, 1, { ...info(id, 1), sizeBytes: 300 });
+    s.database.exec('ALTER TABLE jobs DROP COLUMN image_bytes');
+    await s.close();
+    const again = openStore();
+    expect(await again.expireToFit(1_000, 10)).toEqual([]);
+    expect(await again.expireToFit(999, 10)).toEqual([id]);
   });
 
   it('opens a data dir from a version that kept only images: counts their folders, serves no job from them', async () => {

@@ -9,9 +9,14 @@ import { FinishReason, JobState, type ImageInfo } from '@latentfarm/proto';
 import { EmbeddedJobWriter } from './embedded-job-writer.js';
 import { ImageFiles } from './image-files.js';
 import { WriteBatcher } from './sqlite-batch.js';
-import { openDatabase } from './sqlite-db.js';
-import type { FarmEvent, JobRecord, JobWriter, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
+import { matchesFilter } from './job-query.js';
+import { FINISHED_MS_SQL, IS_FINISHED_SQL, openDatabase } from './sqlite-db.js';
+import type {
+  FarmEvent, JobCursor, JobFilter, JobRecord, JobWriter, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec,
+} from './store.js';
 
+/** Job rows read at once while a listing looks for jobs its filter takes. */
+const LIST_READ_ROWS = 256;
 /** Handed-back tasks rank before never-leased ones (whose rank is their index), in the order they came back. */
 const requeueRank = (): number => Date.now() - 4e15;
 
@@ -33,6 +38,7 @@ export class EmbeddedStore implements Store {
   private readonly batch: WriteBatcher;
   private readonly images: ImageFiles;
   private readonly jobListeners: ((job: JobRecord) => void)[] = [];
+  private readonly expiryListeners: ((jobId: string) => void)[] = [];
   private readonly taskListeners: ((jobId: string) => void)[] = [];
   private readonly waiters = new Map<string, Set<() => void>>();
   private nextEpoch: number;
@@ -66,10 +72,26 @@ export class EmbeddedStore implements Store {
       markDropped: db.prepare<[string]>('UPDATE jobs SET dropped = 1 WHERE id = ?'),
       imageEvent: db.prepare<[string, number], { body: string }>('SELECT body FROM events WHERE job_id = ? AND image_index = ?'),
       insertEvent: db.prepare<[string, number, number, number | null, string]>('INSERT INTO events (job_id, seq, unix_ms, image_index, body) VALUES (?, ?, ?, ?, ?)'),
-      bumpSeq: db.prepare<[number, number, number, string]>('UPDATE jobs SET last_seq = ?, succeeded = succeeded + ?, failed = failed + ? WHERE id = ?'),
+      bumpSeq: db.prepare<[number, number, number, number, string]>(
+        'UPDATE jobs SET last_seq = ?, succeeded = succeeded + ?, failed = failed + ?, image_bytes = image_bytes + ? WHERE id = ?'),
       fence: db.prepare<[string, string]>('INSERT OR IGNORE INTO fences (job_id, fence) VALUES (?, ?)'),
       events: db.prepare<[string, number, number], EventRow>('SELECT seq, unix_ms, body FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
       deadLetter: db.prepare<[string, number, string]>('INSERT OR IGNORE INTO dead_letters (job_id, idx, reason) VALUES (?, ?, ?)'),
+      // Newest first after a cursor: walks the (created_ms, id) index backwards from where the last page ended.
+      listAfter: db.prepare<[number, number, string, number, number], { record: string }>(
+        'SELECT record FROM jobs WHERE (created_ms < ? OR (created_ms = ? AND id < ?)) AND created_ms >= ? ORDER BY created_ms DESC, id DESC LIMIT ?'),
+      expirable: db.prepare<[number, number], string>(
+        `SELECT id FROM jobs WHERE ${IS_FINISHED_SQL} AND ${FINISHED_MS_SQL} < ? ORDER BY ${FINISHED_MS_SQL} LIMIT ?`).pluck(),
+      expireJob: [
+        'DELETE FROM tasks WHERE job_id = ?', 'DELETE FROM events WHERE job_id = ?', 'DELETE FROM fences WHERE job_id = ?',
+        'DELETE FROM dead_letters WHERE job_id = ?', 'DELETE FROM idempotency_keys WHERE job_id = ?', 'DELETE FROM jobs WHERE id = ?',
+        'INSERT OR IGNORE INTO expired_images (job_id) VALUES (?)',
+      ].map((sql) => db.prepare<[string]>(sql)),
+      oldestFinished: db.prepare<[number], { id: string; image_bytes: number }>(
+        `SELECT id, image_bytes FROM jobs WHERE ${IS_FINISHED_SQL} ORDER BY ${FINISHED_MS_SQL} LIMIT ?`),
+      imageBytes: db.prepare<[], number>('SELECT coalesce(sum(image_bytes), 0) FROM jobs').pluck(),
+      expiredImages: db.prepare<[], string>('SELECT job_id FROM expired_images').pluck(),
+      imagesRemoved: db.prepare<[string]>('DELETE FROM expired_images WHERE job_id = ?'),
     };
     this.nextEpoch = (db.prepare<[], { value: number }>('SELECT value FROM meta WHERE key = \'epoch\'').get()?.value ?? 0) + 1;
     // What a restart finds: leases held by the process that died go back to wait (their epochs are never reused,
@@ -136,6 +158,67 @@ export class EmbeddedStore implements Store {
     this.jobListeners.push(listener);
   }
 
+  listJobs(filter: JobFilter, after: JobCursor | undefined, limit: number): Promise<JobRecord[]> {
+    const out: JobRecord[] = [];
+    let at = after ?? { createdUnixMs: Number.MAX_SAFE_INTEGER, id: '' };
+    // Owner, state and labels are matched on the records read, a batch at a time, until the page is full.
+    while (out.length < limit) {
+      const rows = this.q.listAfter.all(at.createdUnixMs, at.createdUnixMs, at.id, filter.createdAfterMs, LIST_READ_ROWS);
+      for (const r of rows) {
+        const job = JSON.parse(r.record) as JobRecord;
+        at = job;
+        if (matchesFilter(job, filter)) out.push(job);
+        if (out.length === limit) break;
+      }
+      if (rows.length < LIST_READ_ROWS) break;
+    }
+    return Promise.resolve(out);
+  }
+
+  // ---- retention
+
+  expireJobs(finishedBeforeMs: number, limit: number): Promise<string[]> {
+    return this.expire(() => this.q.expirable.all(finishedBeforeMs, limit));
+  }
+
+  expireToFit(maxImageBytes: number, limit: number): Promise<string[]> {
+    return this.expire(() => {
+      let total = this.q.imageBytes.get() ?? 0;
+      const out: string[] = [];
+      for (const row of this.q.oldestFinished.all(limit)) {
+        if (total <= maxImageBytes) break;
+        out.push(row.id);
+        total -= row.image_bytes;
+      }
+      return out;
+    });
+  }
+
+  /** Expires the jobs `pick` names, in the write that picks them. */
+  private async expire(pick: () => string[]): Promise<string[]> {
+    // Rows first, in one transaction that also lists the image folders to remove; then the folders (see the schema).
+    const ids = await this.batch.run(() => {
+      const found = pick();
+      for (const id of found) for (const stmt of this.q.expireJob) stmt.run(id);
+      return found;
+    });
+    await this.removeExpiredImages();
+    for (const id of ids) for (const l of this.expiryListeners) l(id);
+    return ids;
+  }
+
+  /** Removes the image folders of expired jobs, also those a crash left listed. */
+  private async removeExpiredImages(): Promise<void> {
+    for (const jobId of this.q.expiredImages.all()) {
+      await this.images.removeJob(jobId);
+      await this.batch.run(() => { this.q.imagesRemoved.run(jobId); });
+    }
+  }
+
+  onJobExpired(listener: (jobId: string) => void): void {
+    this.expiryListeners.push(listener);
+  }
+
   // ---- tasks
 
   leaseTasks(jobId: string, max: number): Promise<StoredLease[]> {
@@ -195,11 +278,11 @@ export class EmbeddedStore implements Store {
   // ---- events
 
   /** Appends an event in the current write; the caller has checked the job exists. */
-  private append(jobId: string, c: JobCounters, body: EventBody, imageIndex: number | null, succeeded = 0, failed = 0): FarmEvent {
+  private append(jobId: string, c: JobCounters, body: EventBody, imageIndex: number | null, succeeded = 0, failed = 0, bytes = 0): FarmEvent {
     const seq = c.last_seq + 1;
     const unixMs = Date.now();
     this.q.insertEvent.run(jobId, seq, unixMs, imageIndex, JSON.stringify(body));
-    this.q.bumpSeq.run(seq, succeeded, failed, jobId);
+    this.q.bumpSeq.run(seq, succeeded, failed, bytes, jobId);
     return { seq, unixMs, ...body } as FarmEvent;
   }
 
@@ -217,7 +300,7 @@ export class EmbeddedStore implements Store {
       // the job: the cancel's counts are final, so a commit now would change a finished job's numbers.
       if (this.q.jobState.get(jobId) === JobState.CANCELLED) return undefined;
       const ok = info.finishReason === FinishReason.SUCCESS;
-      const event = this.append(jobId, c, { kind: 'image', info }, index, ok ? 1 : 0, ok ? 0 : 1);
+      const event = this.append(jobId, c, { kind: 'image', info }, index, ok ? 1 : 0, ok ? 0 : 1, ok ? info.sizeBytes : 0);
       // The image is final: its task, wherever it is, will never be leased again.
       this.q.deleteTask.run(jobId, index);
       return event;

@@ -1,7 +1,7 @@
 // The embedded store's images: one file each, <data-dir>/images/<job_id>/<index>.<ext>.
 // A file's data is fsynced before putImage resolves, so the commit that
 // follows (and names the image) never refers to bytes still only in memory.
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoredImage } from './store.js';
 
@@ -33,6 +33,13 @@ export class ImageFiles {
     } finally {
       await fh.close();
     }
+  }
+
+  /** Removes every image of a job (its folder); a folder already gone is fine, so a retry after a crash is too. */
+  async removeJob(jobId: string): Promise<void> {
+    const dir = join(this.dataDir, 'images', jobId);
+    this.madeDirs.delete(dir);
+    await rm(dir, { recursive: true, force: true });
   }
 
   async get(imageId: string): Promise<StoredImage | undefined> {

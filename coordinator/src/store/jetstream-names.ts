@@ -8,6 +8,7 @@ export class Names {
   readonly deadBucket: string;
   readonly deadStream: string;
   readonly imagesBucket: string;
+  readonly imagesStream: string;
 
   constructor(readonly p: string) {
     this.tasksStream = `${p}_TASKS`;
@@ -17,6 +18,7 @@ export class Names {
     this.deadBucket = `${p}_DEAD`;
     this.deadStream = `KV_${p}_DEAD`;
     this.imagesBucket = `${p}_IMAGES`;
+    this.imagesStream = `OBJ_${p}_IMAGES`;
   }
 
   task = (jobId: string): string => `${this.p}.task.${jobId}`;
@@ -29,4 +31,10 @@ export class Names {
   state = (jobId: string, token: string): string => `${this.p}.ev.${jobId}.s.${token}`;
   deadKey = (jobId: string, index: number): string => `${jobId}.${index}`;
   deadSubjects = (jobId: string): string => `$KV.${this.deadBucket}.${jobId}.*`;
+  /** The subject of a job record in its KV bucket's stream. */
+  jobSubject = (jobId: string): string => `$KV.${this.jobsBucket}.${jobId}`;
+  keySubject = (hashedKey: string): string => `$KV.${this.keysBucket}.${hashedKey}`;
+  /** Object store subjects, as the object store itself names them: an image's meta (by its name) and its chunks. */
+  imageMeta = (name: string): string => `$O.${this.imagesBucket}.M.${Buffer.from(name).toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`;
+  imageChunks = (nuid: string): string => `$O.${this.imagesBucket}.C.${nuid}`;
 }

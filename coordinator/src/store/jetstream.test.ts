@@ -10,6 +10,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, createInbox } from '@nats-io/transport-node';
 import { JetStreamStore, type JetStreamStoreOptions } from './jetstream.js';
 import { Names } from './jetstream-names.js';
+import { describeHistoryContract } from './store-history.contract.js';
 import { describeStoreContract, info, leaseAll, newJob } from './store.contract.js';
 import type { StoredLease } from './store.js';
 
@@ -33,6 +34,11 @@ describeStoreContract('jetstream', async () => {
     return si.state.subjects?.[names.task(id)] ?? 0;
   };
   return { store, storedTasks, close: async () => { await nc.close(); await store.close(); } };
+});
+
+describeHistoryContract('jetstream', async () => {
+  const store = await JetStreamStore.connect(options());
+  return { store, close: () => store.close() };
 });
 
 describe('JetStream store: what only a shared, durable store can do', () => {

@@ -22,9 +22,13 @@ import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { JetStreamCounter, type Counts } from './jetstream-counts.js';
+import { JetStreamExpiry } from './jetstream-expiry.js';
+import { comesAfter, finishedAt, isFinishedState, matchesFilter } from './job-query.js';
 import { Names } from './jetstream-names.js';
 import { ackInfo, pullNow } from './nats-pull.js';
-import type { FarmEvent, JobRecord, JobWriter, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec } from './store.js';
+import type {
+  FarmEvent, JobCursor, JobFilter, JobRecord, JobWriter, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec,
+} from './store.js';
 
 export interface JetStreamStoreOptions {
   /** NATS server URL(s), comma-separated. */
@@ -56,6 +60,8 @@ const CURSOR_IDLE_MS = 30_000;
 const ENDED_CURSOR_IDLE_MS = 1_000;
 const MAX_CURSORS_PER_JOB = 8;
 const PULL_TIMEOUT_MS = 1_000;
+/** Job records read at once while a listing or a sweep walks the jobs. */
+const READ_WINDOW = 32;
 /**
  * A task consumer whose pulls deliver nothing this long while tasks wait counts as stuck. Right after a server
  * restart pulls go unanswered for a few seconds while JetStream loads its consumers; that is not it.
@@ -97,6 +103,7 @@ export class JetStreamStore implements Store {
   private isHealthy = true;
   private closed = false;
   private readonly jobListeners: ((job: JobRecord) => void)[] = [];
+  private readonly expiryListeners: ((jobId: string) => void)[] = [];
   private readonly taskListeners: ((jobId: string) => void)[] = [];
   private readonly healthListeners: ((healthy: boolean) => void)[] = [];
   /** Newest job revision handed to listeners, so a slow watcher never rolls a job back. */
@@ -118,6 +125,7 @@ export class JetStreamStore implements Store {
   private readonly eventSubs = new Map<string, { sub: Subscription; wake: Set<() => void> }>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly counter: JetStreamCounter;
+  private readonly expiry: JetStreamExpiry;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -131,6 +139,7 @@ export class JetStreamStore implements Store {
   ) {
     this.n = new Names(o.prefix);
     this.counter = new JetStreamCounter(nc, jsm, this.n, o.timeoutMs);
+    this.expiry = new JetStreamExpiry({ jsm, jobsKv, keysKv, images, n: this.n, readEvents: (id, after, limit) => this.readEvents(id, after, limit) });
   }
 
   /** Connects (waiting for NATS if it is not up yet), makes the streams and buckets, and starts watching jobs. */
@@ -371,6 +380,87 @@ export class JetStreamStore implements Store {
   }
 
   /**
+   * Lists the keys (job ids begin with their creation time, so they sort by it) and reads records newest first
+   * until the page is full: a page costs one key listing plus the records it passes over. Ids the cursor has
+   * passed are skipped unread; the first record created before `createdAfterMs` ends the walk.
+   */
+  listJobs(filter: JobFilter, after: JobCursor | undefined, limit: number): Promise<JobRecord[]> {
+    return this.op('listing jobs', async () => {
+      const ids = (await this.listJobIds()).reverse().filter((id) => after === undefined || id <= after.id);
+      const out: JobRecord[] = [];
+      for (let i = 0; i < ids.length && out.length < limit; i += READ_WINDOW) {
+        const jobs = await Promise.all(ids.slice(i, i + READ_WINDOW).map((id) => this.getJob(id)));
+        for (const job of jobs) {
+          if (job === undefined || !comesAfter(job, after)) continue;
+          if (job.createdUnixMs < filter.createdAfterMs) return out;
+          if (matchesFilter(job, filter)) out.push(job);
+          if (out.length === limit) break;
+        }
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Oldest first by creation (the key order), which is close to oldest finished first; a job created after the
+   * cut-off cannot have finished before it, so the walk ends there. See jetstream-expiry.ts for the order of purges.
+   */
+  expireJobs(finishedBeforeMs: number, limit: number): Promise<string[]> {
+    return this.op('expiring jobs', async () => {
+      await this.expiry.clearMarkers();
+      const ids = await this.listJobIds();
+      const out: string[] = [];
+      for (let i = 0; i < ids.length && out.length < limit; i += READ_WINDOW) {
+        const jobs = await Promise.all(ids.slice(i, i + READ_WINDOW).map((id) => this.getJob(id)));
+        for (const job of jobs) {
+          if (job === undefined || out.length >= limit) continue;
+          if (job.createdUnixMs >= finishedBeforeMs) return out;
+          if (!isFinishedState(job.state) || finishedAt(job) >= finishedBeforeMs) continue;
+          await this.expiry.expire(job);
+          this.jobExpired(job.id);
+          out.push(job.id);
+        }
+      }
+      return out;
+    });
+  }
+
+  /** Oldest first by creation, as expireJobs; the bucket's stream is asked for its size after each job. */
+  expireToFit(maxImageBytes: number, limit: number): Promise<string[]> {
+    return this.op('expiring jobs', async () => {
+      await this.expiry.clearMarkers();
+      const bytes = async () => (await this.jsm.streams.info(this.n.imagesStream)).state.bytes;
+      const out: string[] = [];
+      if (await bytes() <= maxImageBytes) return out;
+      const ids = await this.listJobIds();
+      for (let i = 0; i < ids.length && out.length < limit; i += READ_WINDOW) {
+        const jobs = await Promise.all(ids.slice(i, i + READ_WINDOW).map((id) => this.getJob(id)));
+        for (const job of jobs) {
+          if (job === undefined || out.length >= limit || !isFinishedState(job.state)) continue;
+          await this.expiry.expire(job);
+          this.jobExpired(job.id);
+          out.push(job.id);
+          if (await bytes() <= maxImageBytes) return out;
+        }
+      }
+      return out;
+    });
+  }
+
+  onJobExpired(listener: (jobId: string) => void): void {
+    this.expiryListeners.push(listener);
+  }
+
+  /** Forgets what this coordinator kept about an expired job, and tells listeners (the watch may tell them again). */
+  private jobExpired(jobId: string): void {
+    this.seenRevision.delete(jobId);
+    for (const m of [this.ended, this.noConsumer]) m.delete(jobId);
+    for (const m of [this.totals, this.finalCounts]) m.delete(jobId);
+    this.forgetConsumerChecks(jobId);
+    for (const l of this.expiryListeners) l(jobId);
+  }
+
+  /**
    * Runs `fn` again after a transient failure, a few times. For reads through an ephemeral consumer: on a cluster
    * whose node was just killed, the server may place a new consumer on that node until it notices it is gone, and
    * the consumer's creation then times out; another try is placed afresh.
@@ -424,6 +514,8 @@ export class JetStreamStore implements Store {
     const w = await this.jobsKv.watch({ include: KvWatchInclude.UpdatesOnly });
     void (async () => {
       for await (const e of w) {
+        // A purge is an expiry (jetstream-expiry.ts), here or on another coordinator.
+        if (e.operation === 'PURGE') this.jobExpired(e.key);
         if (e.operation !== 'PUT') continue;
         try {
           this.emitJob(e.json<JobRecord>(), e.revision);
@@ -873,7 +965,7 @@ export class JetStreamStore implements Store {
     return this.op('storing the image', async () => {
       const { data } = image;
       const nuid = randomBytes(16).toString('hex');
-      const chunkSubject = `$O.${this.n.imagesBucket}.C.${nuid}`;
+      const chunkSubject = this.n.imageChunks(nuid);
       const chunks: Uint8Array[] = [];
       for (let at = 0; at < data.length; at += IMAGE_CHUNK_BYTES) chunks.push(data.subarray(at, at + IMAGE_CHUNK_BYTES));
       const meta = {
@@ -883,7 +975,7 @@ export class JetStreamStore implements Store {
       };
       const h = headers();
       h.set('Nats-Rollup', 'sub');
-      const metaSubject = `$O.${this.n.imagesBucket}.M.${Buffer.from(imageId).toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`;
+      const metaSubject = this.n.imageMeta(imageId);
       await Promise.all([
         ...chunks.map((c) => this.js.publish(chunkSubject, c, { timeout: this.o.timeoutMs })),
         this.js.publish(metaSubject, json(meta), { headers: h, timeout: this.o.timeoutMs }),

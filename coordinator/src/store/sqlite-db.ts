@@ -5,9 +5,14 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConfigError } from '@latentfarm/common';
+import { FINISHED_STATES } from './job-query.js';
 
 export const DB_FILE = 'latentfarm.db';
 const SCHEMA_VERSION = 1;
+
+/** SQL of "the job is finished" and "when it finished", the same text in the index and in the query that uses it. */
+export const IS_FINISHED_SQL = `state IN (${FINISHED_STATES.join(', ')})`;
+export const FINISHED_MS_SQL = 'coalesce(nullif(json_extract(record, \'$.finishedUnixMs\'), 0), created_ms)';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -16,7 +21,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) W
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, state INTEGER NOT NULL, record TEXT NOT NULL,
   last_seq INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-  dropped INTEGER NOT NULL DEFAULT 0
+  dropped INTEGER NOT NULL DEFAULT 0, image_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_ms);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
@@ -36,6 +41,14 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS events_image ON events (job_id, image_index) WHERE image_index IS NOT NULL;
 CREATE TABLE IF NOT EXISTS fences (job_id TEXT NOT NULL, fence TEXT NOT NULL, PRIMARY KEY (job_id, fence)) WITHOUT ROWID;
+-- Listing (newest first, resumed after a cursor) and expiry (oldest finished first); a finished record without a
+-- finish time counts from its creation. Indexes added to an existing file by the next open; no schema change.
+CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (created_ms, id);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (${FINISHED_MS_SQL}) WHERE ${IS_FINISHED_SQL};
+CREATE INDEX IF NOT EXISTS idempotency_keys_job ON idempotency_keys (job_id);
+-- Image folders of expired jobs, listed in the transaction that deletes the jobs and removed after it: a crash in
+-- between leaves the list, and the next sweep removes them then (no orphaned folder, no record naming a lost image).
+CREATE TABLE IF NOT EXISTS expired_images (job_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (job_id TEXT NOT NULL, idx INTEGER NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (job_id, idx)) WITHOUT ROWID;
 `;
 
@@ -65,6 +78,7 @@ export function openDatabase(dataDir: string): OpenedDb {
     // the WAL is fsynced at checkpoints, not per commit (see the README for what power loss can cost).
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
+    addImageBytes(db);
     const version = (db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: number } | undefined)?.value;
     if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
     else if (version > SCHEMA_VERSION) {
@@ -78,6 +92,20 @@ export function openDatabase(dataDir: string): OpenedDb {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(`--data-dir: cannot open the job database "${file}" (${explain(err)})`, { cause: err });
   }
+}
+
+/**
+ * Bytes of committed images per job (for --retain-bytes), added to a database from before it was kept and counted
+ * from the image events there: a column added in place, no schema change.
+ */
+function addImageBytes(db: Database.Database): void {
+  const columns = db.prepare<[], string>('SELECT name FROM pragma_table_info(\'jobs\')').pluck().all();
+  if (columns.includes('image_bytes')) return;
+  db.exec(`
+    ALTER TABLE jobs ADD COLUMN image_bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET image_bytes = (SELECT coalesce(sum(json_extract(body, '$.info.sizeBytes')), 0) FROM events
+      WHERE events.job_id = jobs.id AND image_index IS NOT NULL);
+  `);
 }
 
 function explain(err: unknown): string {

@@ -86,6 +86,27 @@ export interface StoredImage {
   mimeType: string;
 }
 
+/** Which jobs a listing wants (ListJobs). */
+export interface JobFilter {
+  /** Only this owner's jobs; undefined: every owner's (an admin asks). */
+  owner?: string | undefined;
+  /** Empty: any state. */
+  states: readonly JobState[];
+  /** Every label given must match. */
+  labels: Readonly<Record<string, string>>;
+  /** Only jobs created at or after this; 0: any time. */
+  createdAfterMs: number;
+}
+
+/**
+ * A place in the listing order (newest first: creation time, then id, both descending): the last job a page
+ * held. The next page starts after it, so jobs created or expired meanwhile never shift or repeat a page.
+ */
+export interface JobCursor {
+  createdUnixMs: number;
+  id: string;
+}
+
 export interface Store {
   readonly kind: 'embedded' | 'jetstream';
 
@@ -105,6 +126,25 @@ export interface Store {
   updateJob(id: string, change: (job: JobRecord) => JobRecord | undefined): Promise<JobRecord | undefined>;
   /** Calls `listener` whenever any job record changes (also changes made by other coordinators). */
   onJobChange(listener: (job: JobRecord) => void): void;
+  /** Jobs matching `filter`, newest first, starting after `after` (undefined: from the newest), at most `limit`. */
+  listJobs(filter: JobFilter, after: JobCursor | undefined, limit: number): Promise<JobRecord[]>;
+
+  // ---- retention
+  /**
+   * Deletes finished jobs (succeeded, partial, failed, cancelled) that finished before `finishedBeforeMs`, oldest
+   * first, at most `limit`, each with its tasks, events, dead letters, idempotency key and images; returns their ids.
+   * Never touches a queued or running job. Idempotent: a job half expired by a crash (or by another coordinator)
+   * is finished by the next call.
+   */
+  expireJobs(finishedBeforeMs: number, limit: number): Promise<string[]>;
+  /**
+   * Expires the oldest finished jobs, as expireJobs does, while the stored images of all jobs take more than
+   * `maxImageBytes` (embedded: the committed images' sizes; JetStream: the bytes of the images bucket's stream);
+   * at most `limit`. Images of queued and running jobs count but never go, so the total may stay above the cap.
+   */
+  expireToFit(maxImageBytes: number, limit: number): Promise<string[]>;
+  /** Calls `listener` with the id of every job expired (also by other coordinators, where the store is shared). */
+  onJobExpired(listener: (jobId: string) => void): void;
 
   // ---- tasks
   /** Leases up to `max` waiting tasks of one job. */

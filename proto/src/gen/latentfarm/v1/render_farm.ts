@@ -138,14 +138,21 @@ export interface GetJobResponse {
   job?: Job | undefined;
 }
 
+/**
+ * Jobs newest first (by creation time, then id). A page token names where the
+ * previous page ended, so jobs created meanwhile never shift a later page.
+ */
 export interface ListJobsRequest {
   /** 0 means 50; at most 1000 */
   pageSize: number;
+  /** from a previous page's next_page_token; opaque */
   pageToken: string;
   /** only jobs in these states */
   states: JobState[];
   /** only jobs carrying all these labels */
   labels: { [key: string]: string };
+  /** only jobs created at or after this; 0: any time */
+  createdAfterUnixMs: number;
 }
 
 export interface ListJobsRequest_LabelsEntry {
@@ -1575,7 +1582,7 @@ export const GetJobResponse: MessageFns<GetJobResponse> = {
 };
 
 function createBaseListJobsRequest(): ListJobsRequest {
-  return { pageSize: 0, pageToken: "", states: [], labels: {} };
+  return { pageSize: 0, pageToken: "", states: [], labels: {}, createdAfterUnixMs: 0 };
 }
 
 export const ListJobsRequest: MessageFns<ListJobsRequest> = {
@@ -1596,6 +1603,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
       ListJobsRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
+    if (message.createdAfterUnixMs !== 0) {
+      writer.uint32(40).int64(message.createdAfterUnixMs);
+    }
     return writer;
   },
 
@@ -1657,6 +1667,14 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             }
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.createdAfterUnixMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1696,6 +1714,11 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
           {},
         )
         : {},
+      createdAfterUnixMs: isSet(object.createdAfterUnixMs)
+        ? globalThis.Number(object.createdAfterUnixMs)
+        : isSet(object.created_after_unix_ms)
+        ? globalThis.Number(object.created_after_unix_ms)
+        : 0,
     };
   },
 
@@ -1719,6 +1742,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
         });
       }
     }
+    if (message.createdAfterUnixMs !== 0) {
+      obj.createdAfterUnixMs = Math.round(message.createdAfterUnixMs);
+    }
     return obj;
   },
 
@@ -1739,6 +1765,7 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
       },
       {},
     );
+    message.createdAfterUnixMs = object.createdAfterUnixMs ?? 0;
     return message;
   },
 };

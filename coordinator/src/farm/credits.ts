@@ -112,8 +112,12 @@ export class Credits {
     }
   }
 
-  /** Settles ended jobs a crash left open, and releases reservations whose job was never created. */
-  async reconcile(): Promise<void> {
+  /**
+   * Settles ended jobs a crash left open, and releases reservations whose job
+   * was never created. True when every open reservation was looked at (the
+   * retention sweep expires jobs only then, so none goes before its settlement).
+   */
+  async reconcile(): Promise<boolean> {
     try {
       const grace = this.d.reserveGraceMs ?? RESERVE_GRACE_MS;
       for (const r of await this.d.ledger.openReservations()) {
@@ -123,8 +127,10 @@ export class Credits {
           this.d.log.warn({ job: r.jobId, tenant: r.tenantId, credits: toCredits(r.amount) }, 'released the credits of a job that was never created');
         }
       }
+      return true;
     } catch (err) {
       this.d.log.warn({ err }, 'reconciling the ledger failed; it is tried again');
+      return false;
     }
   }
 

@@ -99,7 +99,7 @@ export class Farm implements ClientApi, WorkerApi {
     });
     this.watch = new JobWatch(store, table, progress, config.maxIdChars);
     this.images = new ImageHistory(store, table, config.maxIdChars);
-    new RetentionSweeper({ store, retainForMs: config.retainFor, retainBytes: config.retainBytes, log }).start(timers);
+    new RetentionSweeper({ store, retainForMs: config.retainFor, retainBytes: config.retainBytes, log, settleFirst: () => credits.reconcile() }).start(timers);
     this.farmStatus = new FarmStatus({ sessions, jobs: table, leases, models, completions, metrics, timers });
   }
 

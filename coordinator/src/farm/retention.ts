@@ -20,6 +20,11 @@ export interface RetentionDeps {
   readonly retainForMs: number;
   /** Most bytes of stored images before the oldest finished jobs go; 0: no cap. */
   readonly retainBytes: number;
+  /**
+   * Runs before each sweep: settles the credits of every ended job (farm/credits.ts reconcile). A job's settlement
+   * reads its image events, so a job must not expire before it; false (the ledger did not answer) skips the sweep.
+   */
+  readonly settleFirst: () => Promise<boolean>;
   readonly log: Logger;
 }
 
@@ -47,6 +52,10 @@ export class RetentionSweeper {
 
   private async expireDue(): Promise<number> {
     const { store, retainForMs, retainBytes, log } = this.d;
+    if (!(await this.d.settleFirst())) {
+      log.warn('retention sweep skipped: the credits of ended jobs could not be settled first');
+      return 0;
+    }
     const cutoff = Date.now() - retainForMs;
     const byAge = retainForMs > 0 ? await inBatches(() => store.expireJobs(cutoff, BATCH)) : 0;
     if (byAge > 0) log.info({ jobs: byAge, finishedBefore: new Date(cutoff).toISOString() }, 'expired finished jobs (--retain-for)');

@@ -115,7 +115,7 @@ describe('server reflection, as a generic tool uses it', () => {
 
   it('serves each .proto file by its own name and by symbol, with its imports', async () => {
     const files = await allFiles();
-    expect([...files.keys()].sort()).toEqual(['latentfarm/v1/farm_admin.proto', 'latentfarm/v1/render_farm.proto', 'latentfarm/v1/types.proto', 'latentfarm/v1/worker_gateway.proto']);
+    expect([...files.keys()].sort()).toEqual(['latentfarm/v1/credits.proto', 'latentfarm/v1/farm_admin.proto', 'latentfarm/v1/render_farm.proto', 'latentfarm/v1/types.proto', 'latentfarm/v1/worker_gateway.proto']);
     for (const [name, bytes] of files) {
       const served = await filesFor({ fileByFilename: name });
       const [first, ...imports] = served.map(decodeFile);

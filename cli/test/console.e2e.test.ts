@@ -257,6 +257,19 @@ describe('the web console with API keys on', () => {
     expect(await pages.a.locator('tr[data-job]').evaluateAll((rows) => rows.map((r) => (r as unknown as { getAttribute(n: string): string }).getAttribute('data-job')))).toEqual([jobA]);
     expect(await pages.b.locator('tr[data-job]').evaluateAll((rows) => rows.map((r) => (r as unknown as { getAttribute(n: string): string }).getAttribute('data-job')))).toEqual([jobB]);
     await screenshot(pages.a, '8-tenant-a');
+    // Tenant A's credits on the Farm page: the balance the ledger holds, the grant, and its job's reservation linking to the job.
+    const ledger = await (await fetch(`${coordinator.consoleUrl}api/credits`, { headers: { authorization: `Bearer ${keys.a}` } })).json() as { account: { balance: number } };
+    expect(ledger.account.balance).toBeLessThan(1000);
+    await pages.a.getByRole('link', { name: 'Farm' }).click();
+    const balance = pages.a.locator('[data-credits="balance"]');
+    await balance.getByText('credits left').waitFor();
+    expect(Number(await balance.locator('strong').textContent())).toBeCloseTo(ledger.account.balance, 6);
+    await pages.a.locator('#credits-summary').getByText('1000 granted').waitFor();
+    const credits = pages.a.getByRole('table', { name: 'Credits' });
+    await credits.getByRole('row', { name: /Reserved/ }).getByRole('link', { name: jobA }).waitFor();
+    await credits.getByRole('row', { name: /Granted/ }).waitFor();
+    await screenshot(pages.a, '9-tenant-credits');
+    await expect(a11yProblems(pages.a)).resolves.toEqual([]);
     // Tenant B opening tenant A's job finds nothing there.
     await pages.b.goto(`${coordinator.consoleUrl}#/jobs/${jobA}`);
     await pages.b.getByRole('alert').getByText(`job "${jobA}" does not exist`).waitFor();

@@ -151,6 +151,43 @@ export interface FarmView {
   unixMs: number;
 }
 
+/** A tenant's credits totals. balance = granted − settled − open. */
+export interface CreditsAccountView {
+  tenantId: string;
+  balance: number;
+  granted: number;
+  /** Every reservation ever made. */
+  reserved: number;
+  /** Reservations of jobs not yet ended. */
+  open: number;
+  openJobs: number;
+  settled: number;
+  refunded: number;
+}
+
+/** One ledger entry. grant: `amount` given; reserve: `amount` held for `jobId`; settle: of `amount` held, `settled` charged and `refunded` returned. */
+export interface CreditsEntryView {
+  seq: number;
+  unixMs: number;
+  kind: 'grant' | 'reserve' | 'settle';
+  /** Empty for a grant. */
+  jobId: string;
+  amount: number;
+  settled: number;
+  refunded: number;
+}
+
+/** `GET /api/credits`: the caller's account (an admin's: the one `?tenant=` names) and a page of its entries, newest first. */
+export interface CreditsView {
+  /** Null for an admin who names no tenant: admins' own jobs are unmetered. */
+  account: CreditsAccountView | null;
+  /** Whether the caller may name a tenant (`?tenant=`): an admin. */
+  admin: boolean;
+  entries: CreditsEntryView[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
 export interface SessionView {
   /** Whether this console asks for an API key. */
   auth: boolean;

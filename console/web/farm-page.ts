@@ -1,7 +1,9 @@
 // Farm: the workers (models, batch fill, images per second, last heartbeat)
-// and the queue per model, refreshed by the coordinator's status stream.
+// and the queue per model, refreshed by the coordinator's status stream; and
+// the tenant's credits with their history (credits-section.ts).
 import type { FarmView, WorkerView } from './api-types.js';
 import { follow } from './api.js';
+import { creditsSection } from './credits-section.js';
 import { h, replace } from './dom.js';
 import { ago } from './format.js';
 
@@ -18,7 +20,8 @@ export function farmPage(main: HTMLElement): () => void {
     h('h2', { id: 'queue-heading' }, 'Queue per model'),
     h('table', { 'aria-labelledby': 'queue-heading' },
       h('thead', {}, h('tr', {}, ...['Model', 'Queued images', 'Workers', 'Default size', 'Default sampler'].map((t) => h('th', { scope: 'col' }, t)))),
-      models));
+      models),
+    creditsSection());
   // Each worker's images per second, from its completed count between two views.
   const seen = new Map<string, { count: number; at: number; rate: number }>();
   const rate = (w: WorkerView, at: number): number => {

@@ -5,6 +5,9 @@ export const FINISHED: ReadonlySet<JobStateName> = new Set(['SUCCEEDED', 'PARTIA
 
 export const credits = (n: number): string => (n >= 100 ? n.toFixed(0) : n >= 1 ? n.toFixed(2) : n.toFixed(3));
 
+/** Credits as the ledger keeps them (to the micro-credit, trailing zeros dropped): a balance must not round up. */
+export const exactCredits = (n: number): string => String(Number(n.toFixed(6)));
+
 export function duration(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '—';
   if (s < 60) return `${Math.ceil(s)} s`;

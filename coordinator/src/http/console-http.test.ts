@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, Registry } from '@latentfarm/common';
-import { CONSOLE_FILES, consoleAssetsDir, type ImageView, type JobPage, type JobView, type SessionView } from '@latentfarm/console';
+import { CONSOLE_FILES, consoleAssetsDir, type CreditsView, type ImageView, type JobPage, type JobView, type SessionView } from '@latentfarm/console';
 import { eventually, runCli, spawnSimWorker, tempDir, type SimWorker } from '@latentfarm/testkit';
 import { defaultCoordinatorConfig } from '../config.js';
 import { startCoordinator, type Coordinator } from '../coordinator.js';
@@ -230,6 +230,72 @@ describe('the console over HTTP, with log-in on', () => {
     const worker = await postJson('/api/login', { key: keys.worker }, { session: false });
     expect(worker.status).toBe(403);
     expect(worker.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('shows a tenant its credits: the grant, the job\'s reservation and its settlement; another tenant\'s account is 404; an admin names the tenant', async () => {
+    const as = (key: string) => ({ headers: { authorization: `Bearer ${key}` }, session: false });
+    const credits = async (key: string, query = '') => {
+      const res = await req(`/api/credits${query}`, as(key));
+      expect(res.status, query).toBe(200);
+      return await res.json() as CreditsView;
+    };
+    const created = await req('/api/jobs', {
+      method: 'POST', ...as(keys.tenantA), headers: { ...as(keys.tenantA).headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'credits prompt', images: 3, width: 64, height: 64, steps: 2 }),
+    });
+    expect(created.status).toBe(201);
+    const job = await created.json() as JobView;
+    expect(job.estimatedCredits).toBeGreaterThan(0);
+    // The stream ends once the job has ended; its settlement follows in the background.
+    expect(await (await req(`/api/jobs/${job.id}/events`, as(keys.tenantA))).text()).toMatch(/event: end\n/);
+    const view = await eventually(async () => {
+      const v = await credits(keys.tenantA);
+      return v.entries.some((e) => e.kind === 'settle' && e.jobId === job.id) ? v : undefined;
+    }, 30_000, 'the job\'s settlement');
+    const done = await (await req(`/api/jobs/${job.id}`, as(keys.tenantA))).json() as JobView;
+    expect(done.state).toBe('SUCCEEDED');
+    expect(view.admin).toBe(false);
+    const a = view.account;
+    expect(a).toMatchObject({ tenantId: 'a', granted: 1000 });
+    expect(a?.balance).toBeCloseTo((a?.granted ?? 0) - (a?.settled ?? 0) - (a?.open ?? 0), 6);
+    const mine = view.entries.filter((e) => e.jobId === job.id);
+    // Newest first: the settlement, then the reservation.
+    expect(mine.map((e) => e.kind)).toEqual(['settle', 'reserve']);
+    expect(mine[1]?.amount).toBeCloseTo(job.estimatedCredits, 6);
+    expect(mine[0]).toMatchObject({ kind: 'settle', refunded: 0 });
+    expect(mine[0]?.settled).toBeCloseTo(done.spentCredits, 6);
+    expect(mine[0]?.settled).toBeCloseTo(job.estimatedCredits, 6);
+    expect(view.entries.at(-1)).toMatchObject({ kind: 'grant', jobId: '', amount: 1000 });
+    const seqs = view.entries.map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => y - x));
+
+    // Paging one entry at a time walks the same entries.
+    const paged: number[] = [];
+    for (let token = '', first = true; first || token !== ''; first = false) {
+      const page = await credits(keys.tenantA, `?pageSize=1${token === '' ? '' : `&pageToken=${token}`}`);
+      expect(page.entries.length).toBe(1);
+      paged.push(...page.entries.map((e) => e.seq));
+      token = page.nextPageToken;
+    }
+    expect(paged).toEqual(seqs);
+
+    // Tenant B sees its own account and cannot read A's (it reads as one that does not exist).
+    expect((await credits(keys.tenantB)).account?.tenantId).toBe('b');
+    const probe = await req('/api/credits?tenant=a', as(keys.tenantB));
+    expect(probe.status).toBe(404);
+    expect(await probe.json()).toEqual({ error: 'tenant "a" does not exist' });
+    // An admin's jobs are unmetered: no tenant named, no account; naming one shows it.
+    expect(await credits(KEY)).toEqual({ account: null, admin: true, entries: [], nextPageToken: '' } satisfies CreditsView);
+    const byAdmin = await credits(KEY, '?tenant=a');
+    expect(byAdmin.admin).toBe(true);
+    // (Tenant A's other job may settle between the two reads, so the totals are not compared.)
+    expect(byAdmin.account).toMatchObject({ tenantId: 'a', granted: 1000 });
+    expect(byAdmin.entries.filter((e) => e.jobId === job.id)).toEqual(mine);
+    expect((await req('/api/credits?tenant=nosuch', as(KEY))).status).toBe(404);
+    for (const query of ['?pageToken=abc', '?pageSize=0', '?pageSize=x']) {
+      const res = await req(`/api/credits${query}`, as(keys.tenantA));
+      expect(res.status, query).toBe(400);
+    }
   });
 
   it('ends a console session when its key is revoked, on the next request', async () => {

@@ -4,14 +4,14 @@
 // event stream (what WatchJob sends), forwarded as server-sent events.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError, type Logger } from '@latentfarm/common';
-import type { JobPage, LiveEvent } from '@latentfarm/console';
+import type { CreditsView, JobPage, LiveEvent } from '@latentfarm/console';
 import type { JobState } from '@latentfarm/proto';
 import type { ClientApi } from '../farm/api.js';
 import type { Principal } from '../farm/principal.js';
 import { openEventStream, readJson, sendJson, SECURITY_HEADERS, type EventSink } from './http-io.js';
 import { httpStatus } from './status.js';
 import { submission } from './submit-body.js';
-import { estimateView, farmView, imageView, jobView, liveEvent, stateOf } from './views.js';
+import { creditsView, estimateView, farmView, imageView, jobView, liveEvent, stateOf } from './views.js';
 import { streamSink, ZipWriter } from './zip.js';
 
 /** How often the farm page's stream sends the farm's status (read from the farm's memory, not the store). */
@@ -178,6 +178,22 @@ export function apiRoutes(farm: ClientApi, log: Logger): ApiRoutes {
 
     'GET /api/farm': async (ctx) => {
       sendJson(ctx.res, 200, farmView(farm.status(await ctx.principal())));
+    },
+
+    'GET /api/credits': async (ctx) => {
+      const p = await ctx.principal();
+      const q = ctx.url.searchParams;
+      const tenant = q.get('tenant') ?? '';
+      const pageSize = Number(q.get('pageSize') ?? '50');
+      if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw new InvalidArgumentError('pageSize', 'must be an integer from 1 to 1000');
+      const admin = p.kind === 'admin';
+      // Admins' own jobs are unmetered: with no tenant named there is no account to show, which is an answer, not an error.
+      if (admin && tenant === '') {
+        const none: CreditsView = { account: null, admin, entries: [], nextPageToken: '' };
+        sendJson(ctx.res, 200, none);
+        return;
+      }
+      sendJson(ctx.res, 200, creditsView(await farm.credits(p, tenant, pageSize, q.get('pageToken') ?? ''), admin));
     },
 
     'GET /api/farm/events': async (ctx) => {

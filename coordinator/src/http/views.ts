@@ -1,10 +1,12 @@
 // The farm's answers as the console's JSON (@latentfarm/console's contract):
 // enums by name, 64-bit numbers as plain numbers, nothing of protobuf's runtime.
 import type {
-  EstimateView, FarmView, ImageCountsView, ImageView, JobStateName, JobView, LiveEvent,
+  CreditsAccountView, CreditsEntryView, CreditsView, EstimateView, FarmView, ImageCountsView, ImageView, JobStateName, JobView, LiveEvent,
 } from '@latentfarm/console';
 import { FinishReason, ImageFormat, JobState, schedulerByProto, type ImageCounts, type ImageInfo, type Job, type Scheduler } from '@latentfarm/proto';
-import type { CostEstimate, FarmStatusView, WatchEvent } from '../farm/api.js';
+import type { CostEstimate, CreditsView as LedgerPage, FarmStatusView, WatchEvent } from '../farm/api.js';
+import { toCredits } from '../jobs/cost.js';
+import type { Account, LedgerEntry } from '../ledger/ledger.js';
 
 export const stateName = (s: JobState): JobStateName => (JobState[s] ?? 'QUEUED') as JobStateName;
 
@@ -76,4 +78,24 @@ export function farmView(s: FarmStatusView): FarmView {
     queuedImages: Number(s.queuedImages), leasedImages: Number(s.leasedImages), activeJobs: s.activeJobs,
     imagesPerSecond: s.imagesPerSecond, imagesCompleted: Number(s.imagesCompleted), defaultModel: s.defaultModel, unixMs: Date.now(),
   };
+}
+
+function accountView(a: Account): CreditsAccountView {
+  return {
+    tenantId: a.tenantId, balance: toCredits(a.balance), granted: toCredits(a.granted), reserved: toCredits(a.reserved),
+    open: toCredits(a.open), openJobs: a.openJobs, settled: toCredits(a.settled), refunded: toCredits(a.refunded),
+  };
+}
+
+function entryView(e: LedgerEntry): CreditsEntryView {
+  const base = { seq: e.seq, unixMs: e.unixMs, settled: 0, refunded: 0 };
+  switch (e.kind) {
+    case 'grant': return { ...base, kind: 'grant', jobId: '', amount: toCredits(e.amount) };
+    case 'reserve': return { ...base, kind: 'reserve', jobId: e.jobId, amount: toCredits(e.amount) };
+    case 'settle': return { ...base, kind: 'settle', jobId: e.jobId, amount: toCredits(e.reserved), settled: toCredits(e.settled), refunded: toCredits(e.refunded) };
+  }
+}
+
+export function creditsView(page: LedgerPage, admin: boolean): CreditsView {
+  return { account: accountView(page.account), admin, entries: page.entries.map(entryView), nextPageToken: page.nextPageToken };
 }

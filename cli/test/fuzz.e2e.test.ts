@@ -6,12 +6,13 @@
 // grant absurd credit, send junk and vanish. Afterwards the server still
 // serves, a job finished before the fuzz is unchanged to the byte, a job
 // queued before it has lost nothing and finishes once an honest worker comes,
-// and a new job renders. Deterministic by seed: LATENTFARM_FUZZ_SEED
+// and a new job renders; a tenant's credits are as they were. Deterministic by seed: LATENTFARM_FUZZ_SEED
 // (default 1) and LATENTFARM_FUZZ_COUNT (default 10,000) reproduce a run.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metadata, status } from '@grpc/grpc-js';
-import { ConnectRequest, FinishReason, JobState, type Job } from '@latentfarm/proto';
+import { AdminClient } from '@latentfarm/client';
+import { ConnectRequest, FinishReason, JobState, type GetCreditsResponse, type Job } from '@latentfarm/proto';
 import { collect, prompts, spec, startTestFarm, type TestFarm } from './farm.js';
 import { Rng, hello, requestBytes, streamItem, workerMessage } from './fuzz-gen.js';
 import { closeRawClients, rawClient, rawServerStream, rawUnary, type CallEnd } from './hostile.js';
@@ -78,6 +79,8 @@ describe(`fuzz: ${COUNT} malformed and hostile requests (seed ${SEED})`, () => {
   let finished: Job;
   let finishedImages: string[];
   let queuedId: string;
+  /** A tenant's account before the fuzz: no hostile call may move its credits. */
+  let canaryCredits: GetCreditsResponse;
   const known: string[] = [];
   beforeAll(async () => {
     farm = await startTestFarm(1, {}, { maxImagesPerJob: 1000, maxQueuedImages: 200_000 });
@@ -102,6 +105,12 @@ describe(`fuzz: ${COUNT} malformed and hostile requests (seed ${SEED})`, () => {
     // Jobs the fuzz may name (made the same way every run); the canaries above are never named.
     for (let i = 0; i < 3; i++) known.push((await farm.client.submitJob(spec({ labels: { fuzz: 'target' } }), prompts(2))).job!.id);
     await farm.client.cancelJob(known[2]!);
+    const admin = new AdminClient(farm.coordinator.address);
+    await admin.createTenant('canary');
+    await admin.grantCredits('canary', 100);
+    admin.close();
+    canaryCredits = await farm.client.getCredits({ tenantId: 'canary' });
+    expect(canaryCredits.account?.balance).toBe(100);
   });
   afterAll(async () => { closeRawClients(); await farm?.stop(); });
 
@@ -145,6 +154,8 @@ describe(`fuzz: ${COUNT} malformed and hostile requests (seed ${SEED})`, () => {
     const queued = await farm.client.getJob(queuedId);
     expect(queued.images).toMatchObject({ total: 6, succeeded: 0, failed: 0, cancelled: 0 });
     expect([JobState.QUEUED, JobState.RUNNING]).toContain(queued.state);
+    // A tenant's credits: the same account and the same ledger entries.
+    expect(await farm.client.getCredits({ tenantId: 'canary' })).toEqual(canaryCredits);
   }, 600_000);
 
   it('then finishes the queued job with an honest worker, and renders a new one', async () => {

@@ -3,18 +3,17 @@
 // this class must not be able to skip it) and leaves exactly one audit line,
 // whatever its outcome: `outcome` is `ok` or the kind of error that ended it
 // (`permission_denied`, `invalid_argument`, `not_found`, `already_exists`, …).
-import { AlreadyExistsError, errorKind, InvalidArgumentError, NotFoundError, PermissionDeniedError, type Logger } from '@latentfarm/common';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, type Logger } from '@latentfarm/common';
 import type { Principal } from '../farm/principal.js';
 import { tenantRecord, type IdentityStore, type KeyRecord, type Role, type TenantPatch, type TenantRecord } from '../store/identity.js';
 import { RESERVED_TENANT_IDS } from '../tenant-labels.js';
+import { AUDIT_ECHO_CHARS, auditedAdminAction, type AuditFields } from './audit.js';
 import { generateKey } from './keys.js';
 
 const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Worker ids are what workers send in hello: printable, no spaces, bounded. */
 const WORKER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_NAME_CHARS = 200;
-/** Audit lines quote the caller's input cut to this (ids are bounded anyway; a refused one may not be). */
-const AUDIT_ECHO_CHARS = 70;
 /** Bounds of a tenant's weight and quotas (0: the farm's default); the quotas' bounds only keep sums exact. */
 const MAX_TENANT_WEIGHT = 1_000;
 const MAX_QUOTA = Number.MAX_SAFE_INTEGER;
@@ -35,30 +34,11 @@ export interface NewKeyRequest {
   expiresUnixMs: number;
 }
 
-type AuditFields = Record<string, string | number | undefined>;
-
 export class IdentityAdmin {
   constructor(private readonly store: IdentityStore, private readonly audit: Logger, private readonly onTenantChanged: TenantChanged = () => undefined) {}
 
-  /**
-   * Runs one admin action: refuses a caller that is not an admin, and writes
-   * the action's one audit line, `fields` (what was asked) plus `result`'s
-   * (what was made), when it ends, however it ends.
-   */
-  private async audited<T>(principal: Principal, action: string, fields: AuditFields, run: () => Promise<T>, result: (r: T) => AuditFields = () => ({})): Promise<T> {
-    try {
-      if (principal.kind !== 'admin') throw new PermissionDeniedError(`${action} needs an admin key`);
-      const r = await run();
-      this.audit.info({ audit: action, outcome: 'ok', by: principal.keyId, ...fields, ...result(r) }, `admin action ${action}: ok`);
-      return r;
-    } catch (err) {
-      const outcome = errorKind(err);
-      this.audit.warn({
-        audit: action, outcome, by: principal.keyId, role: principal.kind, ...fields,
-        error: err instanceof Error ? err.message.slice(0, 2 * AUDIT_ECHO_CHARS) : undefined,
-      }, `admin action ${action}: ${outcome}`);
-      throw err;
-    }
+  private audited<T>(principal: Principal, action: string, fields: AuditFields, run: () => Promise<T>, result?: (r: T) => AuditFields): Promise<T> {
+    return auditedAdminAction(this.audit, principal, action, fields, run, result);
   }
 
   createTenant(principal: Principal, id: string, settings: TenantSettings = {}): Promise<TenantRecord> {

@@ -14,9 +14,10 @@
 //   the store's change feed) settles it; the ledger closes a reservation once.
 //   The reconciler, at start and every RECONCILE_MS, settles ended jobs whose
 //   settle a crash lost.
-import { errorKind, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError, type Logger } from '@latentfarm/common';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError, type Logger } from '@latentfarm/common';
 import { FinishReason } from '@latentfarm/proto';
 import { toCredits, toUnits } from '../jobs/cost.js';
+import { AUDIT_ECHO_CHARS, auditedAdminAction } from '../auth/audit.js';
 import type { Account, Ledger, LedgerEntry } from '../ledger/ledger.js';
 import type { JobRecord, Store } from '../store/store.js';
 import { isFinished } from './job-table.js';
@@ -134,22 +135,13 @@ export class Credits {
     }
   }
 
-  /** An admin action: exactly one audit line, whatever its outcome (as auth/admin.ts writes for tenants and keys). */
-  async grant(principal: Principal, tenantId: string, credits: number): Promise<Account> {
-    const asked = { tenant: tenantId.slice(0, 70), credits };
-    try {
-      const account = await this.grantChecked(principal, tenantId, credits);
-      this.d.log.info({ audit: 'credits_grant', outcome: 'ok', by: principal.keyId, ...asked, balance: toCredits(account.balance) }, 'admin action credits_grant: ok');
-      return account;
-    } catch (err) {
-      const outcome = errorKind(err);
-      this.d.log.warn({ audit: 'credits_grant', outcome, by: principal.keyId, role: principal.kind, ...asked, error: err instanceof Error ? err.message.slice(0, 140) : undefined }, `admin action credits_grant: ${outcome}`);
-      throw err;
-    }
+  /** An admin action: exactly one audit line, whatever its outcome (auth/audit.ts). */
+  grant(principal: Principal, tenantId: string, credits: number): Promise<Account> {
+    return auditedAdminAction(this.d.log, principal, 'credits_grant', { tenant: tenantId.slice(0, AUDIT_ECHO_CHARS), credits },
+      () => this.grantChecked(tenantId, credits), (account) => ({ balance: toCredits(account.balance) }), 'only an admin grants credits');
   }
 
-  private async grantChecked(principal: Principal, tenantId: string, credits: number): Promise<Account> {
-    if (principal.kind !== 'admin') throw new PermissionDeniedError('only an admin grants credits');
+  private async grantChecked(tenantId: string, credits: number): Promise<Account> {
     if (!Number.isFinite(credits) || credits <= 0 || credits > MAX_GRANT_CREDITS) {
       throw new InvalidArgumentError('credits', `must be above 0 and at most ${MAX_GRANT_CREDITS}`);
     }

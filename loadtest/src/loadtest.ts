@@ -53,6 +53,11 @@ export interface Report {
   queueWaitSeconds: { p50: number; p95: number; p99: number };
   submitSeconds: number;
   coordinator: { cpuCores: number; cpuSeconds: number; peakRssMb: number };
+  /**
+   * CPU milliseconds per image committed, by process, over the run: on a small machine every process of the farm
+   * competes for the same cores, so this says what a faster store or worker would buy.
+   */
+  cpuMsPerImage: { coordinator: number; natsServer: number; workers: number; loadGenerator: number };
   samples: Sample[];
   notes: string[];
 }
@@ -115,6 +120,12 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
 
     const t0 = Date.now();
     const cpu0 = await cpuSeconds(pid);
+    const others = async () => ({
+      natsServer: nats !== undefined ? await cpuSeconds(nats.pid()) : 0,
+      workers: (await Promise.all(pools.map((p) => cpuSeconds(p.pid as number)))).reduce((a, b) => a + b, 0),
+      loadGenerator: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    });
+    const others0 = await others();
     sampler = setInterval(() => {
       Promise.all([cpuSeconds(pid), memoryBytes(pid), admin.getFarmStatus()]).then(([cpu, mem, st]) => {
         const last = samples.at(-1);
@@ -171,6 +182,8 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
     clearInterval(sampler);
     const seconds = (Date.now() - t0) / 1000;
     const cpu = (await cpuSeconds(pid)) - cpu0;
+    const others1 = await others();
+    const perImage = (s: number) => (completed > 0 ? (s * 1000) / completed : 0);
     const mem = await memoryBytes(pid);
     const metrics = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
     latencies.sort((a, b) => a - b);
@@ -197,6 +210,12 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
       },
       submitSeconds,
       coordinator: { cpuCores: cpu / seconds, cpuSeconds: cpu, peakRssMb: mem.peak / 2 ** 20 },
+      cpuMsPerImage: {
+        coordinator: perImage(cpu),
+        natsServer: perImage(others1.natsServer - others0.natsServer),
+        workers: perImage(others1.workers - others0.workers),
+        loadGenerator: perImage(others1.loadGenerator - others0.loadGenerator),
+      },
       samples, notes,
     };
   } finally {
@@ -227,9 +246,16 @@ export function formatReport(r: Report): string {
     ['submit seconds', r.submitSeconds.toFixed(2)],
     ['coordinator CPU', `${(r.coordinator.cpuCores * 100).toFixed(0)} % of one core (${r.coordinator.cpuSeconds.toFixed(1)} s)`],
     ['coordinator peak RSS', `${r.coordinator.peakRssMb.toFixed(0)} MB`],
+    ['CPU ms per image', cpuPerImage(r.cpuMsPerImage)],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + (r.notes.length > 0 ? `\nnotes: ${r.notes.join('; ')}` : '');
+}
+
+function cpuPerImage(c: Report['cpuMsPerImage']): string {
+  const total = c.coordinator + c.natsServer + c.workers + c.loadGenerator;
+  const f = (x: number) => x.toFixed(2);
+  return `${f(total)} = coordinator ${f(c.coordinator)} + nats-server ${f(c.natsServer)} + workers ${f(c.workers)} + load generator ${f(c.loadGenerator)}`;
 }
 
 export async function writeReport(r: Report): Promise<string[]> {

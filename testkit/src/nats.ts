@@ -21,6 +21,8 @@ export interface NatsServer {
   consumers(): Promise<number>;
   /** The server's resident memory in bytes, as it reports it. */
   residentBytes(): Promise<number>;
+  /** The running server's process id (for CPU accounting). */
+  pid(): number;
   /** Sends `signal` (default SIGKILL) and waits for the process to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port with the same store dir. */
@@ -66,6 +68,7 @@ export async function startNatsServer(o: { storeDir?: string } = {}): Promise<Na
     jetstreamState: () => jetstreamState(monitorPort),
     consumers: () => consumerCount(monitorPort),
     residentBytes: () => residentBytes(monitorPort),
+    pid: () => proc?.child.pid ?? 0,
     kill,
     async restart() {
       await kill('SIGKILL');

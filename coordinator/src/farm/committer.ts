@@ -9,6 +9,7 @@ import type { JobRecord, Store, StoredLease, TaskSpec } from '../store/store.js'
 import type { Completions } from './completions.js';
 import { counts, isFinished, type JobTable } from './job-table.js';
 import type { Pricing } from './pricing.js';
+import type { SharedImageReads } from './shared-image-reads.js';
 import type { StepProgress } from './progress.js';
 import type { Timers } from './timers.js';
 import type { HeldLease } from './worker-session.js';
@@ -22,6 +23,8 @@ export interface CommitterDeps {
   readonly progress: StepProgress;
   readonly pricing: Pricing;
   readonly completions: Completions;
+  /** Committed images go here too, for this coordinator's watchers. */
+  readonly images: Pick<SharedImageReads, 'committing'>;
   readonly metrics: CoordinatorMetrics;
   readonly log: Logger;
   readonly timers: Timers;
@@ -51,7 +54,9 @@ export class ResultCommitter {
     try {
       await store.putImage(lease.taskId, { data: r.image, mimeType: r.mimeType });
       const info = imageInfo(job, task, FinishReason.SUCCESS, '', lease.session.id, r.image.length, r.mimeType);
-      const event = await store.commitImage(task.jobId, task.index, info);
+      const commit = store.commitImage(task.jobId, task.index, info);
+      this.d.images.committing(lease.taskId, { data: r.image, mimeType: r.mimeType }, commit.then((e) => e !== undefined));
+      const event = await commit;
       await store.completeLease(lease.stored);
       if (event === undefined) {
         metrics.resultsDropped.inc();

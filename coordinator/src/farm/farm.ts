@@ -29,6 +29,7 @@ import { QuotaGate } from './quota-gate.js';
 import type { Principal } from './principal.js';
 import { StepProgress } from './progress.js';
 import { RetentionSweeper } from './retention.js';
+import { SharedImageReads } from './shared-image-reads.js';
 import { Timers } from './timers.js';
 import { JobWatch, type WatchEvent, type WatchOptions } from './watch.js';
 import type { WorkerLink, WorkerSession } from './worker-session.js';
@@ -78,7 +79,8 @@ export class Farm implements ClientApi, WorkerApi {
       if (isFinished(job) && (before === undefined || !isFinished(before))) credits.settleSoon(job);
     });
     this.accounts = credits;
-    const committer = new ResultCommitter({ store, jobs: table, progress, pricing, completions, metrics, log, timers, maxAttempts: config.maxAttempts });
+    const images = new SharedImageReads(store);
+    const committer = new ResultCommitter({ store, jobs: table, progress, pricing, completions, images, metrics, log, timers, maxAttempts: config.maxAttempts });
     const leases = new LeaseTable({ store, jobs: table, progress, committer, metrics, log, timers, leaseTtlMs: config.leaseTtlMs });
     const dispatcher = new Dispatcher({ policy, store, jobs: table, leases, sessions, defaults, metrics, log, timers });
     this.table = table;
@@ -97,7 +99,7 @@ export class Farm implements ClientApi, WorkerApi {
       }),
       metrics, log, onSubmitted: () => dispatcher.schedule(),
     });
-    this.watch = new JobWatch(store, table, progress, config.maxIdChars);
+    this.watch = new JobWatch(store, table, progress, config.maxIdChars, images);
     this.images = new ImageHistory(store, table, config.maxIdChars);
     new RetentionSweeper({ store, retainForMs: config.retainFor, retainBytes: config.retainBytes, log, settleFirst: () => credits.reconcile() }).start(timers);
     this.farmStatus = new FarmStatus({ sessions, jobs: table, leases, models, completions, metrics, timers });

@@ -1,5 +1,6 @@
-// Many watchers of one job: each image is read from the store once and every
-// watcher still gets every image's bytes.
+// Many watchers of one job: each image is read from the store at most once per
+// coordinator (never by the one that committed it), and every watcher still
+// gets every image's bytes.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ const IMAGES = 8;
 const WATCHERS = 20;
 
 describe('image reads shared by the watchers of a job', () => {
-  it(`reads each image once for ${WATCHERS} watchers, live and replaying, and gives each watcher every image`, async () => {
+  it(`reads no image back where it was committed, each once elsewhere, for ${WATCHERS} watchers, and gives each watcher every image`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'shared-reads-'));
     const store = new EmbeddedStore(dir);
     // The real store, with its reads counted.
@@ -50,7 +51,23 @@ describe('image reads shared by the watchers of a job', () => {
       const all = await Promise.all([...live, ...replaying]);
       const want = Array.from({ length: IMAGES }, (_, i) => `image ${job.id}/${i}`);
       for (const got of all) expect([...got].sort()).toEqual([...want].sort());
-      expect([...reads.values()], 'store reads per image').toEqual(Array.from({ length: IMAGES }, () => 1));
+      // The coordinator that committed the images kept them: its watchers read none back.
+      expect(reads.size, 'store reads on the committing coordinator').toBe(0);
+      // Another coordinator on the same store reads each image once for all its watchers.
+      const other = new Farm(defaultCoordinatorConfig({ dataDir: dir }), store, coordinatorMetrics(new Registry()), createLogger('t', 'silent'), new FairShare(), embeddedAccounts(store));
+      try {
+        const theirs = await Promise.all(Array.from({ length: WATCHERS }, async () => {
+          const got: string[] = [];
+          for await (const e of other.events(P, job.id, 0, new AbortController().signal, { images: true, progress: false })) {
+            if (e.kind === 'image') got.push(tagOf(e.data));
+          }
+          return got;
+        }));
+        for (const got of theirs) expect([...got].sort()).toEqual([...want].sort());
+        expect([...reads.values()], 'store reads per image').toEqual(Array.from({ length: IMAGES }, () => 1));
+      } finally {
+        other.close();
+      }
     } finally {
       farm.close();
       await store.close();

@@ -2,6 +2,8 @@
 // at about the same moment, so an image is read from the store once per
 // coordinator and handed to all of them: reads under way are shared, and the
 // images read last are kept (bounded by bytes) for watchers a little behind.
+// The images this coordinator commits are kept as they are committed, so its
+// own watchers do not read back what it has just written.
 import type { Store, StoredImage } from '../store/store.js';
 
 /** Bytes of recently read images kept for watchers a little behind. */
@@ -25,14 +27,29 @@ export class SharedImageReads {
     const under = this.reading.get(imageId);
     if (under !== undefined) return under;
     const read = this.store.getImage(imageId).then((image) => {
-      if (image !== undefined) this.keep(imageId, image);
+      if (image !== undefined) this.remember(imageId, image);
       return image;
-    }).finally(() => this.reading.delete(imageId));
+    }).finally(() => { if (this.reading.get(imageId) === read) this.reading.delete(imageId); });
     this.reading.set(imageId, read);
     return read;
   }
 
-  private keep(imageId: string, image: StoredImage): void {
+  /**
+   * This coordinator is committing `image`: a watcher that asks for it (its event may be seen before `committed`
+   * settles) gets these bytes if the commit wins, or reads the store if another commit won or it failed.
+   */
+  committing(imageId: string, image: StoredImage, committed: Promise<boolean>): void {
+    const read: Promise<StoredImage | undefined> = committed.then(
+      (won) => (won ? image : this.store.getImage(imageId)),
+      () => this.store.getImage(imageId),
+    ).then((got) => {
+      if (got !== undefined) this.remember(imageId, got);
+      return got;
+    }).finally(() => { if (this.reading.get(imageId) === read) this.reading.delete(imageId); });
+    this.reading.set(imageId, read);
+  }
+
+  private remember(imageId: string, image: StoredImage): void {
     const size = image.data.length;
     // An image too big to share room with others is not kept: it would evict everything for one reader.
     if (size > this.maxBytes / 4) return;

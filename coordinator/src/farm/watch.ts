@@ -39,11 +39,12 @@ export interface WatchOptions {
 }
 
 export class JobWatch {
-  private readonly images: SharedImageReads;
   private readonly reads: SharedEventReads;
 
-  constructor(private readonly store: Store, private readonly jobs: JobTable, private readonly progress: StepProgress, private readonly maxIdChars: number) {
-    this.images = new SharedImageReads(store);
+  constructor(
+    private readonly store: Store, private readonly jobs: JobTable, private readonly progress: StepProgress, private readonly maxIdChars: number,
+    private readonly images: SharedImageReads = new SharedImageReads(store),
+  ) {
     this.reads = new SharedEventReads(store);
   }
 

@@ -14,6 +14,7 @@ import { LOCAL_ADMIN, type Principal } from './principal.js';
 import { tenantRecord } from '../store/identity.js';
 import { Pricing } from './pricing.js';
 import { Timers } from './timers.js';
+import type { SubmitItem } from './jobs.js';
 
 const ACME: Principal = { kind: 'tenant', tenantId: 'acme', keyId: 'k1' };
 
@@ -60,6 +61,38 @@ describe('credits through the farm', () => {
     // Its idempotency key was not taken: once the tenant has credits, the same submit makes the job.
     await f.farm.grantCredits(LOCAL_ADMIN, 'acme', 10);
     expect((await f.farm.submit(ACME, spec({ idempotencyKey: 'k' }), prompts(4))).created).toBe(true);
+  });
+
+  it('refuses a streamed submit at the chunk whose prompts pass the balance, reads no further and keeps nothing', async () => {
+    const f = await farmWithTenant(10);
+    let chunksRead = 0;
+    async function* endless(): AsyncGenerator<SubmitItem> {
+      yield { $case: 'spec', value: spec() };
+      for (;;) {
+        chunksRead++;
+        yield { $case: 'prompts', value: { entries: prompts(4) } };
+      }
+    }
+    const err = await f.farm.submitStream(ACME, endless()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect((err as Error).message).toContain('the job costs 12, tenant acme has 10, 2 short');
+    // The third chunk took the price to 12: nothing after it was read, and none of it was kept.
+    expect(chunksRead).toBe(3);
+    expect(f.store.database.prepare('SELECT count(*) FROM tasks').pluck().get()).toBe(0);
+    expect((await f.ledger.entries('acme', 0, 10)).map((e) => e.kind)).toEqual(['grant']);
+  });
+
+  it('answers a streamed resubmit of an accepted key with its job, though its prompts pass the balance now', async () => {
+    const f = await farmWithTenant(5);
+    async function* items(n: number): AsyncGenerator<SubmitItem> {
+      yield { $case: 'spec', value: spec({ idempotencyKey: 'streamed' }) };
+      for (let i = 0; i < n; i++) yield { $case: 'prompts', value: { entries: prompts(2) } };
+      yield { $case: 'end', value: {} };
+    }
+    const first = await f.farm.submitStream(ACME, items(2));
+    expect(first.created).toBe(true);
+    const again = await f.farm.submitStream(ACME, items(2));
+    expect(again).toMatchObject({ created: false, job: { id: first.job.id } });
   });
 
   it('answers a resubmit of an idempotency key with its job, even when the balance would not cover a second one', async () => {

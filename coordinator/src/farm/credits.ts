@@ -67,6 +67,21 @@ export class Credits {
     throw shortfall(owner, units, r.balance);
   }
 
+  /**
+   * For a job priced as its prompts stream in: a check to run after each chunk, refusing the job as soon as its
+   * price passes its owner's balance (FAILED_PRECONDITION, as reserve does) rather than once every chunk is written.
+   * The balance is read again only when the price passes the last one read; the reserve at the end decides.
+   */
+  runningCheck(owner: string): (units: number) => Promise<void> {
+    if (owner === ADMIN_OWNER) return () => Promise.resolve();
+    let known = -1;
+    return async (units) => {
+      if (units <= known) return;
+      known = (await this.d.ledger.account(owner)).balance;
+      if (units > known) throw shortfall(owner, units, known);
+    };
+  }
+
   /** The job was not created after all: its whole reservation is refunded. */
   async release(owner: string, jobId: string): Promise<void> {
     if (owner === ADMIN_OWNER) return;

@@ -130,6 +130,7 @@ export class JobService {
   private async receiveStream(principal: Principal, items: AsyncIterable<SubmitItem>): Promise<{ job: Job; created: boolean }> {
     let job: StreamedJob | undefined;
     let ended = false;
+    let affordable: ((units: number) => Promise<void>) | undefined;
     try {
       for await (const item of items) {
         if (ended) throw new InvalidArgumentError('end', 'must be the last message of the stream');
@@ -137,9 +138,14 @@ export class JobService {
           if (job !== undefined) throw new InvalidArgumentError('spec', 'sent twice: the spec must be the first message, once');
           const { spec, seed } = withSeed(this.validate(item.value, []));
           job = new StreamedJob(this.d, newJobId(), spec, seed);
+          // A retry of a stream already accepted gets its job whatever the balance is now (see accept): no early refusal.
+          const owner = ownerOf(principal);
+          const held = spec.idempotencyKey === '' ? undefined : await this.d.store.idempotencyKeyHolder(scopedIdempotencyKey(owner, spec.idempotencyKey));
+          if (held === undefined) affordable = this.d.credits.runningCheck(owner);
         } else if (item?.$case === 'prompts') {
           if (job === undefined) throw new InvalidArgumentError('spec', 'missing: the first message must carry the spec');
           await job.add(item.value.entries);
+          await affordable?.(job.units);
           this.d.log.debug({ job: job.id, prompts: job.promptCount }, 'streamed prompts written');
         } else if (item?.$case === 'end') {
           ended = true;

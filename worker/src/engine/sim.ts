@@ -33,7 +33,6 @@ interface SimItem {
 export class SimEngine implements Engine {
   readonly info: EngineInfo;
   private readonly batcher: ContinuousBatcher<SimItem>;
-  private readonly toEncode: SimItem[] = [];
 
   constructor(private readonly options: SimOptions, observer: BatchObserver = {}) {
     const { native } = options;
@@ -58,7 +57,7 @@ export class SimEngine implements Engine {
         else if (outcome.error !== undefined) item.reject(outcome.error);
         // Encoding waits until the next step is under way, as a real device's VAE and encoding run beside the UNet:
         // done inline, the PNGs of every image finishing at this boundary would hold the next step back.
-        else this.encodeSoon(item);
+        else setImmediate(() => this.finish(item));
       },
     }, observer);
     warmUp();
@@ -77,21 +76,6 @@ export class SimEngine implements Engine {
         step: 0, total: request.params.steps, unetSeconds: 0, resolve, reject,
       });
     });
-  }
-
-  /**
-   * One image per turn of the event loop: the end of the step under way is seen after at most one encode rather
-   * than after all of a batch's (on a loaded machine eight encodes can outlast a step).
-   */
-  private encodeSoon(item: SimItem): void {
-    this.toEncode.push(item);
-    if (this.toEncode.length === 1) setImmediate(() => this.encodeNext());
-  }
-
-  private encodeNext(): void {
-    const item = this.toEncode.shift();
-    if (item !== undefined) this.finish(item);
-    if (this.toEncode.length > 0) setImmediate(() => this.encodeNext());
   }
 
   private finish(item: SimItem): void {

@@ -111,4 +111,31 @@ describe('image reads shared by the watchers of a job', () => {
     await again;
     expect(n).toBe(1);
   });
+  it('gives the committed bytes to a watcher while the commit is under way; after a lost or failed commit, what the store has', async () => {
+    let storeReads = 0;
+    let storeUp = true;
+    const shared = new SharedImageReads({
+      getImage: () => {
+        storeReads++;
+        return storeUp ? Promise.resolve({ data: new Uint8Array([9]), mimeType: 'image/png' }) : Promise.reject(new Error('store unreachable'));
+      },
+    });
+    const mine = { data: new Uint8Array([1]), mimeType: 'image/png' };
+    let won: (w: boolean) => void = () => undefined;
+    shared.committing('j/0', mine, new Promise<boolean>((resolve) => { won = resolve; }));
+    const asked = shared.get('j/0');
+    won(true);
+    expect(await asked).toBe(mine);
+    expect(storeReads).toBe(0);
+    // Another commit won: the store's image, not this one's.
+    shared.committing('j/1', mine, Promise.resolve(false));
+    expect((await shared.get('j/1'))?.data).toEqual(new Uint8Array([9]));
+    // The commit failed while the store is unreachable and no watcher asks: nothing is left unhandled (vitest fails
+    // the run on an unhandled rejection); one that asks sees the failure.
+    storeUp = false;
+    shared.committing('j/2', mine, Promise.reject(new Error('commit timed out')));
+    shared.committing('j/3', mine, Promise.reject(new Error('commit timed out')));
+    await expect(shared.get('j/3')).rejects.toThrow('store unreachable');
+    await new Promise((r) => setImmediate(r));
+  });
 });

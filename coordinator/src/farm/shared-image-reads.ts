@@ -46,6 +46,8 @@ export class SharedImageReads {
       if (got !== undefined) this.remember(imageId, got);
       return got;
     }).finally(() => { if (this.reading.get(imageId) === read) this.reading.delete(imageId); });
+    // Only watchers that ask see a failed read (the store unreachable): with none, it must not go unhandled.
+    read.catch(() => undefined);
     this.reading.set(imageId, read);
   }
 

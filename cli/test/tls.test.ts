@@ -156,9 +156,11 @@ describe('TLS for clients, mTLS for workers', () => {
 
   it('an id hijack (a certificate for X claiming live worker Y\'s id) does no harm: Y keeps its leases and its stream', async () => {
     await startTlsWorker('gpu-live', 40);
+    // Made before the job starts: openssl on a loaded machine can take longer than the job (10 batches of 8 steps of 40 ms).
+    const thief = await sslWith(ca.ca, await ca.client('gpu-thief'));
     const { job } = await client.submitJob(spec({ params: { ...spec().params, steps: 8 } as NonNullable<ReturnType<typeof spec>['params']> }), prompts(40));
     const live = await eventually(async () => (await client.getFarmStatus()).workers.find((w) => w.id === 'gpu-live' && w.leased > 0), 30_000, 'gpu-live to hold leases');
-    const r = await hello(coordinator.workerAddress, await sslWith(ca.ca, await ca.client('gpu-thief')), 'gpu-live');
+    const r = await hello(coordinator.workerAddress, thief, 'gpu-live');
     expect(r.welcomed ? 'welcomed' : status[r.error.code]).toBe('PERMISSION_DENIED');
     const after = (await client.getFarmStatus()).workers.find((w) => w.id === 'gpu-live');
     // Replaced, the live worker's stream would have been closed and its leases requeued; it would reconnect later.

@@ -38,7 +38,7 @@ describe('farm commands: bad input and busy ports', () => {
   });
 
   it('up with a broken model folder (serving) exits 2 with one line, nothing left running', async () => {
-    const r = await runCli(['up', '--engine', 'onnx', '--model-dir', dir.path, '--workers', '1', '--port', '0', '--metrics-port', '-1', '--data-dir', join(dir.path, 'data')]);
+    const r = await runCli(['up', '--engine', 'onnx', '--model-dir', dir.path, '--workers', '1', '--port', '0', '--metrics-port', '-1', '--http-port', '-1', '--data-dir', join(dir.path, 'data')]);
     expect(r.code, r.output).toBe(2);
     oneLine(r.output, /^latentfarm up: --model-dir: .*model_index\.json: missing$/);
   });
@@ -56,7 +56,7 @@ describe('farm commands: bad input and busy ports', () => {
   });
 
   it('up on a port in use exits 2 with one line naming the port and its flag', async () => {
-    const r = await runCli(['up', '--port', String(held.port), '--metrics-port', '-1', '--workers', '1', '--data-dir', join(dir.path, 'data')]);
+    const r = await runCli(['up', '--port', String(held.port), '--metrics-port', '-1', '--http-port', '-1', '--workers', '1', '--data-dir', join(dir.path, 'data')]);
     expect(r.code, r.output).toBe(2);
     oneLine(r.output, new RegExp(`^latentfarm up: --port: 127\\.0\\.0\\.1:${held.port} is already in use`));
   });

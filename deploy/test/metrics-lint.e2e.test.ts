@@ -81,7 +81,7 @@ describe('live /metrics endpoints pass promtool check metrics', () => {
   });
 
   it('the combined endpoint of up', async () => {
-    const up = spawnCli(['up', '--port', '0', '--metrics-port', '0', '--workers', '1', '--engine', 'sim', '--data-dir', join(dir?.path ?? '', 'up')]);
+    const up = spawnCli(['up', '--port', '0', '--metrics-port', '0', '--http-port', '0', '--workers', '1', '--engine', 'sim', '--data-dir', join(dir?.path ?? '', 'up')]);
     procs.push(up);
     const [coordinator, metricsPort] = await eventually(() => {
       const grpc = /coordinator (\S+:\d+)/.exec(up.output())?.[1];

@@ -120,11 +120,14 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
 
     const t0 = Date.now();
     const cpu0 = await cpuSeconds(pid);
-    const others = async () => ({
-      natsServer: nats !== undefined ? await cpuSeconds(nats.pid()) : 0,
-      workers: (await Promise.all(pools.map((p) => cpuSeconds(p.pid as number)))).reduce((a, b) => a + b, 0),
-      loadGenerator: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-    });
+    const others = async () => {
+      const own = process.cpuUsage();
+      return {
+        natsServer: nats !== undefined ? await cpuSeconds(nats.pid()) : 0,
+        workers: (await Promise.all(pools.map((p) => cpuSeconds(p.pid as number)))).reduce((a, b) => a + b, 0),
+        loadGenerator: (own.user + own.system) / 1e6,
+      };
+    };
     const others0 = await others();
     sampler = setInterval(() => {
       Promise.all([cpuSeconds(pid), memoryBytes(pid), admin.getFarmStatus()]).then(([cpu, mem, st]) => {

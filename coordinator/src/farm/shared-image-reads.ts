@@ -26,12 +26,7 @@ export class SharedImageReads {
     }
     const under = this.reading.get(imageId);
     if (under !== undefined) return under;
-    const read = this.store.getImage(imageId).then((image) => {
-      if (image !== undefined) this.remember(imageId, image);
-      return image;
-    }).finally(() => { if (this.reading.get(imageId) === read) this.reading.delete(imageId); });
-    this.reading.set(imageId, read);
-    return read;
+    return this.track(imageId, this.store.getImage(imageId));
   }
 
   /**
@@ -39,16 +34,22 @@ export class SharedImageReads {
    * settles) gets these bytes if the commit wins, or reads the store if another commit won or it failed.
    */
   committing(imageId: string, image: StoredImage, committed: Promise<boolean>): void {
-    const read: Promise<StoredImage | undefined> = committed.then(
+    const read = this.track(imageId, committed.then(
       (won) => (won ? image : this.store.getImage(imageId)),
       () => this.store.getImage(imageId),
-    ).then((got) => {
-      if (got !== undefined) this.remember(imageId, got);
-      return got;
-    }).finally(() => { if (this.reading.get(imageId) === read) this.reading.delete(imageId); });
+    ));
     // Only watchers that ask see a failed read (the store unreachable): with none, it must not go unhandled.
     read.catch(() => undefined);
+  }
+
+  /** `source` is the image's read under way: later asks share it, and what it gives is kept for the next watchers. */
+  private track(imageId: string, source: Promise<StoredImage | undefined>): Promise<StoredImage | undefined> {
+    const read = source.then((image) => {
+      if (image !== undefined) this.remember(imageId, image);
+      return image;
+    }).finally(() => { if (this.reading.get(imageId) === read) this.reading.delete(imageId); });
     this.reading.set(imageId, read);
+    return read;
   }
 
   private remember(imageId: string, image: StoredImage): void {

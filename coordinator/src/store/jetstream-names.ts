@@ -22,6 +22,8 @@ export class Names {
   }
 
   task = (jobId: string): string => `${this.p}.task.${jobId}`;
+  /** A wildcard filter that matches, in the tasks stream, the job's task subject alone (see tasksInQueue). */
+  taskWildcard = (jobId: string): string => `${this.p}.*.${jobId}`;
   taskConsumer = (jobId: string): string => `task_${jobId}`;
   /** The committed-count consumer earlier versions made per job; deleted when such a job ends. */
   tallyConsumer = (jobId: string): string => `tally_${jobId}`;

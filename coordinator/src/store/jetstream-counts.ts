@@ -7,8 +7,8 @@
 // RUNNING with every image delivered). See coordinator/README.md ("Counts").
 import { FinishReason } from '@latentfarm/proto';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { Names } from './jetstream-names.js';
+import type { NatsRequests } from './nats-requests.js';
 
 export interface Counts { succeeded: number; failed: number }
 
@@ -44,19 +44,17 @@ interface JobTally {
 }
 
 interface StreamInfoAnswer {
-  error?: { code: number; description: string };
   total?: number;
-  state?: { last_seq: number };
+  state?: { last_seq: number; subjects?: Record<string, number> };
 }
 
 export class JetStreamCounter {
   private readonly jobs = new Map<string, JobTally>();
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly requests: NatsRequests,
     private readonly jsm: JetStreamManager,
     private readonly n: Names,
-    private readonly timeoutMs: number,
   ) {}
 
   /**
@@ -132,10 +130,8 @@ export class JetStreamCounter {
 
   /** How many image subjects the job has: the server is asked for the page past the end, so it sends only the total. */
   private async scanImages(jobId: string): Promise<{ committed: number; lastSeq: number }> {
-    const m = await this.nc.request(`$JS.API.STREAM.INFO.${this.n.eventsStream}`,
-      JSON.stringify({ subjects_filter: this.n.images(jobId), offset: PAST_THE_END }), { timeout: this.timeoutMs });
-    const a = m.json<StreamInfoAnswer>();
-    if (a.error !== undefined) throw new Error(`counting images: ${a.error.description} (${a.error.code})`);
+    const a = await this.requests.jsRequest<StreamInfoAnswer>(`$JS.API.STREAM.INFO.${this.n.eventsStream}`,
+      { subjects_filter: this.n.images(jobId), offset: PAST_THE_END });
     // The server reads the stream's state before it counts subjects: commits up to last_seq are surely counted.
     return { committed: a.total ?? 0, lastSeq: a.state?.last_seq ?? 0 };
   }
@@ -147,7 +143,7 @@ export class JetStreamCounter {
   }
 
   private tasksLeft(jobId: string): Promise<number> {
-    return tasksInQueue(this.jsm, this.n, jobId);
+    return tasksInQueue(this.requests, this.n, jobId);
   }
 }
 
@@ -158,9 +154,9 @@ export class JetStreamCounter {
  * and removed that block (past about 4 MB of a job's tasks) it lists no subject at all. Read as 0 tasks left,
  * that made every count of a large job an exact one, a pass over the event stream's subjects per commit.
  */
-export async function tasksInQueue(jsm: JetStreamManager, n: Names, jobId: string): Promise<number> {
-  const si = await jsm.streams.info(n.tasksStream, { subjects_filter: n.taskWildcard(jobId) });
-  return si.state.subjects?.[n.task(jobId)] ?? 0;
+export async function tasksInQueue(requests: NatsRequests, n: Names, jobId: string): Promise<number> {
+  const si = await requests.jsRequest<StreamInfoAnswer>(`$JS.API.STREAM.INFO.${n.tasksStream}`, { subjects_filter: n.taskWildcard(jobId) });
+  return si.state?.subjects?.[n.task(jobId)] ?? 0;
 }
 
 function imageFailed(data: Uint8Array): boolean {

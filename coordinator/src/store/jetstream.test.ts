@@ -11,6 +11,7 @@ import { connect, createInbox } from '@nats-io/transport-node';
 import { JetStreamStore, type JetStreamStoreOptions } from './jetstream.js';
 import { tasksInQueue } from './jetstream-counts.js';
 import { Names } from './jetstream-names.js';
+import { NatsRequests } from './nats-requests.js';
 import { describeHistoryContract } from './store-history.contract.js';
 import { describeStoreContract, info, leaseAll, newJob } from './store.contract.js';
 import type { StoredLease } from './store.js';
@@ -28,10 +29,10 @@ describeStoreContract('jetstream', async () => {
   const o = options();
   const store = await JetStreamStore.connect(o);
   const nc = await connect({ servers: nats.url });
-  const jsm = await jetstreamManager(nc);
   const names = new Names(o.prefix);
-  const storedTasks = (id: string): Promise<number> => tasksInQueue(jsm, names, id);
-  return { store, storedTasks, close: async () => { await nc.close(); await store.close(); } };
+  const requests = new NatsRequests(nc, 2_000);
+  const storedTasks = (id: string): Promise<number> => tasksInQueue(requests, names, id);
+  return { store, storedTasks, close: async () => { requests.close(); await nc.close(); await store.close(); } };
 });
 
 describeHistoryContract('jetstream', async () => {
@@ -279,7 +280,9 @@ describe('JetStream store: what only a shared, durable store can do', () => {
           acked++;
         }
       }
-      expect(await tasksInQueue(jsm, names, jobId)).toBe(3_000);
+      const requests = new NatsRequests(nc, 2_000);
+      expect(await tasksInQueue(requests, names, jobId)).toBe(3_000);
+      requests.close();
     } finally {
       await nc.close();
       await store.close();

@@ -16,12 +16,13 @@ import { LatentfarmError, UnavailableError, backoffMs, sleep, type Logger } from
 import { FinishReason, JobState, type ImageInfo } from '@latentfarm/proto';
 import {
   AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, jetstream, jetstreamManager,
-  type JetStreamClient, type JetStreamManager, type MsgRequest, type PubAck,
+  type JetStreamManager, type MsgRequest, type PubAck,
 } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { JetStreamCounter, type Counts } from './jetstream-counts.js';
+import { NatsRequests } from './nats-requests.js';
 import { JetStreamExpiry } from './jetstream-expiry.js';
 import { comesAfter, finishedAt, isFinishedState, matchesFilter } from './job-query.js';
 import { Names } from './jetstream-names.js';
@@ -126,11 +127,11 @@ export class JetStreamStore implements Store {
   private readonly eventSubs = new Map<string, { sub: Subscription; wake: Set<() => void> }>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly counter: JetStreamCounter;
+  private readonly requests: NatsRequests;
   private readonly expiry: JetStreamExpiry;
 
   private constructor(
     private readonly nc: NatsConnection,
-    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly jobsKv: KV,
     private readonly keysKv: KV,
@@ -139,7 +140,8 @@ export class JetStreamStore implements Store {
     private readonly o: JetStreamStoreOptions,
   ) {
     this.n = new Names(o.prefix);
-    this.counter = new JetStreamCounter(nc, jsm, this.n, o.timeoutMs);
+    this.requests = new NatsRequests(nc, o.timeoutMs);
+    this.counter = new JetStreamCounter(this.requests, jsm, this.n);
     this.expiry = new JetStreamExpiry({ jsm, jobsKv, keysKv, images, n: this.n, readEvents: (id, after, limit) => this.readEvents(id, after, limit) });
   }
 
@@ -197,7 +199,7 @@ export class JetStreamStore implements Store {
       }
     };
     const { jsm, jobsKv, keysKv, deadKv, images } = await untilReady(setup);
-    const store = new JetStreamStore(nc, js, jsm, jobsKv, keysKv, deadKv, images, o);
+    const store = new JetStreamStore(nc, jsm, jobsKv, keysKv, deadKv, images, o);
     store.watchStatus(() => { attempt = 0; });
     // The watch is an ephemeral consumer: on a cluster with a node down its creation can time out (it may be placed
     // on that node), which must not fail the start.
@@ -267,7 +269,7 @@ export class JetStreamStore implements Store {
     const deadline = Date.now() + this.o.timeoutMs * 2;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.js.publish(subject, data, lastSubjectSequence === undefined ? { msgID } : { msgID, expect: { lastSubjectSequence } });
+        return await this.requests.jsPublish(subject, data, lastSubjectSequence === undefined ? { msgID } : { msgID, lastSubjectSequence });
       } catch (err) {
         if (!isTransient(err) || Date.now() > deadline || this.closed) throw err;
         await sleep(backoffMs(attempt, 50, 1_000));
@@ -977,12 +979,9 @@ export class JetStreamStore implements Store {
         bucket: this.n.imagesBucket, nuid, size: data.length, chunks: chunks.length, mtime: new Date().toISOString(),
         digest: `SHA-256=${createHash('sha256').update(data).digest('base64').replace(/\+/g, '-').replace(/\//g, '_')}`, deleted: false,
       };
-      const h = headers();
-      h.set('Nats-Rollup', 'sub');
-      const metaSubject = this.n.imageMeta(imageId);
       await Promise.all([
-        ...chunks.map((c) => this.js.publish(chunkSubject, c, { timeout: this.o.timeoutMs })),
-        this.js.publish(metaSubject, json(meta), { headers: h, timeout: this.o.timeoutMs }),
+        ...chunks.map((c) => this.requests.jsPublish(chunkSubject, c)),
+        this.requests.jsPublish(this.n.imageMeta(imageId), json(meta), { rollup: 'sub' }),
       ]);
     });
   }
@@ -1024,6 +1023,7 @@ export class JetStreamStore implements Store {
       await Promise.all([...this.cursors.values()].flat().map((c) => this.jsm.consumers.delete(this.n.eventsStream, c.consumer).catch(() => undefined)));
     }
     this.cursors.clear();
+    this.requests.close();
     await this.nc.close();
   }
 }

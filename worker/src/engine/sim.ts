@@ -99,8 +99,12 @@ export class SimEngine implements Engine {
 
 /** The image a sim render returns: the seed's pixels as PNG, with the generation parameters as text. */
 function simPng(model: string, prompt: string, width: number, height: number, seed: number, steps: number): Buffer {
-  return encodePng(simPixels(width, height, seed), width, height, { prompt, seed: String(seed), steps: String(steps), model }, 1);
+  const bytes = width * height * 3;
+  if (pixels.length < bytes) pixels = new Uint8Array(bytes);
+  return encodePng(simPixels(width, height, seed, pixels.subarray(0, bytes)), width, height, { prompt, seed: String(seed), steps: String(steps), model }, 1);
 }
+/** The pixels of the image being encoded, reused: an allocation per image cost as much as drawing it (GC). */
+let pixels = new Uint8Array(0);
 
 /**
  * Encodes a few throwaway images before the worker takes work, as a real engine runs a warm-up inference: the first
@@ -127,7 +131,7 @@ function mix32(x: number): number {
  * bijective mix of the seed: so every seed in 0..2^32−1 renders its own image
  * (at least 2 pixels), and neighbouring seeds look unrelated.
  */
-export function simPixels(width: number, height: number, seed: number): Uint8Array {
+export function simPixels(width: number, height: number, seed: number, out = new Uint8Array(width * height * 3)): Uint8Array {
   if (!isSeed(seed)) throw new RangeError(`seed ${seed} is outside the seed range 0..${MAX_SEED}`);
   const id = mix32(seed);
   // Counter-based draws (splitmix32's step): any seed, 0 included, gives a full stream.
@@ -143,16 +147,35 @@ export function simPixels(width: number, height: number, seed: number): Uint8Arr
   const cy = rnd() * height;
   const r2 = (0.1 + rnd() * 0.25) ** 2 * width * height;
   const span = Math.max(1, width + height - 2);
-  const out = new Uint8Array(width * height * 3);
+  // The gradient's colour depends on x + y only: one colour per diagonal.
+  const gradient = new Uint8Array((width + height - 1) * 3);
+  for (let d = 0; d < width + height - 1; d++) {
+    const t = d / span;
+    for (let c = 0; c < 3; c++) gradient[d * 3 + c] = (a[c] as number) * (1 - t) + (b[c] as number) * t;
+  }
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const t = (x + y) / span;
-      const corner = (x === 0 && y === 0) || (x === width - 1 && y === height - 1);
-      const inDisc = !corner && (x - cx) ** 2 + (y - cy) ** 2 < r2;
-      for (let c = 0; c < 3; c++) {
-        out[(y * width + x) * 3 + c] = inDisc ? (disc[c] as number) : (a[c] as number) * (1 - t) + (b[c] as number) * t;
-      }
+    const row = y * width * 3;
+    // Along a row x + y runs through consecutive diagonals: the row is a slice of the gradient.
+    out.set(gradient.subarray(y * 3, (y + width) * 3), row);
+    // The disc's pixels in this row are one run around the column nearest its centre (the distance only grows
+    // away from it), found with the same test pixel by pixel.
+    const dy2 = (y - cy) ** 2;
+    const inDisc = (x: number) => (x - cx) ** 2 + dy2 < r2;
+    const near = Math.min(width - 1, Math.round(cx));
+    if (!inDisc(near)) continue;
+    let left = near;
+    while (left > 0 && inDisc(left - 1)) left--;
+    let right = near;
+    while (right < width - 1 && inDisc(right + 1)) right++;
+    for (let x = left; x <= right; x++) {
+      const o = row + x * 3;
+      out[o] = disc[0] as number;
+      out[o + 1] = disc[1] as number;
+      out[o + 2] = disc[2] as number;
     }
   }
+  // The two corners keep the gradient's ends, disc or not.
+  out.set(gradient.subarray(0, 3), 0);
+  out.set(gradient.subarray((width + height - 2) * 3), (width * height - 1) * 3);
   return out;
 }

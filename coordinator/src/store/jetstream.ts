@@ -665,24 +665,22 @@ export class JetStreamStore implements Store {
   }
 
   extendLease(lease: StoredLease): void {
-    if (this.isHealthy) this.ack(lease, '+WPI');
+    if (this.isHealthy) void this.ack(lease, '+WPI');
   }
 
   completeLease(lease: StoredLease): Promise<void> {
     // A lost ack only means the task is delivered again; its commit is fenced, so nothing is duplicated.
-    this.ack(lease, '+ACK');
-    return Promise.resolve();
+    return this.ack(lease, '+ACK');
   }
 
-  /** Fire and forget: while reconnecting the client buffers it; on a closed connection it is moot. */
-  private ack(lease: StoredLease, what: '+WPI' | '+ACK' | '-NAK'): void {
+  /**
+   * Fire and forget: while reconnecting the client buffers it; on a closed connection it is moot. Resolves once
+   * it is handed to the client, so a request that follows reaches the server after it.
+   */
+  private ack(lease: StoredLease, what: '+WPI' | '+ACK' | '-NAK'): Promise<void> {
     const reply = this.ackSubject(lease);
-    if (reply === undefined || this.nc.isClosed()) return;
-    try {
-      this.nc.publish(reply, what);
-    } catch (err) {
-      this.o.log.debug({ err, task: `${lease.task.jobId}/${lease.task.index}` }, 'ack not sent');
-    }
+    if (reply === undefined || this.nc.isClosed()) return Promise.resolve();
+    return this.requests.publish(reply, what);
   }
 
   returnLease(lease: StoredLease, lost: boolean): Promise<void> {
@@ -693,9 +691,9 @@ export class JetStreamStore implements Store {
     if (!lost) {
       // Same task, next delivery: a nak makes it leasable again at once.
       return this.op('returning a lease', async () => {
-        this.ack(lease, '-NAK');
+        // Sent before the listeners pull again, so their pull finds the task.
+        await this.ack(lease, '-NAK');
         for (const l of this.taskListeners) l(jobId);
-        await Promise.resolve();
       });
     }
     return this.requeue(lease, { ...lease.task, losses: lease.task.losses + 1 });

@@ -112,7 +112,7 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
     }
     for (const [p, n] of poolSizes.entries()) {
       if (n === 0) continue;
-      pools.push(spawn(process.execPath, ['--conditions=@latentfarm/source', '--import', 'tsx', join(repoRoot, 'loadtest/src/worker-pool.ts'), address, String(n), String(c.maxBatch),
+      pools.push(spawn(process.execPath, [join(repoRoot, 'loadtest/dist/src/worker-pool.js'), address, String(n), String(c.maxBatch),
         String(c.stepBaseMs), String(c.stepPerImageMs), `pool${p}`, workerKeysFile], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] }));
     }
     await eventually(async () => (await admin.getFarmStatus()).workers.length >= c.workers, 60_000, `${c.workers} workers`);

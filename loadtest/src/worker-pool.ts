@@ -1,6 +1,8 @@
 // Runs many sim workers in one process, so a load test can field 64 workers
 // without 64 Node.js processes on a 2-core machine.
-// Usage: node --conditions=@latentfarm/source --import tsx loadtest/src/worker-pool.ts <coordinator> <count> <maxBatch> <stepBaseMs> <stepPerImageMs> <prefix> [workerKeysFile]
+// It runs compiled (loadtest/dist/src/worker-pool.js, built by `npm run build`), as `latentfarm worker` does:
+// under tsx, its transform's helpers showed in the workers' profile.
+// Usage: node loadtest/dist/src/worker-pool.js <coordinator> <count> <maxBatch> <stepBaseMs> <stepPerImageMs> <prefix> [workerKeysFile]
 // `workerKeysFile`: a JSON map worker id → worker API key (a farm with keys on); none: a farm run with --no-auth.
 import { readFile } from 'node:fs/promises';
 import { createLogger, Registry } from '@latentfarm/common';

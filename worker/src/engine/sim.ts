@@ -160,13 +160,12 @@ export function simPixels(width: number, height: number, seed: number, out = new
     // The disc's pixels in this row are one run around the column nearest its centre (the distance only grows
     // away from it), found with the same test pixel by pixel.
     const dy2 = (y - cy) ** 2;
-    const inDisc = (x: number) => (x - cx) ** 2 + dy2 < r2;
     const near = Math.min(width - 1, Math.round(cx));
-    if (!inDisc(near)) continue;
+    if (!((near - cx) ** 2 + dy2 < r2)) continue;
     let left = near;
-    while (left > 0 && inDisc(left - 1)) left--;
+    while (left > 0 && (left - 1 - cx) ** 2 + dy2 < r2) left--;
     let right = near;
-    while (right < width - 1 && inDisc(right + 1)) right++;
+    while (right < width - 1 && (right + 1 - cx) ** 2 + dy2 < r2) right++;
     for (let x = left; x <= right; x++) {
       const o = row + x * 3;
       out[o] = disc[0] as number;

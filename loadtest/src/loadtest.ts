@@ -24,6 +24,7 @@ export const loadtestOptions = {
   stepPerImageMs: opt.number('Sim step time: ms per image in the batch', 0.5, { min: 0 }),
   size: opt.int('Image width and height', 64, { min: 8 }),
   images: opt.int('Images (one-job, million: prompts; slow-watcher)', 20_000, { min: 1 }),
+  warmUp: opt.int('Images of a job run to the end before the measured part, unmeasured: the coordinator\'s code is then compiled, as in a farm that has been running (0: none)', 0, { min: 0 }),
   durationS: opt.number('poisson: seconds of arrivals', 30, { min: 1 }),
   jobRate: opt.number('poisson: jobs per second', 4, { min: 0.01 }),
   jobImagesMax: opt.int('poisson: largest job, in images (sizes are uniform 1..max)', 100, { min: 1 }),
@@ -117,6 +118,12 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
     }
     await eventually(async () => (await admin.getFarmStatus()).workers.length >= c.workers, 60_000, `${c.workers} workers`);
     progress(`farm up: coordinator ${address} (${c.store} store${nats !== undefined ? `, ${nats.url}` : ''}, keys ${c.keys}), ${c.workers} workers in ${pools.length} processes`);
+
+    if (c.warmUp > 0) {
+      const { job } = await client.submitJobStream(jobSpec(c, { labels: { loadtest: 'warm-up' } }), entries(c.warmUp), 5000);
+      for await (const ev of client.watch(job!.id, { referencesOnly: true, noProgress: true })) void ev;
+      progress(`warm-up: a ${c.warmUp}-image job ran to the end (not measured)`);
+    }
 
     const t0 = Date.now();
     const cpu0 = await cpuSeconds(pid);
@@ -239,6 +246,7 @@ export function formatReport(r: Report): string {
     ['API keys', r.config.keys],
     ['mode', `${r.mode} (${r.config.workers} sim workers × batch ${r.config.maxBatch}, ${r.config.steps} steps, step ${r.config.stepBaseMs} + ${r.config.stepPerImageMs}×batch ms, ${r.config.size}px)`],
     ['images', String(r.images)],
+    ['warm-up', r.config.warmUp > 0 ? `a ${r.config.warmUp}-image job first, not measured` : 'none (a cold coordinator)'],
     ['images/s (whole run)', r.imagesPerSecond.toFixed(1)],
     ['images/s (steady state)', r.steadyImagesPerSecond.toFixed(1)],
     ['leases/s (dispatch)', r.leasesPerSecond.toFixed(1)],

@@ -9,7 +9,7 @@ import { FarmClient } from '@latentfarm/client';
 import { ImageFormat, Scheduler, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { eventually, repoRoot, spawnCoordinator, startNatsServer, tempDir, type CoordinatorProc, type NatsServer } from '@latentfarm/testkit';
 import { cpuSeconds, memoryBytes } from './proc-stats.js';
-import { histogramCount, histogramQuantile, scrape } from './prom-text.js';
+import { histogramCount, histogramQuantile, scrape, since } from './prom-text.js';
 import { renderChart } from './chart.js';
 import { adminKeyFile, provisionKeys, type FarmKeys } from './keys-setup.js';
 
@@ -125,6 +125,8 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
       progress(`warm-up: a ${c.warmUp}-image job ran to the end (not measured)`);
     }
 
+    // Lease counts and queue waits of the measured part only (a warm-up's are already in the histograms).
+    const metrics0 = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
     const t0 = Date.now();
     const cpu0 = await cpuSeconds(pid);
     const others = async () => {
@@ -195,7 +197,7 @@ export async function runLoadtest(c: LoadtestConfig, progress: (line: string) =>
     const others1 = await others();
     const perImage = (s: number) => (completed > 0 ? (s * 1000) / completed : 0);
     const mem = await memoryBytes(pid);
-    const metrics = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
+    const metrics = since(await scrape(`http://127.0.0.1:${metricsPort}/metrics`), metrics0);
     latencies.sort((a, b) => a - b);
     doneTimes.sort((a, b) => a - b);
     // Steady state: between the 10th and 90th percentile completion, free of ramp-up and tail.

@@ -20,6 +20,13 @@ export function parse(text: string): Series {
   return out;
 }
 
+/** What counters and histograms gained between two scrapes (series matched by name and labels). */
+export function since(after: Series, before: Series): Series {
+  const key = (s: Series[number]) => `${s.name}${JSON.stringify(Object.entries(s.labels).sort())}`;
+  const was = new Map(before.map((s) => [key(s), s.value]));
+  return after.map((s) => ({ ...s, value: s.value - (was.get(key(s)) ?? 0) }));
+}
+
 /** The q-quantile of a histogram summed over its label sets, interpolated within buckets as Prometheus does. */
 export function histogramQuantile(series: Series, name: string, q: number): number {
   const buckets = new Map<number, number>();

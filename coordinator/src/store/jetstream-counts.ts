@@ -70,7 +70,7 @@ export class JetStreamCounter {
       const committed = scan.committed + t.own.length;
       // An estimate that reaches the total is checked by an exact count: only that may end the job.
       if (committed < total) {
-        const left = await this.tasksLeft(jobId);
+        const left = await tasksInQueue(this.requests, this.n, jobId);
         if (left > TAIL) return this.split(t, Math.max(committed, total - left));
       }
     }
@@ -140,10 +140,6 @@ export class JetStreamCounter {
   private async markers(jobId: string): Promise<number[]> {
     const si = await this.jsm.streams.info(this.n.deadStream, { subjects_filter: this.n.deadSubjects(jobId) });
     return Object.keys(si.state.subjects ?? {}).map((s) => Number(s.slice(s.lastIndexOf('.') + 1)));
-  }
-
-  private tasksLeft(jobId: string): Promise<number> {
-    return tasksInQueue(this.requests, this.n, jobId);
   }
 }
 

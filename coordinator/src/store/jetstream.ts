@@ -22,10 +22,10 @@ import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { JetStreamCounter, type Counts } from './jetstream-counts.js';
-import { NatsRequests } from './nats-requests.js';
 import { JetStreamExpiry } from './jetstream-expiry.js';
 import { comesAfter, finishedAt, isFinishedState, matchesFilter } from './job-query.js';
 import { Names } from './jetstream-names.js';
+import { NatsRequests } from './nats-requests.js';
 import { ackInfo, pullNow } from './nats-pull.js';
 import { uniqueId } from './unique-id.js';
 import type {

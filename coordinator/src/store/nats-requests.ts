@@ -28,9 +28,8 @@ interface Waiter {
 interface Outgoing {
   readonly subject: string;
   readonly data: Uint8Array | string;
-  readonly reply: string | undefined;
   readonly hdrs: ReturnType<typeof headers> | undefined;
-  /** The request's waiter; 0 for none. */
+  /** The request's waiter and the last token of its reply subject; 0 for a message without a reply. */
   readonly id: number;
   readonly sent?: () => void;
 }
@@ -62,7 +61,7 @@ export class NatsRequests {
     const id = ++this.next;
     return new Promise<Msg>((resolve, reject) => {
       this.waiting.set(id, { subject, deadline: Date.now() + this.timeoutMs, resolve, reject });
-      this.send({ subject, data, reply: `${this.inbox}.${id}`, hdrs, id });
+      this.send({ subject, data, hdrs, id });
     });
   }
 
@@ -71,7 +70,7 @@ export class NatsRequests {
    * sends next goes after it. A failure to send is moot, as for nats.js's publish() on a closed connection.
    */
   publish(subject: string, data: string): Promise<void> {
-    return new Promise<void>((sent) => this.send({ subject, data, reply: undefined, hdrs: undefined, id: 0, sent }));
+    return new Promise<void>((sent) => this.send({ subject, data, hdrs: undefined, id: 0, sent }));
   }
 
   /**
@@ -90,7 +89,8 @@ export class NatsRequests {
     this.outbox = [];
     for (const m of out) {
       try {
-        const opts = m.reply === undefined ? undefined : m.hdrs === undefined ? { reply: m.reply } : { reply: m.reply, headers: m.hdrs };
+        const reply = `${this.inbox}.${m.id}`;
+        const opts = m.id === 0 ? undefined : m.hdrs === undefined ? { reply } : { reply, headers: m.hdrs };
         this.nc.publish(m.subject, m.data, opts);
       } catch (err) {
         const w = this.waiting.get(m.id);

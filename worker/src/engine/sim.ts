@@ -5,6 +5,7 @@
 import { MAX_SEED, batchGroupKey, isSeed } from '@latentfarm/proto';
 import { ContinuousBatcher, type BatchObserver } from '../batching/continuous-batcher.js';
 import { encodePng } from '../image/png.js';
+import { ScratchBytes } from '../image/scratch.js';
 import { SimDevice } from './sim-device.js';
 import { TaskAbortedError, TaskError, type Engine, type EngineInfo, type RenderOutput, type RenderRequest } from './engine.js';
 
@@ -99,12 +100,11 @@ export class SimEngine implements Engine {
 
 /** The image a sim render returns: the seed's pixels as PNG, with the generation parameters as text. */
 function simPng(model: string, prompt: string, width: number, height: number, seed: number, steps: number): Buffer {
-  const bytes = width * height * 3;
-  if (pixels.length < bytes) pixels = new Uint8Array(bytes);
-  return encodePng(simPixels(width, height, seed, pixels.subarray(0, bytes)), width, height, { prompt, seed: String(seed), steps: String(steps), model }, 1);
+  const rgb = simPixels(width, height, seed, pixels.take(width * height * 3));
+  return encodePng(rgb, width, height, { prompt, seed: String(seed), steps: String(steps), model }, 1);
 }
-/** The pixels of the image being encoded, reused: an allocation per image cost as much as drawing it (GC). */
-let pixels = new Uint8Array(0);
+/** The pixels of the image being encoded. */
+const pixels = new ScratchBytes();
 
 /**
  * Encodes a few throwaway images before the worker takes work, as a real engine runs a warm-up inference: the first

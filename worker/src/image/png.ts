@@ -1,6 +1,7 @@
 // A small PNG encoder (8-bit RGB, filter "up" on every row, zlib from Node)
 // with tEXt chunks, so the generation parameters travel inside the file.
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
+import { ScratchBytes } from './scratch.js';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -38,9 +39,7 @@ export function encodePng(rgb: Uint8Array, width: number, height: number, text: 
  * after the loop on every later call, so a worker that encodes a few hundred images never ran it optimised.
  */
 function filterUp(rgb: Uint8Array, stride: number, height: number): Uint8Array {
-  const size = (stride + 1) * height;
-  if (scanlines.length < size) scanlines = new Uint8Array(size);
-  const raw = scanlines.subarray(0, size);
+  const raw = scanlines.take((stride + 1) * height);
   for (let y = 0; y < height; y++) {
     const o = y * (stride + 1);
     const row = y * stride;
@@ -53,8 +52,8 @@ function filterUp(rgb: Uint8Array, stride: number, height: number): Uint8Array {
   return raw;
 }
 
-/** The scanlines being compressed, reused (deflateSync is done with them when it returns): fewer allocations, less GC. */
-let scanlines = new Uint8Array(0);
+/** The scanlines being compressed (deflateSync is done with them when it returns). */
+const scanlines = new ScratchBytes();
 
 /** Reads a PNG written by encodePng (or any 8-bit RGB/RGBA non-interlaced PNG): pixels and text. */
 export function decodePng(png: Uint8Array): { width: number; height: number; rgb: Uint8Array; text: Record<string, string> } {

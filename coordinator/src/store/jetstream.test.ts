@@ -9,7 +9,7 @@ import { eventually, startNatsServer, type NatsServer } from '@latentfarm/testki
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, createInbox } from '@nats-io/transport-node';
 import { JetStreamStore, type JetStreamStoreOptions } from './jetstream.js';
-import { tasksInQueue } from './jetstream-counts.js';
+import { JetStreamCounter, tasksInQueue } from './jetstream-counts.js';
 import { Names } from './jetstream-names.js';
 import { NatsRequests } from './nats-requests.js';
 import { describeHistoryContract } from './store-history.contract.js';
@@ -254,6 +254,71 @@ describe('JetStream store: what only a shared, durable store can do', () => {
     } finally {
       await nc.close();
       await store.close();
+    }
+  });
+
+  it('brings a count near the job\'s end up to date from the events since the last one, not by a pass over every image', async () => {
+    // A full count costs the server a pass over every image subject of the job (seconds at a million images);
+    // done for each commit round of the tail, it kept the server busy for the whole tail of a big job.
+    const o = options();
+    const a = await JetStreamStore.connect(o);
+    const b = await JetStreamStore.connect({ ...o });
+    const nc = await connect({ servers: nats.url });
+    const names = new Names(o.prefix);
+    let fullCounts = 0;
+    const requests = new class extends NatsRequests {
+      override jsRequest<T>(subject: string, body: unknown): Promise<T> {
+        if (subject === `$JS.API.STREAM.INFO.${names.eventsStream}`) fullCounts++;
+        return super.jsRequest<T>(subject, body);
+      }
+    }(nc, 2_000);
+    const counter = new JetStreamCounter(requests, await jetstreamManager(nc), names);
+    try {
+      const total = 700;
+      const id = await newJob(a, total);
+      const leases = await leaseAll(a, id, total, 10_000);
+      expect(leases).toHaveLength(total);
+      let next = 0;
+      // As the farm does: a failure's dead letter, then the commit, then the ack; from either coordinator.
+      const commit = async (n: number, failed: (i: number) => boolean = () => false) => {
+        const batch = leases.slice(next, next + n);
+        next += n;
+        await Promise.all(batch.map(async (l, k) => {
+          const s = k % 2 === 0 ? a : b;
+          const i = l.task.index;
+          if (failed(i)) await s.deadLetter(l.task, 'boom');
+          expect(await s.commitImage(id, i, info(id, i, !failed(i)))).toBeDefined();
+          await s.completeLease(l);
+        }));
+        // Acks reach the server a moment after completeLease: the counter reads how many tasks are left.
+        await eventually(async () => (await tasksInQueue(requests, names, id)) === total - next, 10_000, 'the acks');
+      };
+      const failedOnes = new Set<number>();
+      const failEvery = (k: number) => (i: number) => { const f = i % k === 0; if (f) failedOnes.add(i); return f; };
+      const want = () => ({ succeeded: next - failedOnes.size, failed: failedOnes.size });
+
+      await commit(5);
+      expect(await counter.count(id, total)).toEqual(want());
+      expect(fullCounts, 'the first count is a full one').toBe(1);
+      // Far from the end: an estimate from the acked tasks, no count.
+      await commit(380);
+      expect((await counter.count(id, total)).succeeded).toBe(385);
+      expect(fullCounts).toBe(1);
+      // Into the tail with more commits since the last count than a catch-up reads: a full count.
+      await commit(150, failEvery(97));
+      expect(await counter.count(id, total)).toEqual(want());
+      expect(fullCounts).toBe(2);
+      // Then each count reads only what was committed since, failures included.
+      for (const n of [1, 20, 0, 100, 44]) {
+        await commit(n, failEvery(13));
+        expect(await counter.count(id, total)).toEqual(want());
+      }
+      expect(next).toBe(total);
+      expect(fullCounts, 'full counts in the tail').toBe(2);
+    } finally {
+      requests.close();
+      await nc.close();
+      await Promise.all([a.close(), b.close()]);
     }
   });
 

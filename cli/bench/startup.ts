@@ -4,7 +4,7 @@
 // Usage: npm run bench:cli -- [--runs N] [--command "ARGS"] [BIN ...]   (default BIN: this checkout's)
 import { spawnSync } from 'node:child_process';
 import { isAbsolute, relative } from 'node:path';
-import { formatHelp, opt, parseOptions } from '@latentfarm/common';
+import { opt, parseScriptOptions } from '@latentfarm/common';
 import { cliPath, repoRoot } from '@latentfarm/testkit';
 
 const options = {
@@ -12,11 +12,7 @@ const options = {
   command: opt.string('Arguments of each run', '--help'),
 };
 
-const { values, positionals, help } = parseOptions(options, process.argv.slice(2), {});
-if (help) {
-  process.stdout.write(formatHelp('Usage: npm run bench:cli -- [options] [BIN ...]', options));
-  process.exit(0);
-}
+const { values, positionals } = parseScriptOptions(options, process.argv.slice(2), 'Usage: npm run bench:cli -- [options] [BIN ...]', {});
 const bins = positionals.length > 0 ? positionals : [cliPath];
 const args = values.command.split(' ').filter((a) => a !== '');
 const times = new Map(bins.map((b) => [b, [] as number[]]));

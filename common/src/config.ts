@@ -157,6 +157,26 @@ export function formatHelp(usage: string, specs: OptionSpecs): string {
   return `${usage}\n\nOptions:\n${rows.map(([f, h]) => f.padEnd(width) + h).join('\n')}\n  --help${' '.repeat(width - 8)}Show this help\n`;
 }
 
+/**
+ * For scripts (benchmarks, reports), which have no command line of their own to catch a bad flag: the parsed
+ * options, or it exits after printing the help (status 0) or a bad flag's error in one line (status 2).
+ */
+export function parseScriptOptions<S extends OptionSpecs>(specs: S, argv: readonly string[], usage: string, env: NodeJS.ProcessEnv = process.env): Parsed<S> {
+  let parsed: Parsed<S>;
+  try {
+    parsed = parseOptions(specs, argv, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n${usage}\n`);
+    process.exit(2);
+  }
+  if (parsed.help) {
+    process.stdout.write(formatHelp(usage, specs));
+    process.exit(0);
+  }
+  return parsed;
+}
+
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/;
 
 /**

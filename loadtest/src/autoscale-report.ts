@@ -6,7 +6,7 @@
 // --slo-p95-s and that renders every burst within --slo-burst-min.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { formatHelp, opt, parseOptions } from '@latentfarm/common';
+import { opt, parseScriptOptions } from '@latentfarm/common';
 import { generateArrivals } from './autoscale-arrivals.js';
 import { renderAutoscaleChart } from './autoscale-chart.js';
 import { simulateDay, type FarmModel, type SimResult, type SimSettings } from './autoscale-sim.js';
@@ -26,11 +26,7 @@ const options = {
   out: opt.string('Report path without extension', fileURLToPath(new URL('../results/autoscale', import.meta.url))),
 };
 
-const parsed = parseOptions(options, process.argv.slice(2));
-if (parsed.help) {
-  process.stdout.write(formatHelp('Usage: npm run sim:autoscale -- [options]', options));
-  process.exit(0);
-}
+const parsed = parseScriptOptions(options, process.argv.slice(2), 'Usage: npm run sim:autoscale -- [options]');
 const o = parsed.values;
 
 const farm: FarmModel = {

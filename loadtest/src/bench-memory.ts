@@ -6,7 +6,7 @@
 // (--max-images-per-job at its default). The coordinator's resident memory is
 // read from /proc: VmHWM (its peak so far) after each submission.
 // Usage: npm run bench:memory -- [--store embedded|jetstream|both] [--prompts N] [--oversize N] [--max-images-per-job N]
-import { formatHelp, opt, parseOptions } from '@latentfarm/common';
+import { opt, parseScriptOptions } from '@latentfarm/common';
 import { FarmClient } from '@latentfarm/client';
 import { ImageFormat, Scheduler, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { spawnCoordinator, startNatsServer, tempDir, type NatsServer } from '@latentfarm/testkit';
@@ -95,11 +95,7 @@ async function measure(store: 'embedded' | 'jetstream', o: { prompts: number; ov
   }
 }
 
-const { values, help } = parseOptions(options, process.argv.slice(2));
-if (help) {
-  process.stdout.write(formatHelp('npm run bench:memory --', options));
-  process.exit(0);
-}
+const { values } = parseScriptOptions(options, process.argv.slice(2), 'Usage: npm run bench:memory -- [options]');
 const stores = values.store === 'both' ? (['embedded', 'jetstream'] as const) : [values.store];
 const results: Result[] = [];
 for (const s of stores) results.push(await measure(s, values));

@@ -3,7 +3,7 @@
 // Sim workers are made fast so the coordinator and its store are the limit:
 // images/s here is the farm's dispatch + commit capacity, not GPU speed.
 // Usage: npm run bench:store -- [loadtest options]
-import { parseOptions } from '@latentfarm/common';
+import { parseScriptOptions } from '@latentfarm/common';
 import { formatReport, loadtestOptions, runLoadtest, writeReport, type Report } from './loadtest.js';
 
 // A 4,000-image job runs first, unmeasured: a coordinator that has just started runs its commit path unoptimised
@@ -13,7 +13,8 @@ const preset = ['--mode', 'one-job', '--workers', '8', '--worker-processes', '2'
   '--steps', '4', '--step-base-ms', '2', '--step-per-image-ms', '0.1', '--images', '20000', '--warm-up', '4000'];
 const reports: Report[] = [];
 for (const store of ['embedded', 'jetstream'] as const) {
-  const { values } = parseOptions(loadtestOptions, [...preset, ...process.argv.slice(2), '--store', store, '--name', `bench-store-${store}`]);
+  const { values } = parseScriptOptions(loadtestOptions, [...preset, ...process.argv.slice(2), '--store', store, '--name', `bench-store-${store}`],
+    'Usage: npm run bench:store -- [loadtest options]');
   const r = await runLoadtest(values, (line) => process.stderr.write(`[${store}] ${line}\n`));
   await writeReport(r);
   process.stdout.write(`\n== ${store}\n${formatReport(r)}\n`);

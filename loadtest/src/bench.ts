@@ -3,7 +3,7 @@
 // both topologies, with where the slot-time went. Usage:
 //   npm run bench:farm [-- --topology up|serve|both] [--runs N]
 import { availableParallelism, loadavg } from 'node:os';
-import { formatHelp, opt, parseOptions } from '@latentfarm/common';
+import { opt, parseScriptOptions } from '@latentfarm/common';
 import { runEfficiency, type EfficiencyResult, type Topology } from './farm-efficiency.js';
 import { ISSUE_WORKLOAD, tailBound } from './workload.js';
 
@@ -11,11 +11,7 @@ const options = {
   topology: opt.oneOf('Topology: up (one process), serve (a coordinator and one process per worker), or both', 'both', ['up', 'serve', 'both'] as const),
   runs: opt.int('Runs of each topology', 1, { min: 1, max: 20 }),
 };
-const { values, help } = parseOptions(options, process.argv.slice(2));
-if (help) {
-  process.stdout.write(formatHelp('Usage: npm run bench:farm -- [options]', options));
-  process.exit(0);
-}
+const { values } = parseScriptOptions(options, process.argv.slice(2), 'Usage: npm run bench:farm -- [options]');
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 const w = ISSUE_WORKLOAD;
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');

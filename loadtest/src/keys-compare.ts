@@ -7,7 +7,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatHelp, omitOptions, opt, parseOptions, type OptionSpec } from '@latentfarm/common';
+import { omitOptions, opt, parseScriptOptions, type OptionSpec } from '@latentfarm/common';
 import { loadtestOptions, runLoadtest, type LoadtestConfig, type Report } from './loadtest.js';
 
 const withDefault = <T>(s: OptionSpec<T>, d: T): OptionSpec<T> => ({ ...s, default: d });
@@ -43,11 +43,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[m] as number : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-const { values, help } = parseOptions(options, process.argv.slice(2));
-if (help) {
-  process.stdout.write(formatHelp('Usage: npm run loadtest:keys -- [options]', options));
-  process.exit(0);
-}
+const { values } = parseScriptOptions(options, process.argv.slice(2), 'Usage: npm run loadtest:keys -- [options]');
 const { runs: count, maxDropPercent, ...rest } = values;
 const base: LoadtestConfig = { ...rest, mode: 'one-job', keys: 'off', durationS: 0, jobRate: 1, jobImagesMax: 1 };
 // ABBA order: each pair of runs has one of each, and neither mode always goes first.

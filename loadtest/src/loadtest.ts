@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatHelp, opt, parseOptions, type OptionValues } from '@latentfarm/common';
+import { opt, parseScriptOptions, type OptionValues } from '@latentfarm/common';
 import { FarmClient } from '@latentfarm/client';
 import { ImageFormat, Scheduler, type JobSpec, type PromptEntry } from '@latentfarm/proto';
 import { eventually, repoRoot, spawnCoordinator, startNatsServer, tempDir, type CoordinatorProc, type NatsServer } from '@latentfarm/testkit';
@@ -281,11 +281,7 @@ export async function writeReport(r: Report): Promise<string[]> {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const { values, help } = parseOptions(loadtestOptions, argv);
-  if (help) {
-    process.stdout.write(formatHelp('Usage: npm run loadtest -- [options]', loadtestOptions));
-    return 0;
-  }
+  const { values } = parseScriptOptions(loadtestOptions, argv, 'Usage: npm run loadtest -- [options]');
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const report = await runLoadtest(values, log);
   const files = await writeReport(report);

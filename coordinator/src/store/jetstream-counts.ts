@@ -6,8 +6,9 @@
 // longer than a client waits (production-topology.e2e.test.ts saw a job stay
 // RUNNING with every image delivered). See coordinator/README.md ("Counts").
 import { FinishReason } from '@latentfarm/proto';
-import type { JetStreamManager, MsgRequest } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Names } from './jetstream-names.js';
+import { nextBySubject } from './nats-pull.js';
 import type { NatsRequests } from './nats-requests.js';
 
 export interface Counts { succeeded: number; failed: number }
@@ -91,8 +92,8 @@ export class JetStreamCounter {
       if (left > TAIL) return this.split(t, committed);
     }
     // Commits since the last count, as far as this coordinator knows (others' show as acked tasks, or not yet).
-    if (committed - scan.committed <= CATCH_UP_EVENTS / 2 && await this.catchUp(jobId, t, scan)) return this.split(t, t.scan?.committed ?? 0);
-    return this.exact(jobId, t);
+    const caughtUp = committed - scan.committed <= CATCH_UP_EVENTS / 2 ? await this.catchUp(jobId, t, scan) : undefined;
+    return caughtUp !== undefined ? this.split(t, caughtUp) : this.exact(jobId, t);
   }
 
   /** This coordinator stored the commit of image `index` at stream sequence `seq`. */
@@ -149,15 +150,15 @@ export class JetStreamCounter {
 
   /**
    * Reads the job's image events stored after `scan`, in order, and adds them to it: every commit at or before the
-   * last one read is then counted, and the failed ones among them are known from the events themselves. False,
-   * with the scan unchanged, when there are more than CATCH_UP_EVENTS of them (a full count is cheaper then).
+   * last one read is then counted, and the failed ones among them are known from the events themselves. Returns
+   * the committed count; undefined, with the scan unchanged, when there are more than CATCH_UP_EVENTS of them (a
+   * full count is cheaper then).
    */
-  private async catchUp(jobId: string, t: JobTally, scan: Scan): Promise<boolean> {
+  private async catchUp(jobId: string, t: JobTally, scan: Scan): Promise<number | undefined> {
     const read: { seq: number; index: number; failed: boolean }[] = [];
     for (let after = scan.lastSeq; ;) {
-      if (read.length >= CATCH_UP_EVENTS) return false;
-      // The server (2.9+) takes next_by_subj in a stream message request; the client's type for it leaves it out.
-      const m = await this.jsm.streams.getMessage(this.n.eventsStream, { seq: after + 1, next_by_subj: this.n.images(jobId) } as unknown as MsgRequest);
+      if (read.length >= CATCH_UP_EVENTS) return undefined;
+      const m = await nextBySubject(this.jsm, this.n.eventsStream, after + 1, this.n.images(jobId));
       if (m === null) break;
       read.push({ seq: m.seq, index: Number(m.subject.slice(m.subject.lastIndexOf('.') + 1)), failed: imageFailed(m.data) });
       after = m.seq;
@@ -165,11 +166,11 @@ export class JetStreamCounter {
     for (const e of read) if (e.failed) t.outcomes.set(e.index, true);
     const lastSeq = read.at(-1)?.seq ?? scan.lastSeq;
     // A count that ran beside this one may have got further: keep the newer.
-    if ((t.scan?.lastSeq ?? 0) > lastSeq) return true;
+    if (t.scan !== undefined && t.scan.lastSeq > lastSeq) return t.scan.committed;
     // The time of the last full count stays: catching up does not put off the next one.
     t.scan = { committed: scan.committed + read.length, lastSeq, atMs: scan.atMs };
     t.own = t.own.filter((seq) => seq > lastSeq);
-    return true;
+    return t.scan.committed;
   }
 
   /** How many image subjects the job has: the server is asked for the page past the end, so it sends only the total. */

@@ -16,7 +16,7 @@ import { LatentfarmError, UnavailableError, backoffMs, sleep, type Logger } from
 import { FinishReason, JobState, type ImageInfo } from '@latentfarm/proto';
 import {
   AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, jetstream, jetstreamManager,
-  type JetStreamManager, type MsgRequest, type PubAck,
+  type JetStreamManager, type PubAck,
 } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -26,7 +26,7 @@ import { JetStreamExpiry } from './jetstream-expiry.js';
 import { comesAfter, finishedAt, isFinishedState, matchesFilter } from './job-query.js';
 import { Names } from './jetstream-names.js';
 import { NatsRequests } from './nats-requests.js';
-import { ackInfo, pullNow } from './nats-pull.js';
+import { ackInfo, nextBySubject, pullNow } from './nats-pull.js';
 import { uniqueId } from './unique-id.js';
 import type {
   FarmEvent, JobCursor, JobFilter, JobRecord, JobWriter, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec,
@@ -991,13 +991,11 @@ export class JetStreamStore implements Store {
       // Chunk by chunk with plain stream reads (each a request with a timeout, answered by the stream leader), not
       // the object store's get(): that streams through an ephemeral consumer, which on a cluster with a node down
       // can be placed on that node and then times out or never delivers, stalling every watch that wants the image.
-      const stream = `OBJ_${this.n.imagesBucket}`;
-      const next_by_subj = `$O.${this.n.imagesBucket}.C.${info.nuid}`;
+      const chunks = this.n.imageChunks(info.nuid);
       const parts: Uint8Array[] = [];
       let size = 0;
       for (let seq = 0; size < info.size; ) {
-        // The server (2.9+) takes next_by_subj in a stream message request; the client's type for it leaves it out.
-        const m = await this.jsm.streams.getMessage(stream, { seq, next_by_subj } as unknown as MsgRequest);
+        const m = await nextBySubject(this.jsm, this.n.imagesStream, seq, chunks);
         if (m === null) return undefined;
         parts.push(m.data);
         size += m.data.length;

@@ -2,6 +2,7 @@
 // messages with no_wait and take what is there now. nats.js's fetch() waits
 // at least a second for a batch to fill, which would stall the coordinator's
 // dispatch loop on every job that has nothing left to lease.
+import type { JetStreamManager, MsgRequest, StoredMsg } from '@nats-io/jetstream';
 import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
 
 export interface Pulled {
@@ -52,4 +53,13 @@ export function ackInfo(reply: string | undefined): { streamSeq: number; deliver
   const base = t.length === 9 ? 4 : t.length >= 12 ? 6 : -1;
   if (t[0] !== '$JS' || t[1] !== 'ACK' || base < 0) throw new Error(`not a JetStream ack subject: "${reply ?? ''}"`);
   return { delivered: Number(t[base]), streamSeq: Number(t[base + 1]) };
+}
+
+/**
+ * The stream's first message on `subject` (wildcards allowed) at or after sequence `seq`, or null: a plain stream
+ * request answered by the stream's leader, with no consumer involved.
+ */
+export function nextBySubject(jsm: JetStreamManager, stream: string, seq: number, subject: string): Promise<StoredMsg | null> {
+  // The server (2.9+) takes next_by_subj in a stream message request; the client's type for it leaves it out.
+  return jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as MsgRequest);
 }

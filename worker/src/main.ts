@@ -9,22 +9,12 @@ import type { Engine } from './engine/engine.js';
 import { OnnxEngine } from './engine/onnx.js';
 import { SimEngine } from './engine/sim.js';
 import { DeletionCostKeeper, inClusterPod } from './kube-deletion-cost.js';
-import { workerMetrics, type WorkerMetrics } from './metrics.js';
+import { batchMetrics, workerMetrics, type WorkerMetrics } from './metrics.js';
 import { workerTransport } from './tls.js';
 import { Worker } from './worker.js';
 
 export async function createEngine(config: WorkerConfig, metrics: WorkerMetrics): Promise<Engine> {
-  const observer = {
-    onStep: (group: string, n: number, seconds: number) => {
-      metrics.stepSeconds.observe({ group }, seconds);
-      metrics.batchSize.observe(n);
-      metrics.batchFill.observe(n / config.maxBatch);
-      metrics.steps.inc(n);
-      metrics.lastStep.set(Date.now() / 1000);
-    },
-    onGap: (seconds: number) => metrics.stepGapSeconds.inc(seconds),
-    onIdle: (idle: boolean) => metrics.deviceIdle(idle),
-  };
+  const observer = batchMetrics(metrics, config.maxBatch);
   if (config.engine === 'sim') {
     return new SimEngine({
       models: config.models, maxBatch: config.maxBatch, stepBaseMs: config.simStepBaseMs,

@@ -60,8 +60,8 @@ export type WorkerMetrics = ReturnType<typeof workerMetrics>;
 /**
  * The batcher's observer, recording into the metrics. A step's metrics are recorded once the next step is under way
  * (a setImmediate after it): the batcher reports a step between its end and the next launch, where a device waits
- * on the host, and prom-client's observe calls took about 60 µs a step there on a loaded host (measured: the gaps
- * between steps of `npm run bench:farm -- --topology serve` fell from 0.5–0.6 % of the farm's time to 0.2–0.3 %).
+ * on the host, and prom-client's observe calls took about 50 µs a step there on a loaded host (measured: the gaps
+ * between steps of `npm run bench:farm -- --topology serve` fell from 0.5–0.6 % of the farm's time to 0.4 %).
  * Times are read when the batcher reports, so a metric says when a step ended, not when it was recorded.
  */
 export function batchMetrics(metrics: WorkerMetrics, maxBatch: number): BatchObserver {

@@ -59,25 +59,16 @@ export type WorkerMetrics = ReturnType<typeof workerMetrics>;
 
 /**
  * The batcher's observer, recording into the metrics. A step's metrics are recorded once the next step is under way
- * (a setImmediate after it): the batcher reports a step between its end and the next launch, where a device waits
+ * (setImmediate runs after it): the batcher reports a step between its end and the next launch, where a device waits
  * on the host, and prom-client's observe calls took about 50 µs a step there on a loaded host (measured: the gaps
  * between steps of `npm run bench:farm -- --topology serve` fell from 0.5–0.6 % of the farm's time to 0.4 %).
  * Times are read when the batcher reports, so a metric says when a step ended, not when it was recorded.
  */
 export function batchMetrics(metrics: WorkerMetrics, maxBatch: number): BatchObserver {
-  let queue: (() => void)[] = [];
-  const later = (record: () => void): void => {
-    if (queue.push(record) > 1) return;
-    setImmediate(() => {
-      const records = queue;
-      queue = [];
-      for (const r of records) r();
-    });
-  };
   return {
     onStep: (group, n, seconds) => {
       const endedUnix = Date.now() / 1000;
-      later(() => {
+      setImmediate(() => {
         metrics.stepSeconds.observe({ group }, seconds);
         metrics.batchSize.observe(n);
         metrics.batchFill.observe(n / maxBatch);
@@ -85,7 +76,7 @@ export function batchMetrics(metrics: WorkerMetrics, maxBatch: number): BatchObs
         metrics.lastStep.set(endedUnix);
       });
     },
-    onGap: (seconds) => later(() => metrics.stepGapSeconds.inc(seconds)),
+    onGap: (seconds) => setImmediate(() => metrics.stepGapSeconds.inc(seconds)),
     // Idle time is measured from this moment, so it is recorded now (it changes only when a batch starts or ends).
     onIdle: (idle) => metrics.deviceIdle(idle),
   };

@@ -160,7 +160,7 @@ export class JetStreamCounter {
       if (read.length >= CATCH_UP_EVENTS) return undefined;
       const m = await nextBySubject(this.jsm, this.n.eventsStream, after + 1, this.n.images(jobId));
       if (m === null) break;
-      read.push({ seq: m.seq, index: Number(m.subject.slice(m.subject.lastIndexOf('.') + 1)), failed: imageFailed(m.data) });
+      read.push({ seq: m.seq, index: this.n.indexOf(m.subject), failed: imageFailed(m.data) });
       after = m.seq;
     }
     for (const e of read) if (e.failed) t.outcomes.set(e.index, true);
@@ -184,7 +184,7 @@ export class JetStreamCounter {
   /** Image indexes with a dead-letter marker. */
   private async markers(jobId: string): Promise<number[]> {
     const si = await this.jsm.streams.info(this.n.deadStream, { subjects_filter: this.n.deadSubjects(jobId) });
-    return Object.keys(si.state.subjects ?? {}).map((s) => Number(s.slice(s.lastIndexOf('.') + 1)));
+    return Object.keys(si.state.subjects ?? {}).map(this.n.indexOf);
   }
 }
 

@@ -33,6 +33,8 @@ export class Names {
   state = (jobId: string, token: string): string => `${this.p}.ev.${jobId}.s.${token}`;
   deadKey = (jobId: string, index: number): string => `${jobId}.${index}`;
   deadSubjects = (jobId: string): string => `$KV.${this.deadBucket}.${jobId}.*`;
+  /** The image index an image subject (image()) or a dead-letter subject (deadSubjects()) ends with. */
+  indexOf = (subject: string): number => Number(subject.slice(subject.lastIndexOf('.') + 1));
   /** The subject of a job record in its KV bucket's stream. */
   jobSubject = (jobId: string): string => `$KV.${this.jobsBucket}.${jobId}`;
   keySubject = (hashedKey: string): string => `$KV.${this.keysBucket}.${hashedKey}`;

@@ -13,7 +13,7 @@ import { ImageFormat, Scheduler, type Job, type JobSpec, type PromptEntry } from
 import { defaultWorkerConfig, startWorker, type Worker } from '@latentfarm/worker';
 import { spawnCoordinator, spawnSimWorker, tempDir, type CoordinatorProc, type SimWorker } from '@latentfarm/testkit';
 import { cpuSeconds, machineBusySeconds } from './proc-stats.js';
-import { parse } from './prom-text.js';
+import { parse, scrapeAt } from './prom-text.js';
 import { measureBreakdown, type Breakdown, type WorkerSnapshot } from './breakdown.js';
 import { idealImagesPerSecond, type Workload } from './workload.js';
 
@@ -48,13 +48,6 @@ interface Farm {
   stop(): Promise<void>;
 }
 
-/**
- * When a worker's metrics were read: between asking and the answer's arrival, taken as the midpoint (off by at most
- * half the round trip). Stamped after the answer was parsed, as it once was, a snapshot read 16 at a time on a busy
- * machine came out 60-150 ms late, and the breakdown counted that as ramp-up.
- */
-const midpoint = (asked: number): number => (asked + Date.now()) / 2;
-
 const workerArgs = (w: Workload) => ({ maxBatch: w.maxBatch, simStepBaseMs: w.stepMs, simStepPerImageMs: 0 });
 
 async function startUpFarm(w: Workload, dataDir: string): Promise<Farm> {
@@ -81,9 +74,9 @@ async function startUpFarm(w: Workload, dataDir: string): Promise<Farm> {
       return Promise.resolve((u.user + u.system) / 1e6);
     },
     workerMetrics: () => Promise.all(registries.map(async (r) => {
-      const asked = Date.now();
-      const text = await r.metrics();
-      return { at: midpoint(asked), series: parse(text) };
+      // Read in this process, in a millisecond or so: the time of asking is the time of the reading.
+      const at = Date.now();
+      return { at, series: parse(await r.metrics()) };
     })),
     async stop() {
       await Promise.all(workers.map((x) => x.close()));
@@ -121,12 +114,7 @@ async function startServeFarm(w: Workload, dataDir: string): Promise<Farm> {
     return {
       address: coordinator.address,
       cpuSeconds: async () => (await Promise.all([coordinator, ...workers].map((p) => cpuSeconds(p.child.pid as number)))).reduce((a, b) => a + b, 0),
-      workerMetrics: () => Promise.all(ports.map(async (port) => {
-        const asked = Date.now();
-        const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-        const at = midpoint(asked);
-        return { at, series: parse(await res.text()) };
-      })),
+      workerMetrics: () => Promise.all(ports.map((port) => scrapeAt(`http://127.0.0.1:${port}/metrics`))),
       stop,
     };
   } catch (err) {

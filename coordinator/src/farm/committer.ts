@@ -52,10 +52,10 @@ export class ResultCommitter {
       return;
     }
     try {
-      await store.putImage(lease.taskId, { data: r.image, mimeType: r.mimeType });
+      const image = { data: r.image, mimeType: r.mimeType };
       const info = imageInfo(job, task, FinishReason.SUCCESS, '', lease.session.id, r.image.length, r.mimeType);
-      const commit = store.commitImage(task.jobId, task.index, info);
-      this.d.images.committing(lease.taskId, { data: r.image, mimeType: r.mimeType }, commit.then((e) => e !== undefined));
+      const commit = store.commitImage(task.jobId, task.index, info, image);
+      this.d.images.committing(lease.taskId, image, commit.then((e) => e !== undefined));
       const event = await commit;
       await store.completeLease(lease.stored);
       if (event === undefined) {

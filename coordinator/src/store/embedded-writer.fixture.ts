@@ -16,8 +16,7 @@ for (;;) {
   if (leases.length === 0) break;
   await Promise.all(leases.map(async (l) => {
     const i = l.task.index;
-    await store.putImage(`${jobId}/${i}`, { data: new Uint8Array([i % 256, 1, 2, 3]), mimeType: 'image/png' });
-    await store.commitImage(jobId, i, info(jobId, i));
+    await store.commitImage(jobId, i, info(jobId, i), { data: new Uint8Array([i % 256, 1, 2, 3]), mimeType: 'image/png' });
     await store.completeLease(l);
     process.stdout.write(`committed ${i}\n`);
   }));

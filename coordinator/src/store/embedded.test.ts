@@ -50,8 +50,7 @@ describe('embedded store: durable in its data dir', () => {
     await a.appendState(id, { kind: 'state', state: JobState.QUEUED, counts: { total: 6, succeeded: 0, failed: 0, cancelled: 0, running: 0 }, reason: '' }, 'queued');
     await a.updateJob(id, (j) => ({ ...j, state: JobState.RUNNING, reason: 'kept', owner: 'tenant-a' } as typeof j));
     const held = await leaseAll(a, id, 6);
-    await a.putImage(`${id}/0`, { data: new Uint8Array([9, 8, 7]), mimeType: 'image/png' });
-    await a.commitImage(id, 0, info(id, 0));
+    await a.commitImage(id, 0, info(id, 0), { data: new Uint8Array([9, 8, 7]), mimeType: 'image/png' });
     await a.completeLease(held.find((l) => l.task.index === 0)!);
     await a.commitImage(id, 1, info(id, 1, false));
     await a.retryLease(held.find((l) => l.task.index === 2)!, 2);
@@ -135,7 +134,7 @@ describe('embedded store: durable in its data dir', () => {
   it('removes the image folder of a job expired just before a crash at the next sweep after a restart', async () => {
     const s = openStore();
     const id = await newJob(s, 1);
-    await s.putImage(`${id}/0`, { data: new Uint8Array([1, 2, 3]), mimeType: 'image/png' });
+    await s.commitImage(id, 0, info(id, 0), { data: new Uint8Array([1, 2, 3]), mimeType: 'image/png' });
     // The state a crash between the expiry's commit and the folder's removal leaves: rows gone, folder listed.
     s.database.prepare('DELETE FROM jobs WHERE id = ?').run(id);
     s.database.prepare('INSERT INTO expired_images (job_id) VALUES (?)').run(id);

@@ -292,7 +292,9 @@ export class EmbeddedStore implements Store {
     return c;
   }
 
-  async commitImage(jobId: string, index: number, info: ImageInfo): Promise<FarmEvent | undefined> {
+  async commitImage(jobId: string, index: number, info: ImageInfo, image?: StoredImage): Promise<FarmEvent | undefined> {
+    // The file first (fsynced), so a committed image's bytes are on disk before its commit exists.
+    if (image !== undefined) await this.images.put(info.id, image);
     const e = await this.batch.run(() => {
       const c = this.counters(jobId);
       if (this.q.imageEvent.get(jobId, index) !== undefined) return undefined;
@@ -366,10 +368,6 @@ export class EmbeddedStore implements Store {
   }
 
   // ---- images
-
-  putImage(imageId: string, image: StoredImage): Promise<void> {
-    return this.images.put(imageId, image);
-  }
 
   getImage(imageId: string): Promise<StoredImage | undefined> {
     return this.images.get(imageId);

@@ -1,5 +1,5 @@
 // The embedded store's images: one file each, <data-dir>/images/<job_id>/<index>.<ext>.
-// A file's data is fsynced before putImage resolves, so the commit that
+// A file's data is fsynced before put resolves, so the commit that
 // follows (and names the image) never refers to bytes still only in memory.
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -41,6 +41,56 @@ describeHistoryContract('jetstream', async () => {
 });
 
 describe('JetStream store: what only a shared, durable store can do', () => {
+  it('keeps a small image inside its commit event and a large one in the object store; both read back and expire with their job', async () => {
+    const o = options();
+    const store = await JetStreamStore.connect(o);
+    const nc = await connect({ servers: nats.url });
+    try {
+      const names = new Names(o.prefix);
+      const jsm = await jetstreamManager(nc);
+      const objectMessages = async () => (await jsm.streams.info(names.imagesStream)).state.messages;
+      const id = await newJob(store, 3);
+      const small = new Uint8Array(2_000).map((_, i) => (i * 7) % 256);
+      const large = new Uint8Array(20_000).map((_, i) => (i * 13) % 256);
+      await store.commitImage(id, 0, { ...info(id, 0), sizeBytes: small.length }, { data: small, mimeType: 'image/png' });
+      expect(await objectMessages()).toBe(0);
+      await store.commitImage(id, 1, { ...info(id, 1), sizeBytes: large.length }, { data: large, mimeType: 'image/png' });
+      // The large one: its chunk and its meta.
+      expect(await objectMessages()).toBe(2);
+      expect(Buffer.from((await store.getImage(`${id}/0`))!.data)).toEqual(Buffer.from(small));
+      expect(Buffer.from((await store.getImage(`${id}/1`))!.data)).toEqual(Buffer.from(large));
+      // Event reads carry no image bytes, whichever way the image was kept.
+      const events = await store.readEvents(id, 0, 10);
+      expect(events.map((e) => Object.keys(e).sort())).toEqual([['info', 'kind', 'seq', 'unixMs'], ['info', 'kind', 'seq', 'unixMs']]);
+      // A commit that loses stores nothing: its small image was never anywhere else.
+      expect(await store.commitImage(id, 0, info(id, 0), { data: new Uint8Array([1]), mimeType: 'image/png' })).toBeUndefined();
+      expect(Buffer.from((await store.getImage(`${id}/0`))!.data)).toEqual(Buffer.from(small));
+      await store.updateJob(id, (j) => ({ ...j, state: JobState.SUCCEEDED, finishedUnixMs: Date.now() }));
+      expect(await store.expireToFit(0, 10)).toEqual([id]);
+      expect(await store.getImage(`${id}/0`)).toBeUndefined();
+      expect(await store.getImage(`${id}/1`)).toBeUndefined();
+    } finally {
+      await nc.close();
+      await store.close();
+    }
+  });
+
+  it('counts images kept inside their events for --retain-bytes', async () => {
+    const store = await JetStreamStore.connect(options());
+    try {
+      const id = await newJob(store, 1);
+      const small = new Uint8Array(4_000).map((_, i) => (i * 7) % 256);
+      await store.commitImage(id, 0, { ...info(id, 0), sizeBytes: small.length }, { data: small, mimeType: 'image/png' });
+      await store.updateJob(id, (j) => ({ ...j, state: JobState.SUCCEEDED, finishedUnixMs: Date.now() }));
+      // The object store is empty: only the event's bytes (the image in base64, and the info) exceed the cap.
+      expect(await store.expireToFit(20_000, 10)).toEqual([]);
+      expect(await store.expireToFit(small.length, 10)).toEqual([id]);
+      expect(await store.getImage(`${id}/0`)).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
   it('gives a lease that is not extended back to the queue after the lease TTL, with a new epoch', async () => {
     // The TTL leaves the extender (every 200 ms) a wide margin on a loaded machine.
     const store = await JetStreamStore.connect(options({ leaseTtlMs: 2_000 }));

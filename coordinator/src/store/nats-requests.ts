@@ -77,7 +77,7 @@ export class NatsRequests {
    * Queues the message and sends the queue at the end of this turn of the event loop. nats.js writes to its
    * socket once per microtask checkpoint that published anything, and each commit stage, ack and count runs
    * in a checkpoint of its own: that was one write per image, a fifth of the coordinator's CPU in the kernel.
-   * Sent together, a turn's messages take one write. Order is kept: the store relies on it (see putImage).
+   * Sent together, a turn's messages take one write. Order is kept: the store relies on it (see putObject).
    */
   private send(m: Outgoing): void {
     this.outbox.push(m);

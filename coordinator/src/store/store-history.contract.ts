@@ -83,8 +83,7 @@ export function describeHistoryContract(name: string, make: () => Promise<Histor
       const jobs = [old, running, queued, recent];
       expect(await store.claimIdempotencyKey(scopedIdempotencyKey('', 'k1'), old.id)).toBe(old.id);
       for (const j of jobs) {
-        await store.putImage(`${j.id}/0`, { data: new Uint8Array([1, 2, 3]), mimeType: 'image/png' });
-        await store.commitImage(j.id, 0, info(j.id, 0));
+        await store.commitImage(j.id, 0, info(j.id, 0), { data: new Uint8Array([1, 2, 3]), mimeType: 'image/png' });
         await store.commitImage(j.id, 1, info(j.id, 1, false));
         await store.deadLetter(source(j.id, 2).task(1), 'boom');
       }
@@ -120,8 +119,7 @@ export function describeHistoryContract(name: string, make: () => Promise<Histor
       const size = 100_000;
       const withImages = async (j: JobRecord, images: number) => {
         for (let i = 0; i < images; i++) {
-          await store.putImage(`${j.id}/${i}`, { data: new Uint8Array(size).fill(i + 1), mimeType: 'image/png' });
-          await store.commitImage(j.id, i, { ...info(j.id, i), sizeBytes: size });
+          await store.commitImage(j.id, i, { ...info(j.id, i), sizeBytes: size }, { data: new Uint8Array(size).fill(i + 1), mimeType: 'image/png' });
         }
         return j;
       };

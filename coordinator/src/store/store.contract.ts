@@ -307,15 +307,19 @@ export function describeStoreContract(name: string, make: () => Promise<StoreHar
       ac.abort();
     });
 
-    it('stores images by id and returns them with their type', async () => {
-      const id = await newJob(store, 2);
+    it('stores images with their commits, by id, and returns them with their type', async () => {
+      const id = await newJob(store, 3);
       const data = new Uint8Array(300_000).map((_, i) => i % 251);
-      await store.putImage(`${id}/0`, { data, mimeType: 'image/png' });
-      await store.putImage(`${id}/1`, { data: new Uint8Array([1, 2, 3]), mimeType: 'image/webp' });
+      await store.commitImage(id, 0, { ...info(id, 0), sizeBytes: data.length }, { data, mimeType: 'image/png' });
+      await store.commitImage(id, 1, { ...info(id, 1), sizeBytes: 3, mimeType: 'image/webp' }, { data: new Uint8Array([1, 2, 3]), mimeType: 'image/webp' });
+      // A failed image has no bytes.
+      await store.commitImage(id, 2, info(id, 2, false));
       const got = await store.getImage(`${id}/0`);
       expect(got?.mimeType).toBe('image/png');
       expect(Buffer.from(got!.data).equals(Buffer.from(data))).toBe(true);
-      expect(await store.getImage(`${id}/1`)).toMatchObject({ mimeType: 'image/webp' });
+      expect(await store.getImage(`${id}/1`)).toEqual({ data: expect.anything(), mimeType: 'image/webp' });
+      expect(Buffer.from((await store.getImage(`${id}/1`))!.data)).toEqual(Buffer.from([1, 2, 3]));
+      expect(await store.getImage(`${id}/2`)).toBeUndefined();
       expect(await store.getImage(`${id}/9`)).toBeUndefined();
     });
 

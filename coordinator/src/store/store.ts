@@ -139,8 +139,9 @@ export interface Store {
   expireJobs(finishedBeforeMs: number, limit: number): Promise<string[]>;
   /**
    * Expires the oldest finished jobs, as expireJobs does, while the stored images of all jobs take more than
-   * `maxImageBytes` (embedded: the committed images' sizes; JetStream: the bytes of the images bucket's stream);
-   * at most `limit`. Images of queued and running jobs count but never go, so the total may stay above the cap.
+   * `maxImageBytes` (embedded: the committed images' sizes; JetStream: the bytes of the images bucket's stream and
+   * of the events stream, which holds the small images); at most `limit`. Images of queued and running jobs count
+   * but never go, so the total may stay above the cap.
    */
   expireToFit(maxImageBytes: number, limit: number): Promise<string[]>;
   /** Calls `listener` with the id of every job expired (also by other coordinators, where the store is shared). */
@@ -163,8 +164,12 @@ export interface Store {
   onTasksWaiting(listener: (jobId: string) => void): void;
 
   // ---- events
-  /** Commits an image's final event exactly once; undefined if it was already committed (embedded: or its job was cancelled). */
-  commitImage(jobId: string, index: number, info: ImageInfo): Promise<FarmEvent | undefined>;
+  /**
+   * Commits an image's final event exactly once; undefined if it was already committed (embedded: or its job was
+   * cancelled). `image`, a successful render's bytes, is stored with it: getImage(info.id) finds them once the
+   * commit exists.
+   */
+  commitImage(jobId: string, index: number, info: ImageInfo, image?: StoredImage): Promise<FarmEvent | undefined>;
   /** Appends a state event; with a `fence`, at most once per job and fence name. */
   appendState(jobId: string, event: Extract<NewEvent, { kind: 'state' }>, fence?: string): Promise<FarmEvent | undefined>;
   /** Events with seq > after, in order, at most `limit`. */
@@ -180,7 +185,6 @@ export interface Store {
   deadLetter(task: TaskSpec, reason: string): Promise<void>;
 
   // ---- images
-  putImage(imageId: string, image: StoredImage): Promise<void>;
   getImage(imageId: string): Promise<StoredImage | undefined>;
 
   /** Resolves true while the backing service is reachable. */

@@ -446,7 +446,7 @@ export class JetStreamStore implements Store {
     return this.op('expiring jobs', async () => {
       await this.expiry.clearMarkers();
       const streamBytes = async (name: string) => (await this.jsm.streams.info(name)).state.bytes;
-      const bytes = async () => (await streamBytes(this.n.imagesStream)) + (await streamBytes(this.n.eventsStream));
+      const bytes = async () => (await Promise.all([streamBytes(this.n.imagesStream), streamBytes(this.n.eventsStream)])).reduce((a, b) => a + b);
       const out: string[] = [];
       if (await bytes() <= maxImageBytes) return out;
       const ids = await this.listJobIds();
@@ -955,12 +955,15 @@ export class JetStreamStore implements Store {
   }
 
   imageInfo(jobId: string, index: number): Promise<ImageInfo | undefined> {
-    return this.op('reading the image info', async () => {
-      const m = await this.jsm.streams.getMessage(this.n.eventsStream, { last_by_subj: this.n.image(jobId, index) });
-      if (m === null) return undefined;
-      const e = decodeEvent(m.seq, m.data);
-      return e.kind === 'image' ? e.info : undefined;
-    });
+    return this.op('reading the image info', async () => (await this.imageEvent(jobId, index))?.info);
+  }
+
+  /** The image's committed event as stored (with its bytes, for a small image); undefined before the commit. */
+  private async imageEvent(jobId: string, index: number): Promise<Extract<EventBody, { kind: 'image' }> | undefined> {
+    const m = await this.jsm.streams.getMessage(this.n.eventsStream, { last_by_subj: this.n.image(jobId, index) });
+    if (m === null) return undefined;
+    const body = JSON.parse(dec.decode(m.data)) as EventBody;
+    return body.kind === 'image' ? body : undefined;
   }
 
   deadLetter(task: TaskSpec, reason: string): Promise<void> {
@@ -1031,11 +1034,8 @@ export class JetStreamStore implements Store {
   private async imageInEvent(imageId: string): Promise<StoredImage | undefined> {
     const [jobId = '', index = ''] = imageId.split('/');
     if (!VALID_ID.test(jobId) || !/^\d{1,15}$/.test(index)) return undefined;
-    const m = await this.jsm.streams.getMessage(this.n.eventsStream, { last_by_subj: this.n.image(jobId, Number(index)) });
-    if (m === null) return undefined;
-    const body = JSON.parse(dec.decode(m.data)) as EventBody;
-    if (body.kind !== 'image' || body.bytes === undefined) return undefined;
-    return { data: Buffer.from(body.bytes, 'base64'), mimeType: body.info.mimeType };
+    const body = await this.imageEvent(jobId, Number(index));
+    return body?.bytes === undefined ? undefined : { data: Buffer.from(body.bytes, 'base64'), mimeType: body.info.mimeType };
   }
 
   async close(): Promise<void> {

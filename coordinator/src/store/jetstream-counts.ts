@@ -8,6 +8,7 @@
 import { FinishReason } from '@latentfarm/proto';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Names } from './jetstream-names.js';
+import { TASK_BLOCK } from './jetstream-task-blocks.js';
 import { nextBySubject } from './nats-pull.js';
 import type { NatsRequests } from './nats-requests.js';
 
@@ -21,7 +22,7 @@ export interface Counts { succeeded: number; failed: number }
 const RESCAN_MS = 5_000;
 const RESCAN_COST = 25;
 /**
- * A job with at most this many task messages left is counted exactly every time: near its end the estimate
+ * A job with at most this many tasks left (its task messages times TASK_BLOCK) is counted exactly every time: near its end the estimate
  * would miss the last commits of other coordinators (and acks on their way), and the job would end only at the
  * next rescan. An exact count costs the server a pass over the event stream's subjects, so it is kept to the tail.
  */
@@ -76,9 +77,11 @@ export class JetStreamCounter {
 
   /**
    * The job's counts. Exact whenever they reach `total` (the caller may end the job on them), and whenever at
-   * most TAIL of its task messages are left. Before that they may lag other coordinators' commits by up to
+   * most TAIL of its tasks may be left. Before that they may lag other coordinators' commits by up to
    * RESCAN_MS: a running job is counted from its last exact count, this coordinator's commits since, and the
-   * number of its tasks already acked (each acked only after its image is committed), whichever is highest.
+   * number of its tasks surely acked, whichever is highest. A task message is acked only once every task in it is
+   * committed or has moved on to a newer message, and holds TASK_BLOCK tasks at most, so the tasks not yet
+   * committed are at most TASK_BLOCK times the job's messages left.
    */
   async count(jobId: string, total: number): Promise<Counts> {
     const t = this.tally(jobId);
@@ -87,7 +90,7 @@ export class JetStreamCounter {
     let committed = scan.committed + t.own.length;
     // An estimate that reaches the total is checked by an exact count: only that may end the job.
     if (committed < total) {
-      const left = await tasksInQueue(this.requests, this.n, jobId);
+      const left = (await tasksInQueue(this.requests, this.n, jobId)) * TASK_BLOCK;
       committed = Math.max(committed, total - left);
       if (left > TAIL) return this.split(t, committed);
     }
@@ -189,7 +192,8 @@ export class JetStreamCounter {
 }
 
 /**
- * Task messages of the job still in the work queue: waiting, leased, or committed with the ack on its way. Asked
+ * Task messages of the job still in the work queue: waiting, leased, or committed with the ack on its way (each
+ * holds up to TASK_BLOCK tasks, see jetstream-task-blocks.ts). Asked
  * with a filter that has a wildcard yet matches the job's task subject alone: nats-server 2.9 answers a literal
  * filter from an index that points at the subject's first message block, and once the work queue has emptied
  * and removed that block (past about 4 MB of a job's tasks) it lists no subject at all. Read as 0 tasks left,

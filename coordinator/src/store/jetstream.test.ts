@@ -12,6 +12,8 @@ import { JetStreamStore, type JetStreamStoreOptions } from './jetstream.js';
 import { JetStreamCounter, tasksInQueue } from './jetstream-counts.js';
 import { Names } from './jetstream-names.js';
 import { NatsRequests } from './nats-requests.js';
+import { nextBySubject } from './nats-pull.js';
+import { TASK_BLOCK, decodeBlock, type BlockLease } from './jetstream-task-blocks.js';
 import { describeHistoryContract } from './store-history.contract.js';
 import { describeStoreContract, info, leaseAll, newJob } from './store.contract.js';
 import type { StoredLease } from './store.js';
@@ -30,9 +32,16 @@ describeStoreContract('jetstream', async () => {
   const store = await JetStreamStore.connect(o);
   const nc = await connect({ servers: nats.url });
   const names = new Names(o.prefix);
-  const requests = new NatsRequests(nc, 2_000);
-  const storedTasks = (id: string): Promise<number> => tasksInQueue(requests, names, id);
-  return { store, storedTasks, close: async () => { requests.close(); await nc.close(); await store.close(); } };
+  const jsm = await jetstreamManager(nc);
+  // Every task in the job's task messages (a message holds a block of them), read one message at a time.
+  const storedTasks = async (id: string): Promise<number> => {
+    let tasks = 0;
+    for (let m = await nextBySubject(jsm, names.tasksStream, 1, names.task(id)); m !== null; m = await nextBySubject(jsm, names.tasksStream, m.seq + 1, names.task(id))) {
+      tasks += decodeBlock(m.json<unknown>()).length;
+    }
+    return tasks;
+  };
+  return { store, storedTasks, close: async () => { await nc.close(); await store.close(); } };
 });
 
 describeHistoryContract('jetstream', async () => {
@@ -91,12 +100,46 @@ describe('JetStream store: what only a shared, durable store can do', () => {
     }
   });
 
+  it('queues a job\'s tasks in blocks: each leased on its own, a block acked once all its tasks are, the rest of one moved on', async () => {
+    const o = options();
+    const store = await JetStreamStore.connect(o);
+    const nc = await connect({ servers: nats.url });
+    const requests = new NatsRequests(nc, 2_000);
+    const names = new Names(o.prefix);
+    const messages = (id: string) => tasksInQueue(requests, names, id);
+    try {
+      const id = await newJob(store, TASK_BLOCK + 2);
+      expect(await messages(id)).toBe(2);
+      // Three asked: the first block's other tasks move on to a message of their own.
+      const first = await store.leaseTasks(id, 3);
+      expect(first.map((l) => l.task.index)).toEqual([0, 1, 2]);
+      expect(await messages(id)).toBe(3);
+      await store.completeLease(first[0]!);
+      await store.completeLease(first[1]!);
+      await store.completeLease(first[0]!);
+      await nc.flush();
+      expect(await messages(id), 'a block with a task still leased stays').toBe(3);
+      await store.completeLease(first[2]!);
+      await eventually(async () => (await messages(id)) === 2, 10_000, 'the block to be acked once its last task is');
+      const rest = await leaseAll(store, id, TASK_BLOCK - 1);
+      expect(rest.map((l) => l.task.index).sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+      expect(new Set([...first, ...rest].map((l) => l.epoch)).size).toBe(TASK_BLOCK + 2);
+      expect(await store.leaseTasks(id, 10)).toEqual([]);
+    } finally {
+      requests.close();
+      await nc.close();
+      await store.close();
+    }
+  });
+
   it('gives a lease that is not extended back to the queue after the lease TTL, with a new epoch', async () => {
     // The TTL leaves the extender (every 200 ms) a wide margin on a loaded machine.
     const store = await JetStreamStore.connect(options({ leaseTtlMs: 2_000 }));
     try {
-      const id = await newJob(store, 2);
-      const [kept, forgotten] = await leaseAll(store, id, 2);
+      // A lease expires with its task message: the forgotten task is alone in the job's second message.
+      const id = await newJob(store, TASK_BLOCK + 1);
+      const leases = await leaseAll(store, id, TASK_BLOCK + 1);
+      const [kept, forgotten] = [leases[0], leases[TASK_BLOCK]];
       const keep = setInterval(() => store.extendLease(kept!), 200);
       try {
         // The forgotten task comes back after one TTL; left alone again, once more after a second. Both leases
@@ -277,6 +320,9 @@ describe('JetStream store: what only a shared, durable store can do', () => {
     const nc = await connect({ servers: nats.url });
     try {
       const id = await newJob(store, 2);
+      // Both tasks start in one message; a nak hands out a message again, so first each is moved to one of its own
+      // (leased alone, the other moves on; handed back, the leased one does).
+      await store.returnLease((await store.leaseTasks(id, 1))[0]!, false);
       const [first] = await store.leaseTasks(id, 1);
       expect(first).toBeDefined();
       // The server's handling of the next steps races with its own delivery loop, so they repeat until the
@@ -325,7 +371,8 @@ describe('JetStream store: what only a shared, durable store can do', () => {
     // No rescan by time: what is counted here is when the counter chooses a full count over catching up.
     const counter = new JetStreamCounter(requests, await jetstreamManager(nc), names, 3_600_000);
     try {
-      const total = 700;
+      // Whole task messages (88 of TASK_BLOCK = 8): the estimate far from the end counts whole messages acked.
+      const total = 704;
       const id = await newJob(a, total);
       const leases = await leaseAll(a, id, total, 10_000);
       expect(leases).toHaveLength(total);
@@ -341,8 +388,10 @@ describe('JetStream store: what only a shared, durable store can do', () => {
           expect(await s.commitImage(id, i, info(id, i, !failed(i)))).toBeDefined();
           await s.completeLease(l);
         }));
-        // Acks reach the server a moment after completeLease: the counter reads how many tasks are left.
-        await eventually(async () => (await tasksInQueue(requests, names, id)) === total - next, 10_000, 'the acks');
+        // Acks reach the server a moment after completeLease: the counter reads how many task messages are left
+        // (a message is acked once all its tasks are).
+        const messagesLeft = new Set(leases.slice(next).map((l) => (l as BlockLease).delivery)).size;
+        await eventually(async () => (await tasksInQueue(requests, names, id)) === messagesLeft, 10_000, 'the acks');
       };
       const failedOnes = new Set<number>();
       const failEvery = (k: number) => (i: number) => { const f = i % k === 0; if (f) failedOnes.add(i); return f; };
@@ -351,16 +400,16 @@ describe('JetStream store: what only a shared, durable store can do', () => {
       await commit(5);
       expect(await counter.count(id, total)).toEqual(want());
       expect(fullCounts, 'the first count is a full one').toBe(1);
-      // Far from the end: an estimate from the acked tasks, no count.
-      await commit(380);
-      expect((await counter.count(id, total)).succeeded).toBe(385);
+      // Far from the end: an estimate from the acked task messages (all of whose tasks are committed), no count.
+      await commit(379);
+      expect((await counter.count(id, total)).succeeded).toBe(384);
       expect(fullCounts).toBe(1);
       // Into the tail with more commits since the last count than a catch-up reads: a full count.
       await commit(150, failEvery(97));
       expect(await counter.count(id, total)).toEqual(want());
       expect(fullCounts).toBe(2);
       // Then each count reads only what was committed since, failures included.
-      for (const n of [1, 20, 0, 100, 44]) {
+      for (const n of [1, 20, 0, 100, 49]) {
         await commit(n, failEvery(13));
         expect(await counter.count(id, total)).toEqual(want());
       }

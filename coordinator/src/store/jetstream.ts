@@ -23,6 +23,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { JetStreamCounter, type Counts } from './jetstream-counts.js';
 import { JetStreamExpiry } from './jetstream-expiry.js';
+import { BlockDelivery, BlockLease, TASK_BLOCK, blockEpoch, decodeBlock } from './jetstream-task-blocks.js';
 import { comesAfter, finishedAt, isFinishedState, matchesFilter } from './job-query.js';
 import { Names } from './jetstream-names.js';
 import { NatsRequests } from './nats-requests.js';
@@ -89,11 +90,6 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
 
-/** A lease is one delivery of one task message. */
-class JetStreamLease implements StoredLease {
-  constructor(readonly task: TaskSpec, readonly epoch: number, readonly reply: string) {}
-}
-
 interface EventCursor {
   readonly jobId: string;
   readonly consumer: string;
@@ -128,6 +124,8 @@ export class JetStreamStore implements Store {
   /** Per job: when an answer of "no messages" was last checked against the stream (see tasksHidden). */
   private readonly emptyCheckedAt = new Map<string, number>();
   private readonly totals = new Map<string, number>();
+  /** Per job, the tasks leased through this store and not yet released (see BlockLease). */
+  private readonly leasedHere = new Map<string, number>();
   /** Counts that can no longer change (every image committed, or the job ended). */
   private readonly finalCounts = new Map<string, Counts>();
   private readonly cursors = new Map<string, EventCursor[]>();
@@ -340,12 +338,14 @@ export class JetStreamStore implements Store {
       jobId,
       addTasks: (tasks) => this.op('writing the job\'s tasks', async () => {
         await withConsumer();
-        for (let start = tasks.from; start < tasks.to; start += PUBLISH_WINDOW) {
-          const end = Math.min(tasks.to, start + PUBLISH_WINDOW);
-          const window: Promise<PubAck>[] = [];
-          for (let i = start; i < end; i++) window.push(this.publishTask(tasks.task(i)));
-          await Promise.all(window);
+        const window: Promise<PubAck>[] = [];
+        for (let start = tasks.from; start < tasks.to; start += TASK_BLOCK) {
+          const block: TaskSpec[] = [];
+          for (let i = start; i < Math.min(tasks.to, start + TASK_BLOCK); i++) block.push(tasks.task(i));
+          window.push(this.publishBlock(block));
+          if (window.length === PUBLISH_WINDOW) await Promise.all(window.splice(0));
         }
+        await Promise.all(window);
       }),
       // The record last: a job is visible only once all of its tasks are queued.
       commit: (job) => this.op('creating the job', async () => {
@@ -373,6 +373,13 @@ export class JetStreamStore implements Store {
 
   private publishTask(t: TaskSpec): Promise<PubAck> {
     return this.publish(this.n.task(t.jobId), json(t), `${t.jobId}/${t.index}/${t.attempts}/${t.losses}`);
+  }
+
+  /** Tasks of one job in one message; `tag` makes the message id of a block that is not a job's first of those tasks. */
+  private publishBlock(tasks: readonly TaskSpec[], tag = ''): Promise<PubAck> {
+    const first = tasks[0] as TaskSpec;
+    if (tasks.length === 1 && tag === '') return this.publishTask(first);
+    return this.publish(this.n.task(first.jobId), json(tasks), `${first.jobId}/b/${first.index}/${tasks.length}${tag}`);
   }
 
   getJob(id: string): Promise<JobRecord | undefined> {
@@ -548,12 +555,27 @@ export class JetStreamStore implements Store {
   leaseTasks(jobId: string, max: number): Promise<StoredLease[]> {
     if (this.noConsumer.has(jobId) || this.ended.has(jobId) || max <= 0) return Promise.resolve([]);
     return this.op('leasing tasks', async () => {
-      const out: StoredLease[] = [];
-      for (const m of await this.pullTasks(jobId, max)) {
-        const { streamSeq, delivered } = ackInfo(m.reply);
-        // Unique per (task message, delivery): a redelivered or requeued task never repeats an epoch (save when
-        // nats-server#5305 hands a task out anew, see pullTasks: the commit fence keeps its second render out).
-        out.push(new JetStreamLease(m.json<TaskSpec>(), streamSeq * 1000 + Math.min(delivered, 999), m.reply ?? ''));
+      const out: BlockLease[] = [];
+      const rest: BlockLease[] = [];
+      while (out.length < max) {
+        const asked = Math.ceil((max - out.length) / TASK_BLOCK);
+        const messages = await this.pullTasks(jobId, asked);
+        for (const m of messages) {
+          const { streamSeq, delivered } = ackInfo(m.reply);
+          const tasks = decodeBlock(m.json<unknown>());
+          const delivery = new BlockDelivery(m.reply ?? '', tasks.length);
+          // Unique per (task, delivery): a redelivered or requeued task never repeats an epoch (save when
+          // nats-server#5305 hands a task out anew, see pullTasks: the commit fence keeps its second render out).
+          tasks.forEach((t, part) => (out.length < max ? out : rest).push(new BlockLease(t, blockEpoch(streamSeq, delivered, part), delivery)));
+        }
+        if (messages.length < asked) break;
+      }
+      if (out.length > 0) this.leasedHere.set(jobId, (this.leasedHere.get(jobId) ?? 0) + out.length);
+      // Tasks past `max` move on to a message of their own at the queue's end, and leave their old one.
+      if (rest.length > 0) {
+        await this.publishBlock(rest.map((l) => l.task), `/${(rest[0] as BlockLease).epoch}`);
+        for (const l of rest) if (l.release()) await this.ack(l, '+ACK');
+        for (const l of this.taskListeners) l(jobId);
       }
       return out;
     });
@@ -671,55 +693,64 @@ export class JetStreamStore implements Store {
     this.emptyCheckedAt.delete(jobId);
   }
 
-  private ackSubject(lease: StoredLease): string | undefined {
-    return lease instanceof JetStreamLease ? lease.reply : undefined;
-  }
-
   extendLease(lease: StoredLease): void {
-    if (this.isHealthy) void this.ack(lease, '+WPI');
+    if (this.isHealthy && lease instanceof BlockLease && lease.delivery.dueForExtension(Date.now())) void this.ack(lease, '+WPI');
   }
 
   completeLease(lease: StoredLease): Promise<void> {
     // A lost ack only means the task is delivered again; its commit is fenced, so nothing is duplicated.
-    return this.ack(lease, '+ACK');
+    return lease instanceof BlockLease && this.release(lease) ? this.ack(lease, '+ACK') : Promise.resolve();
+  }
+
+  /** A lease of this store's is finished or moved on (once); true when its message has no open task left. */
+  private release(lease: BlockLease): boolean {
+    if (lease.isReleased) return false;
+    const { jobId } = lease.task;
+    const held = (this.leasedHere.get(jobId) ?? 1) - 1;
+    if (held > 0) this.leasedHere.set(jobId, held);
+    else this.leasedHere.delete(jobId);
+    return lease.release();
   }
 
   /**
    * Fire and forget: while reconnecting the client buffers it; on a closed connection it is moot. Resolves once
    * it is handed to the client, so a request that follows reaches the server after it.
    */
-  private ack(lease: StoredLease, what: '+WPI' | '+ACK' | '-NAK'): Promise<void> {
-    const reply = this.ackSubject(lease);
-    if (reply === undefined || this.nc.isClosed()) return Promise.resolve();
-    return this.requests.publish(reply, what);
+  private ack(lease: BlockLease, what: '+WPI' | '+ACK' | '-NAK'): Promise<void> {
+    if (this.nc.isClosed()) return Promise.resolve();
+    return this.requests.publish(lease.delivery.reply, what);
   }
 
   returnLease(lease: StoredLease, lost: boolean): Promise<void> {
-    const reply = this.ackSubject(lease);
-    if (reply === undefined) return Promise.resolve();
+    if (!(lease instanceof BlockLease)) return Promise.resolve();
     const { jobId } = lease.task;
     if (this.ended.has(jobId)) return this.completeLease(lease);
-    if (!lost) {
+    // A task that shares its message with others moves on to a message of its own; one alone is handed out again.
+    if (!lost && lease.delivery.size === 1) {
       // Same task, next delivery: a nak makes it leasable again at once.
       return this.op('returning a lease', async () => {
         // Sent before the listeners pull again, so their pull finds the task.
-        await this.ack(lease, '-NAK');
+        if (this.release(lease)) await this.ack(lease, '-NAK');
         for (const l of this.taskListeners) l(jobId);
       });
     }
-    return this.requeue(lease, { ...lease.task, losses: lease.task.losses + 1 });
+    return this.requeue(lease, lost ? { ...lease.task, losses: lease.task.losses + 1 } : lease.task, !lost);
   }
 
   retryLease(lease: StoredLease, attempts: number): Promise<void> {
+    if (!(lease instanceof BlockLease)) return Promise.resolve();
     if (this.ended.has(lease.task.jobId)) return this.completeLease(lease);
     return this.requeue(lease, { ...lease.task, attempts });
   }
 
-  /** Queues the task again with its new history, then acks the old message. */
-  private requeue(lease: StoredLease, task: TaskSpec): Promise<void> {
+  /**
+   * Queues the task again, then settles it in its old message. A task with a new history is published under an id
+   * made of it; one handed back `asIs` under an id made of its lease, which no other publish shares.
+   */
+  private requeue(lease: BlockLease, task: TaskSpec, asIs = false): Promise<void> {
     return this.op('returning a lease', async () => {
       // If we die between the two steps the old message is delivered again as well: the commit fence drops the second render.
-      await this.publishTask(task);
+      await (asIs ? this.publishBlock([task], `/${lease.epoch}`) : this.publishTask(task));
       await this.completeLease(lease);
       for (const l of this.taskListeners) l(task.jobId);
     });
@@ -728,13 +759,16 @@ export class JetStreamStore implements Store {
   dropTasks(jobId: string): Promise<number> {
     this.ended.add(jobId);
     return this.op('dropping tasks', async () => {
-      const held = await this.jsm.consumers.info(this.n.tasksStream, this.n.taskConsumer(jobId)).then((ci) => ci.num_ack_pending, () => 0);
-      const { purged } = await this.jsm.streams.purge(this.n.tasksStream, { filter: this.n.task(jobId) });
+      // A purge counts messages, and a message holds a block of tasks: the waiting tasks are those neither
+      // committed nor leased (as far as this coordinator knows: other coordinators' leases count as waiting).
+      const total = await this.totalOf(jobId);
+      const c = total === undefined ? undefined : await this.counter.count(jobId, total);
+      const waiting = total === undefined || c === undefined ? 0 : total - c.succeeded - c.failed - (this.leasedHere.get(jobId) ?? 0);
+      await this.jsm.streams.purge(this.n.tasksStream, { filter: this.n.task(jobId) });
       this.noConsumer.add(jobId);
       this.forgetConsumerChecks(jobId);
       this.jsm.consumers.delete(this.n.tasksStream, this.n.taskConsumer(jobId)).catch(() => undefined);
-      // Leased tasks are purged too, but they were not waiting.
-      return Math.max(0, purged - held);
+      return Math.max(0, waiting);
     });
   }
 

@@ -158,7 +158,7 @@ export interface Store {
   returnLease(lease: StoredLease, lost: boolean): Promise<void>;
   /** The task failed and waits again with `attempts` recorded. */
   retryLease(lease: StoredLease, attempts: number): Promise<void>;
-  /** Drops every waiting task of a job (cancel); returns how many. */
+  /** Drops every waiting task of a job (cancel); returns how many (JetStream: those neither committed nor leased here). */
   dropTasks(jobId: string): Promise<number>;
   /** Calls `listener` when tasks of a job become leasable again (created, returned, retried). */
   onTasksWaiting(listener: (jobId: string) => void): void;

@@ -571,14 +571,26 @@ export class JetStreamStore implements Store {
         if (messages.length < asked) break;
       }
       if (out.length > 0) this.leasedHere.set(jobId, (this.leasedHere.get(jobId) ?? 0) + out.length);
-      // Tasks past `max` move on to a message of their own at the queue's end, and leave their old one.
-      if (rest.length > 0) {
-        await this.publishBlock(rest.map((l) => l.task), `/${(rest[0] as BlockLease).epoch}`);
-        for (const l of rest) if (l.release()) await this.ack(l, '+ACK');
-        for (const l of this.taskListeners) l(jobId);
-      }
+      if (rest.length > 0) await this.moveOn(jobId, rest);
       return out;
     });
+  }
+
+  /**
+   * Tasks pulled past what was asked move on to a message of their own at the queue's end, and leave their old
+   * one. If NATS does not take that message they stay in the old one, which comes back whole (its other tasks
+   * fenced) once its leases end and `ack_wait` passes: late, never lost.
+   */
+  private async moveOn(jobId: string, rest: readonly BlockLease[]): Promise<void> {
+    try {
+      await this.publishBlock(rest.map((l) => l.task), `/${(rest[0] as BlockLease).epoch}`);
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      this.o.log.warn({ err, job: jobId, tasks: rest.length }, 'could not move tasks on to a message of their own; they wait for their old one to come back');
+      return;
+    }
+    for (const l of rest) if (l.release()) await this.ack(l, '+ACK');
+    for (const l of this.taskListeners) l(jobId);
   }
 
   /**

@@ -836,6 +836,7 @@ export class JetStreamStore implements Store {
     this.ended.add(jobId);
     this.noConsumer.add(jobId);
     this.forgetConsumerChecks(jobId);
+    this.leasedHere.delete(jobId);
     this.dropCursors(jobId);
     this.finalize(jobId, { succeeded: body.counts.succeeded, failed: body.counts.failed });
     const quiet = () => undefined;

@@ -22,9 +22,10 @@ export interface Counts { succeeded: number; failed: number }
 const RESCAN_MS = 5_000;
 const RESCAN_COST = 25;
 /**
- * A job with at most this many tasks left (its task messages times TASK_BLOCK) is counted exactly every time: near its end the estimate
- * would miss the last commits of other coordinators (and acks on their way), and the job would end only at the
- * next rescan. An exact count costs the server a pass over the event stream's subjects, so it is kept to the tail.
+ * A job with at most this many tasks left (its task messages times TASK_BLOCK) is counted exactly every time: near
+ * its end the estimate would miss the last commits of other coordinators (and acks on their way), and the job
+ * would end only at the next rescan. An exact count costs the server a pass over the event stream's subjects, so
+ * it is kept to the tail.
  */
 const TAIL = 256;
 /**
@@ -193,11 +194,11 @@ export class JetStreamCounter {
 
 /**
  * Task messages of the job still in the work queue: waiting, leased, or committed with the ack on its way (each
- * holds up to TASK_BLOCK tasks, see jetstream-task-blocks.ts). Asked
- * with a filter that has a wildcard yet matches the job's task subject alone: nats-server 2.9 answers a literal
- * filter from an index that points at the subject's first message block, and once the work queue has emptied
- * and removed that block (past about 4 MB of a job's tasks) it lists no subject at all. Read as 0 tasks left,
- * that made every count of a large job an exact one, a pass over the event stream's subjects per commit.
+ * holds up to TASK_BLOCK tasks, see jetstream-task-blocks.ts). Asked with a filter that has a wildcard yet
+ * matches the job's task subject alone: nats-server 2.9 answers a literal filter from an index that points at
+ * the subject's first message block, and once the work queue has emptied and removed that block (past about
+ * 4 MB of a job's tasks) it lists no subject at all. Read as 0 tasks left, that made every count of a large job
+ * an exact one, a pass over the event stream's subjects per commit.
  */
 export async function tasksInQueue(requests: NatsRequests, n: Names, jobId: string): Promise<number> {
   const si = await requests.jsRequest<StreamInfoAnswer>(`$JS.API.STREAM.INFO.${n.tasksStream}`, { subjects_filter: n.taskWildcard(jobId) });

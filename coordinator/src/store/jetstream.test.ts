@@ -132,6 +132,26 @@ describe('JetStream store: what only a shared, durable store can do', () => {
     }
   });
 
+  it('gives a dead coordinator\'s block back whole after the lease TTL: its open tasks and its finished ones', async () => {
+    // The finished ones come back too (their message was never acked); in the farm their commits are fenced.
+    const o = options({ leaseTtlMs: 1_000 });
+    const dead = await JetStreamStore.connect(o);
+    const next = await JetStreamStore.connect({ ...o });
+    try {
+      const id = await newJob(dead, TASK_BLOCK);
+      const held = await leaseAll(dead, id, TASK_BLOCK);
+      expect(held).toHaveLength(TASK_BLOCK);
+      for (const l of held.slice(0, 3)) await dead.completeLease(l);
+      await dead.close();
+      const back = await leaseAll(next, id, TASK_BLOCK, 20_000);
+      expect(back.map((l) => l.task.index).sort((a, b) => a - b)).toEqual(held.map((l) => l.task.index).sort((a, b) => a - b));
+      expect(back.some((l) => held.some((h) => h.epoch === l.epoch))).toBe(false);
+    } finally {
+      await dead.close();
+      await next.close();
+    }
+  });
+
   it('gives a lease that is not extended back to the queue after the lease TTL, with a new epoch', async () => {
     // The TTL leaves the extender (every 200 ms) a wide margin on a loaded machine.
     const store = await JetStreamStore.connect(options({ leaseTtlMs: 2_000 }));

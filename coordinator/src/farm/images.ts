@@ -3,11 +3,10 @@
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '@latentfarm/common';
 import { FinishReason, type ImageInfo } from '@latentfarm/proto';
 import { checkIdLength, excerpt } from '../jobs/bounds.js';
+import { parseImageId } from '../store/image-id.js';
 import type { Store } from '../store/store.js';
 import type { JobTable } from './job-table.js';
 import type { Principal } from './principal.js';
-
-const IMAGE_ID = /^([a-z0-9]+)\/(\d+)$/;
 
 export interface RenderedImage {
   /** The committed info, with the stored size and MIME type. */
@@ -20,10 +19,10 @@ export class ImageHistory {
 
   async image(principal: Principal, imageId: string): Promise<RenderedImage> {
     checkIdLength('image_id', imageId, this.maxIdChars);
-    const m = IMAGE_ID.exec(imageId);
-    if (m === null) throw new InvalidArgumentError('image_id', `${excerpt(imageId)} is not an image id (<job_id>/<index>)`);
-    const job = await this.jobs.find(principal, m[1] as string);
-    const index = Number(m[2]);
+    const id = parseImageId(imageId);
+    if (id === undefined) throw new InvalidArgumentError('image_id', `${excerpt(imageId)} is not an image id (<job_id>/<index>)`);
+    const job = await this.jobs.find(principal, id.jobId);
+    const { index } = id;
     if (index >= job.total) throw new NotFoundError(`image ${imageId} does not exist: job ${job.id} has ${job.total} images`);
     const info = await this.store.imageInfo(job.id, index);
     if (info === undefined || info.finishReason !== FinishReason.SUCCESS) {

@@ -24,6 +24,7 @@ import { connect, type Msg, type NatsConnection, type Subscription } from '@nats
 import { JetStreamCounter, type Counts } from './jetstream-counts.js';
 import { JetStreamExpiry } from './jetstream-expiry.js';
 import { BlockDelivery, BlockLease, TASK_BLOCK, blockEpoch, decodeBlock } from './jetstream-task-blocks.js';
+import { parseImageId } from './image-id.js';
 import { comesAfter, finishedAt, isFinishedState, matchesFilter } from './job-query.js';
 import { Names } from './jetstream-names.js';
 import { NatsRequests } from './nats-requests.js';
@@ -378,7 +379,6 @@ export class JetStreamStore implements Store {
   /** Tasks of one job in one message; `tag` makes the message id of a block that is not a job's first of those tasks. */
   private publishBlock(tasks: readonly TaskSpec[], tag = ''): Promise<PubAck> {
     const first = tasks[0] as TaskSpec;
-    if (tasks.length === 1 && tag === '') return this.publishTask(first);
     return this.publish(this.n.task(first.jobId), json(tasks), `${first.jobId}/b/${first.index}/${tasks.length}${tag}`);
   }
 
@@ -1079,9 +1079,9 @@ export class JetStreamStore implements Store {
   }
 
   private async imageInEvent(imageId: string): Promise<StoredImage | undefined> {
-    const [jobId = '', index = ''] = imageId.split('/');
-    if (!VALID_ID.test(jobId) || !/^\d{1,15}$/.test(index)) return undefined;
-    const body = await this.imageEvent(jobId, Number(index));
+    const id = parseImageId(imageId);
+    if (id === undefined) return undefined;
+    const body = await this.imageEvent(id.jobId, id.index);
     return body?.bytes === undefined ? undefined : { data: Buffer.from(body.bytes, 'base64'), mimeType: body.info.mimeType };
   }
 

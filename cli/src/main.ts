@@ -2,12 +2,11 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { logVerbosity, setLogVerbosity, status } from '@grpc/grpc-js';
 import { retryDelayMs } from '@latentfarm/client';
-import { ConfigError, InvalidArgumentError } from '@latentfarm/common';
+import { ConfigError, InvalidArgumentError, LatentfarmError } from '@latentfarm/common';
 import { adminCommands } from './admin.js';
 import { commands, runCommand } from './commands.js';
 import { fileProblem } from './file-errors.js';
 import { print, printErr } from './output.js';
-import { CoordinatorUnreachableError } from './unreachable.js';
 import { quietIpServerNameWarning } from './warnings.js';
 
 const USAGE = `Usage: latentfarm <command> [options]   (latentfarm <command> --help for its options)
@@ -94,7 +93,9 @@ function explain(err: unknown): { line: string; code: number } {
   if (err instanceof ConfigError || err instanceof InvalidArgumentError) return { line: err.message, code: 2 };
   const file = fileProblem(err);
   if (file !== undefined) return { line: file.message, code: 2 };
-  if (err instanceof CoordinatorUnreachableError) return { line: err.message, code: 1 };
+  // A domain error names a failure the user can act on (a coordinator not reachable, a worker whose id another
+  // process took), not a bug.
+  if (err instanceof LatentfarmError) return { line: err.message, code: 1 };
   const se = err as Partial<ServiceError>;
   if (typeof se.code === 'number') {
     // A quota or a full queue says when a retry may succeed (google.rpc.RetryInfo).

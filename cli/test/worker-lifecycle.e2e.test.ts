@@ -67,6 +67,23 @@ describe('worker lifecycle', () => {
     frozen.kill('SIGKILL');
   });
 
+  it('a second worker process with the same id takes it over, and the first stops saying why', async () => {
+    farm = await startTestFarm(1);
+    const first = farm.workers[0] as SimWorker;
+    const second = await farm.addWorker({ id: first.id });
+    // Were the first to reconnect, the two would take the id from each other for as long as both ran.
+    expect(await first.exited()).toBe(1);
+    expect(first.output()).toContain(`latentfarm worker: another connection as worker "${first.id}" took this one's place at ${farm.coordinator.address}: ` +
+      'two worker processes must not share an id');
+    const { job } = await farm.client.submitJob(spec(), prompts(20));
+    const c = await collect(farm.client, job!.id);
+    expect(c.images.size).toBe(20);
+    expect(c.states.at(-1)).toBe(JobState.SUCCEEDED);
+    expect((await farm.client.getFarmStatus()).workers.map((w) => w.id)).toEqual([first.id]);
+    expect(await requeues(farm, 'replaced')).toBe(0);
+    expect(second.output()).not.toContain('reconnecting');
+  });
+
   it('a worker started before its coordinator connects once the coordinator is up', async () => {
     // The worker dials a port this test holds and refuses, until the coordinator is there to forward to.
     gate = await openPortGate();

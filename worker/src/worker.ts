@@ -1,7 +1,7 @@
 // The worker's side of WorkerGateway.Connect: dial, say hello, grant credit,
 // render what is leased, report progress and results; reconnect with backoff.
 import { credentials, Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { backoffMs, sleep, type Logger } from '@latentfarm/common';
+import { AlreadyExistsError, backoffMs, sleep, type Logger } from '@latentfarm/common';
 import {
   Scheduler, WorkerGatewayClient, schedulerByName,
   type ConnectRequest, type ConnectResponse, type ModelDefaults as WireModelDefaults, type Task, type TaskStep,
@@ -41,6 +41,8 @@ export class Worker {
   private onWelcome: () => void = () => undefined;
   /** Why the last stream ended in an error (grpc-js's details), for the reconnect line. */
   private lastError: string | undefined;
+  /** Set when another process took this worker's id: the worker stops, and wait() rejects with it. */
+  private displaced: AlreadyExistsError | undefined;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -86,9 +88,10 @@ export class Worker {
     }
   }
 
-  /** Resolves when the worker has stopped (drained, or closed). */
-  wait(): Promise<void> {
-    return this.done;
+  /** Resolves when the worker has stopped (drained, or closed); rejects if another process took its id. */
+  async wait(): Promise<void> {
+    await this.done;
+    if (this.displaced !== undefined) throw this.displaced;
   }
 
   /**
@@ -113,7 +116,7 @@ export class Worker {
       turn++;
       const welcomed = await this.session();
       this.abortAll();
-      if (this.stopped || this.draining) break;
+      if (this.stopped || this.draining || this.displaced !== undefined) break;
       if (welcomed) attempt = 0;
       else this.metrics.reconnects.inc();
       const delay = backoffMs(attempt++, this.config.reconnectBaseMs, this.config.reconnectMaxMs);
@@ -163,6 +166,7 @@ export class Worker {
         // A refused identity (a key, or with mTLS a hello that is not its certificate's name) is not a network blip:
         // say so loudly (it keeps retrying: the key or certificate may be fixed meanwhile).
         if (err.code === status.UNAUTHENTICATED || err.code === status.PERMISSION_DENIED) this.log.error({ coordinator: this.address, code: status[err.code], err: err.details }, `coordinator refused this worker: ${err.details}`);
+        else if (err.code === status.ALREADY_EXISTS && welcomed) this.displace(err.details);
         else this.log.debug({ err: err.message }, 'stream error');
         this.lastError = err.details;
         end();
@@ -180,6 +184,17 @@ export class Worker {
         },
       });
     });
+  }
+
+  /**
+   * The coordinator ended this live stream because a newer one connected with this worker's id. This process never
+   * opens a second stream while one is up, so the newer one is another process: two workers sharing an id would
+   * take it from each other at every reconnect, each time losing the images the other held. This one stops instead.
+   */
+  private displace(details: string): void {
+    this.displaced = new AlreadyExistsError(`${details} at ${this.address}: two worker processes must not share an id ` +
+      '(--id, or the id an API key or certificate names); this one stops');
+    this.log.error({ coordinator: this.address }, this.displaced.message);
   }
 
   private send(m: ConnectRequest): void {

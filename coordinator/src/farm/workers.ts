@@ -5,7 +5,7 @@
 // A worker is held to what it declared: its credit is capped, its results
 // must be the images leased, and one that keeps vanishing with leases or
 // sending bad results is quarantined (quarantine.ts).
-import { PermissionDeniedError, type Logger } from '@latentfarm/common';
+import { AlreadyExistsError, PermissionDeniedError, type Logger } from '@latentfarm/common';
 import type { Hello, TaskFailure, TaskResult, TaskStep } from '@latentfarm/proto';
 import type { CoordinatorMetrics } from '../metrics.js';
 import type { ResultCommitter } from './committer.js';
@@ -66,8 +66,11 @@ export class Workers {
     }
     const key = quarantineKey(principal, hello.workerId);
     this.d.quarantine.check(key, hello.workerId);
+    // The newest stream of an id wins: the old one may be a connection that died without a word (the worker's own
+    // reconnect). Its stream is ended with ALREADY_EXISTS, which a live worker takes to mean that another process
+    // took its id (worker.ts): it stops instead of taking the id back, so two processes with one id cannot fight.
     const old = sessions.get(hello.workerId);
-    if (old !== undefined) this.drop(old, 'replaced');
+    if (old !== undefined) this.drop(old, 'replaced', new AlreadyExistsError(`another connection as worker "${hello.workerId}" took this one's place`));
     const session = new WorkerSession(principal, hello, link, key, creditCap(hello, this.d.maxWorkerCredit));
     sessions.set(session.id, session);
     for (const problem of this.d.models.attach(session.id, hello)) log.warn({ worker: session.id }, problem);

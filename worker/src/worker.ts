@@ -156,7 +156,7 @@ export class Worker {
           this.heartbeatMs = m.message.value.heartbeatIntervalMs || this.heartbeatMs;
           this.metrics.connected.set(1);
           this.startHeartbeats();
-          this.log.info({ coordinator: this.address, worker: this.config.id }, 'connected');
+          this.log.info({ coordinator: this.address }, 'connected');
           if (!this.draining) this.send({ message: { $case: 'credit', value: { slots: this.config.maxBatch + this.config.prefetch } } });
         } else {
           this.onMessage(m, generation);

@@ -11,9 +11,10 @@ import {
 } from '@latentfarm/proto';
 import { apiKeyOptions } from './api-key.js';
 import { backoffMs } from './backoff.js';
+import { retryUnavailable, type RetryInfo, type RetryPolicy } from './retry.js';
 
 export { status as GrpcStatus };
-export type { ServiceError };
+export type { RetryInfo, ServiceError };
 
 export interface ClientOptions {
   /** Deadline of each unary call, retries included. */
@@ -32,17 +33,6 @@ export interface ClientOptions {
   apiKey?: string;
 }
 
-/** A retryable call met UNAVAILABLE (coordinator down or restarting) and is tried again. */
-export interface RetryInfo {
-  /** The RPC, e.g. `SubmitJob`. */
-  method: string;
-  /** 1 for the first retry. */
-  attempt: number;
-  error: ServiceError;
-  /** When the call gives up. */
-  deadline: Date;
-}
-
 export type WatchEvent =
   | { type: 'state'; sequence: number; unixMs: number; state: JobState; counts: ImageCounts; reason: string }
   | { type: 'progress'; sequence: number; images: ImageStep[] }
@@ -58,20 +48,10 @@ export interface WatchOptions {
 }
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-const RETRYABLE = new Set([status.UNAVAILABLE]);
-// A TLS handshake that failed on the certificate (not trusted, wrong name) or the protocol (TLS at a plaintext
-// port) fails the same way at every attempt: UNAVAILABLE, but not worth waiting out the deadline for.
-const TLS_FAILURE = /certificate|altnames|SSL routines|wrong version number/i;
-
-function retryable(err: ServiceError): boolean {
-  return RETRYABLE.has(err.code) && !(typeof err.details === 'string' && TLS_FAILURE.test(err.details));
-}
-
 export class FarmClient {
   readonly raw: RenderFarmClient;
   private readonly deadlineMs: number;
-  private readonly retries: number;
-  private readonly onRetry: ((retry: RetryInfo) => void) | undefined;
+  private readonly retryPolicy: RetryPolicy;
 
   constructor(readonly address: string, options: ClientOptions = {}) {
     const channel = options.tls === undefined ? credentials.createInsecure() : credentials.createSsl(options.tls.ca ?? null);
@@ -81,8 +61,7 @@ export class FarmClient {
       ...apiKeyOptions(options.apiKey ?? process.env['LATENTFARM_API_KEY']),
     });
     this.deadlineMs = options.deadlineMs ?? 30_000;
-    this.retries = options.retries ?? Infinity;
-    this.onRetry = options.onRetry;
+    this.retryPolicy = { retries: options.retries ?? Infinity, onRetry: options.onRetry };
   }
 
   close(): void {
@@ -97,18 +76,9 @@ export class FarmClient {
     return retryable ? this.retry(name, deadline, once) : once();
   }
 
-  /** Tries again on UNAVAILABLE, with backoff, while the next attempt can start before the deadline. */
-  private async retry<T>(method: string, deadline: Date, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        const wait = backoffMs(attempt, 100, 2000);
-        if (attempt + 1 >= this.retries || !retryable(err as ServiceError) || Date.now() + wait >= deadline.getTime()) throw err;
-        this.onRetry?.({ method, attempt: attempt + 1, error: err as ServiceError, deadline });
-        await sleep(wait);
-      }
-    }
+  /** Tries again on UNAVAILABLE (retry.ts). */
+  private retry<T>(method: string, deadline: Date, fn: () => Promise<T>): Promise<T> {
+    return retryUnavailable(method, deadline, this.retryPolicy, fn);
   }
 
   /**

@@ -24,14 +24,18 @@ export interface Command {
 /** A key of its own for each submit, so the SDK may retry it without ever making two jobs. */
 export const newIdempotencyKey = (): string => `cli-${randomUUID()}`;
 
-function retryNotice(address: string, key: () => string): (r: RetryInfo) => void {
+/**
+ * Says once per RPC on stderr that a call is being retried, and with `safeBy` what makes that harmless (the key
+ * to send again by hand, should the deadline pass too).
+ */
+export function retryNotice(address: string, safeBy: (method: string) => string | undefined): (r: RetryInfo) => void {
   const told = new Set<string>();
   return (r) => {
     if (told.has(r.method)) return;
     told.add(r.method);
     const why = connectionFailure(r.error) ?? r.error.details;
-    const k = r.method.startsWith('SubmitJob') ? ` (idempotency key ${key()}, so it cannot make two jobs)` : '';
-    printErr(`coordinator at ${address} unavailable (${why}); retrying ${r.method}${k} until the deadline, ${r.deadline.toISOString()}`);
+    const safe = safeBy(r.method);
+    printErr(`coordinator at ${address} unavailable (${why}); retrying ${r.method}${safe === undefined ? '' : ` (${safe})`} until the deadline, ${r.deadline.toISOString()}`);
   };
 }
 
@@ -79,7 +83,9 @@ export async function withConnection<C extends { close(): void }, T>(
 export function withClient<T>(v: Record<string, unknown>, fn: (c: FarmClient) => Promise<T>, idempotencyKey?: () => string): Promise<T> {
   return withConnection(v, (address, options) => new FarmClient(address, {
     ...options,
-    ...(idempotencyKey === undefined ? { retries: READ_ATTEMPTS } : { onRetry: retryNotice(address, idempotencyKey) }),
+    ...(idempotencyKey === undefined ? { retries: READ_ATTEMPTS } : {
+      onRetry: retryNotice(address, (method) => (method.startsWith('SubmitJob') ? `idempotency key ${idempotencyKey()}, so it cannot make two jobs` : undefined)),
+    }),
   }), fn);
 }
 

@@ -1,10 +1,11 @@
 // Credits: `credits grant <tenant> <amount>` (an admin key) and
 // `credits show [tenant]` (a tenant key shows its own; an admin key names the
 // tenant), as text or --json.
+import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, opt } from '@latentfarm/common';
 import { AdminClient, FarmClient } from '@latentfarm/client';
 import { CreditsAccount, CreditsEntry, CreditsEntryKind, type GetCreditsResponse } from '@latentfarm/proto';
-import { clientOptions, withConnection, type Command } from './command.js';
+import { clientOptions, retryNotice, withConnection, type Command } from './command.js';
 import { print, printJson } from './output.js';
 
 /** Credits as people read them: at most 6 decimals, no float noise. */
@@ -36,15 +37,23 @@ function entryText(e: CreditsEntry): string {
 
 export const creditsCommands: Record<string, Command> = {
   grant: {
-    usage: 'Usage: latentfarm credits grant [options] <tenant-id> <amount>\n\nGives a tenant credits (an entry of its ledger) and prints its account after. Needs an admin key.',
-    options: clientOptions,
+    usage: 'Usage: latentfarm credits grant [options] <tenant-id> <amount>\n\nGives a tenant credits (an entry of its ledger) and prints its account after (--json: the account). Needs an admin key.\n' +
+      'Every grant has a request id (a fresh one unless --request-id names it), so it is retried safely while the coordinator is unreachable\n' +
+      '(until --deadline-ms); run again with the same --request-id, a grant is made once.',
+    options: {
+      ...clientOptions,
+      requestId: opt.string('Request id of this grant, 1-64 characters of A-Z a-z 0-9 . _ : - (default: a fresh one); the coordinator makes a grant once per id and tenant', ''),
+    },
     async run(v, pos) {
       const [tenant, raw] = pos;
       if (tenant === undefined || tenant === '') throw new InvalidArgumentError('tenant-id', 'missing: give the tenant and the credits, e.g. latentfarm credits grant acme 100');
       const amount = parseAmount(raw);
-      const a = await withConnection(v, (address, options) => new AdminClient(address, options), (c) => c.grantCredits(tenant, amount));
-      if (v['json'] === true) printJson(CreditsAccount.toJSON(a));
-      else print(`granted ${credits(amount)}; ${accountText(a)}`);
+      const requestId = (v['requestId'] as string) || `cli-${randomUUID()}`;
+      const g = await withConnection(v, (address, options) => new AdminClient(address, {
+        ...options, onRetry: retryNotice(address, () => `request id ${requestId}, so it cannot grant twice`),
+      }), (c) => c.grantCredits(tenant, amount, { requestId }));
+      if (v['json'] === true) printJson(CreditsAccount.toJSON(g.account));
+      else print(`${g.granted ? `granted ${credits(amount)}` : `request id ${requestId} was granted before; nothing granted again`}; ${accountText(g.account)}`);
       return 0;
     },
   },

@@ -119,7 +119,7 @@ const MATRIX: { rpc: string; run: (c: Caller) => Promise<string>; expected: Reco
   },
   { rpc: 'FarmAdmin/ListTenants', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.listTenants()).map((t) => t.id)).toContain('a'); return 'OK'; }) },
   { rpc: 'FarmAdmin/CreateKey', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.createKey({ role: Role.TENANT, tenantId: 'b' })).secretKey).toMatch(KEY); return 'OK'; }) },
-  { rpc: 'FarmAdmin/GrantCredits', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.grantCredits('b', 1)).tenantId).toBe('b'); return 'OK'; }) },
+  { rpc: 'FarmAdmin/GrantCredits', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.grantCredits('b', 1)).account.tenantId).toBe('b'); return 'OK'; }) },
   { rpc: 'FarmAdmin/ListKeys', expected: ADMIN_ONLY, run: (c) => withAdmin(c, async (a) => { expect((await a.listKeys()).length).toBeGreaterThan(3); return 'OK'; }) },
   {
     rpc: 'FarmAdmin/RevokeKey', expected: ADMIN_ONLY,

@@ -2,11 +2,12 @@
 // serve` with keys and a sim worker: `tenant create --credits`, `credits
 // grant|show` (text and --json), a submit the balance does not cover (one
 // line, the shortfall, no job), a job that renders and settles, a per-model
-// price multiplier (--prices), and bad input (exit 2).
+// price multiplier (--prices), bad input (exit 2), and a grant made once per
+// request id, retried while the coordinator is unreachable.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, runCli, spawnCoordinator, spawnSimWorker, tempDir, type CoordinatorProc, type SimWorker } from '@latentfarm/testkit';
+import { eventually, openPortGate, runCli, spawnCoordinator, spawnSimWorker, tempDir, type CoordinatorProc, type SimWorker } from '@latentfarm/testkit';
 
 const KEY = /lf_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/;
 
@@ -84,5 +85,32 @@ describe('credits commands', () => {
     expect(await cli(['tenant', 'list'], admin)).not.toContain('zeta');
     expect(await cli(['credits', 'grant', 'acme', '5'], tenant, 1)).toContain('PERMISSION_DENIED');
     expect(await cli(['credits', 'grant', 'nobody', '5'], admin, 1)).toContain('NOT_FOUND');
+  }, 60_000);
+
+  it('makes a grant once per request id, and retries it while the coordinator is unreachable', async () => {
+    const granted = async () => (JSON.parse(await cli(['credits', 'show', 'acme', '--limit', '0', '--json'], admin)) as { account: { granted: number } }).account.granted;
+    const before = await granted();
+    const grant = ['credits', 'grant', 'acme', '4', '--request-id', 'e2e-grant-1'];
+    expect(await cli(grant, admin)).toContain('granted 4; tenant acme: ');
+    // Sent again, as after an answer that never came: one line that says so, and nothing granted.
+    expect(await cli(grant, admin)).toContain('request id e2e-grant-1 was granted before; nothing granted again; tenant acme: ');
+    const other = await cli(['credits', 'grant', 'acme', '5', '--request-id', 'e2e-grant-1'], admin, 1);
+    expect(other.trim()).toBe('latentfarm credits: INVALID_ARGUMENT: request_id: "e2e-grant-1" named a grant of 4 credits to tenant acme, not 5; a different grant needs a new request id');
+    expect(await granted()).toBe(before + 4);
+
+    // The coordinator cannot be reached at first: the grant is retried under its request id until it can.
+    const gate = await openPortGate();
+    try {
+      const run = runCli(['credits', 'grant', 'acme', '3', '--coordinator', gate.address], { LATENTFARM_API_KEY: admin });
+      await gate.refused(2);
+      gate.forwardTo(Number(coordinator.address.split(':').at(-1)));
+      const r = await run;
+      expect(r.code, r.output).toBe(0);
+      expect(r.output).toMatch(/retrying GrantCredits \(request id cli-[0-9a-f-]{36}, so it cannot grant twice\) until the deadline/);
+      expect(r.output).toContain('granted 3; tenant acme: ');
+    } finally {
+      await gate.close();
+    }
+    expect(await granted()).toBe(before + 7);
   }, 60_000);
 });

@@ -1,17 +1,23 @@
 // The admin SDK: tenants, API keys and credit grants (FarmAdmin), with promises and deadlines.
 // Every call needs an admin key.
+import { randomUUID } from 'node:crypto';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   FarmAdminClient, Role, type ApiKey, type CreateKeyResponse, type CreditsAccount, type Tenant,
 } from '@latentfarm/proto';
 import { apiKeyOptions } from './api-key.js';
+import { retryUnavailable, type RetryInfo, type RetryPolicy } from './retry.js';
 
 export { Role };
 export type { ApiKey, CreditsAccount, Tenant };
 
 export interface AdminClientOptions {
-  /** Deadline of each call. */
+  /** Deadline of each call, retries included. */
   deadlineMs?: number;
+  /** Most attempts of a retryable call (grantCredits) on UNAVAILABLE (default: as many as fit before the deadline). */
+  retries?: number;
+  /** Told before each retry. */
+  onRetry?: (retry: RetryInfo) => void;
   /** An admin key; default LATENTFARM_API_KEY. */
   apiKey?: string;
   /** Connect over TLS, verifying the coordinator against `ca` (PEM), or the system's CAs without it. */
@@ -30,6 +36,16 @@ export interface TenantSettings {
   submitsPerMinute?: number;
 }
 
+/** What a grant did. */
+export interface CreditsGrant {
+  /** The account after the grant; when `granted` is false, as it is now. */
+  account: CreditsAccount;
+  /** False when the request id named a grant made before (a retry whose first answer was lost): nothing was granted again. */
+  granted: boolean;
+  /** The id the grant was sent with: send it again (`grantCredits(…, { requestId })`) to retry this very grant. */
+  requestId: string;
+}
+
 export interface NewKey {
   role: Role;
   tenantId?: string;
@@ -42,21 +58,28 @@ export interface NewKey {
 export class AdminClient {
   readonly raw: FarmAdminClient;
   private readonly deadlineMs: number;
+  private readonly retryPolicy: RetryPolicy;
 
   constructor(readonly address: string, options: AdminClientOptions = {}) {
     const channel = options.tls === undefined ? credentials.createInsecure() : credentials.createSsl(options.tls.ca ?? null);
     this.raw = new FarmAdminClient(address, channel, apiKeyOptions(options.apiKey ?? process.env['LATENTFARM_API_KEY']));
     this.deadlineMs = options.deadlineMs ?? 30_000;
+    this.retryPolicy = { retries: options.retries ?? Infinity, onRetry: options.onRetry };
   }
 
   close(): void {
     this.raw.close();
   }
 
-  private call<Req, Res>(method: (req: Req, md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
-    return new Promise<Res>((resolve, reject) => {
-      method.call(this.raw, req, new Metadata(), { deadline: new Date(Date.now() + this.deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res)));
+  private call<Req, Res>(
+    method: (req: Req, md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req,
+    retryAs?: string,
+  ): Promise<Res> {
+    const deadline = new Date(Date.now() + this.deadlineMs);
+    const once = () => new Promise<Res>((resolve, reject) => {
+      method.call(this.raw, req, new Metadata(), { deadline }, (err, res) => (err ? reject(err) : resolve(res)));
     });
+    return retryAs === undefined ? once() : retryUnavailable(retryAs, deadline, this.retryPolicy, once);
   }
 
   async createTenant(tenantId: string, settings: TenantSettings = {}): Promise<Tenant> {
@@ -90,8 +113,13 @@ export class AdminClient {
     return (await this.call(this.raw.revokeKey, { keyId })).key as ApiKey;
   }
 
-  /** Gives a tenant credits; the account after the grant. Not retried: a retry could grant twice. */
-  async grantCredits(tenantId: string, credits: number): Promise<CreditsAccount> {
-    return (await this.call(this.raw.grantCredits, { tenantId, credits })).account as CreditsAccount;
+  /**
+   * Gives a tenant credits. Every grant carries a request id (a fresh one unless given), so it is retried on
+   * UNAVAILABLE: the coordinator makes a grant once per id and tenant (for at least the tenant's last 64 grants).
+   */
+  async grantCredits(tenantId: string, credits: number, options: { requestId?: string } = {}): Promise<CreditsGrant> {
+    const requestId = options.requestId ?? randomUUID();
+    const r = await this.call(this.raw.grantCredits, { tenantId, credits, requestId }, 'GrantCredits');
+    return { account: r.account as CreditsAccount, granted: r.granted, requestId };
   }
 }

@@ -6,7 +6,7 @@ import type {
   Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep,
 } from '@latentfarm/proto';
 import type { Account } from '../ledger/ledger.js';
-import type { CreditsView } from './credits.js';
+import type { CreditsGrant, CreditsView } from './credits.js';
 import type { RenderedImage } from './images.js';
 import type { JobQuery, SubmitItem } from './jobs.js';
 import type { FarmStatusView } from './farm-status.js';
@@ -41,7 +41,8 @@ export interface ClientApi {
 
 /** What FarmAdmin's credit handlers need. */
 export interface CreditsAdminApi {
-  grantCredits(principal: Principal, tenantId: string, credits: number): Promise<Account>;
+  /** `requestId` unset or '' for none; with one, a grant sent again is made once (CreditsGrant.granted false). */
+  grantCredits(principal: Principal, tenantId: string, credits: number, requestId?: string): Promise<CreditsGrant>;
 }
 
 /** What WorkerGateway's handler needs: one session per Connect stream. */

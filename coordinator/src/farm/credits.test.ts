@@ -3,7 +3,7 @@
 // fails or is cancelled, concurrent submits never overspend, price
 // multipliers, and the reconciler closing what a crash left open.
 import { afterEach, describe, expect, it } from 'vitest';
-import { FailedPreconditionError, createLogger } from '@latentfarm/common';
+import { FailedPreconditionError, InvalidArgumentError, createLogger } from '@latentfarm/common';
 import { ImageFormat, JobState, Scheduler, type JobSpec } from '@latentfarm/proto';
 import { toUnits } from '../jobs/cost.js';
 import { expectBalanced } from '../ledger/ledger.contract.js';
@@ -190,6 +190,19 @@ describe('credits through the farm', () => {
     await expect(f.farm.grantCredits(ACME, 'acme', 5)).rejects.toThrow('only an admin');
     await expect(f.farm.grantCredits(LOCAL_ADMIN, 'nobody', 5)).rejects.toThrow('does not exist');
     await expect(f.farm.grantCredits(LOCAL_ADMIN, 'acme', -1)).rejects.toThrow('above 0');
+  });
+
+  it('grants once per request id; the same id with other credits, or a malformed id, is INVALID_ARGUMENT', async () => {
+    const f = await farmWithTenant(10);
+    expect(await f.farm.grantCredits(LOCAL_ADMIN, 'acme', 5, 'grant-1')).toMatchObject({ granted: true, account: { balance: toUnits(15) } });
+    expect(await f.farm.grantCredits(LOCAL_ADMIN, 'acme', 5, 'grant-1')).toMatchObject({ granted: false, account: { balance: toUnits(15) } });
+    const other = f.farm.grantCredits(LOCAL_ADMIN, 'acme', 6, 'grant-1');
+    await expect(other).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(other).rejects.toThrow('request_id: "grant-1" named a grant of 5 credits to tenant acme, not 6; a different grant needs a new request id');
+    for (const bad of ['x'.repeat(65), 'has space', 'ü']) {
+      await expect(f.farm.grantCredits(LOCAL_ADMIN, 'acme', 5, bad)).rejects.toThrow('is not 1-64 characters of A-Z a-z 0-9 . _ : -');
+    }
+    expect((await f.ledger.account('acme')).balance).toBe(toUnits(15));
   });
 });
 

@@ -44,6 +44,16 @@ export interface CreditsDeps {
   readonly reserveGraceMs?: number;
 }
 
+/** What a grant did: the account after it (or as it is, for a grant made before under the same request id). */
+export interface CreditsGrant {
+  account: Account;
+  /** False when the request id named a grant made before: nothing was granted again. */
+  granted: boolean;
+}
+
+/** A grant's request id: short, and safe in logs and JSON. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
 export interface CreditsView {
   account: Account;
   entries: LedgerEntry[];
@@ -150,20 +160,31 @@ export class Credits {
     }
   }
 
-  /** An admin action: exactly one audit line, whatever its outcome (auth/audit.ts). */
-  grant(principal: Principal, tenantId: string, credits: number): Promise<Account> {
-    return auditedAdminAction(this.d.log, principal, 'credits_grant', { tenant: tenantId.slice(0, AUDIT_ECHO_CHARS), credits },
-      () => this.grantChecked(tenantId, credits), (account) => ({ balance: toCredits(account.balance) }), 'only an admin grants credits');
+  /**
+   * An admin action: exactly one audit line, whatever its outcome (auth/audit.ts). A grant sent again with its
+   * request id (a retry after a lost answer) grants nothing and says so; the same id with other credits is refused.
+   */
+  grant(principal: Principal, tenantId: string, credits: number, requestId: string): Promise<CreditsGrant> {
+    return auditedAdminAction(this.d.log, principal, 'credits_grant', { tenant: tenantId.slice(0, AUDIT_ECHO_CHARS), credits, requestId: requestId.slice(0, AUDIT_ECHO_CHARS) },
+      () => this.grantChecked(tenantId, credits, requestId), (g) => ({ balance: toCredits(g.account.balance), granted: String(g.granted) }), 'only an admin grants credits');
   }
 
-  private async grantChecked(tenantId: string, credits: number): Promise<Account> {
+  private async grantChecked(tenantId: string, credits: number, requestId: string): Promise<CreditsGrant> {
     if (!Number.isFinite(credits) || credits <= 0 || credits > MAX_GRANT_CREDITS) {
       throw new InvalidArgumentError('credits', `must be above 0 and at most ${MAX_GRANT_CREDITS}`);
     }
     const units = toUnits(credits);
     if (units <= 0) throw new InvalidArgumentError('credits', 'must be at least 0.000001');
+    if (requestId !== '' && !REQUEST_ID.test(requestId)) {
+      throw new InvalidArgumentError('request_id', `"${requestId.slice(0, 64)}" is not 1-64 characters of A-Z a-z 0-9 . _ : -`);
+    }
     await this.tenant(tenantId);
-    return this.d.ledger.grant(tenantId, units, Date.now());
+    const outcome = await this.d.ledger.grant(tenantId, units, Date.now(), requestId);
+    if (!outcome.granted && outcome.earlierAmount !== units) {
+      throw new InvalidArgumentError('request_id', `"${requestId}" named a grant of ${fmt(outcome.earlierAmount)} credits to tenant ${tenantId}, ` +
+        `not ${fmt(units)}; a different grant needs a new request id`);
+    }
+    return { account: outcome.account, granted: outcome.granted };
   }
 
 

@@ -6,7 +6,7 @@
 import type { Logger } from '@latentfarm/common';
 import type { Hello, Job, JobSpec, PromptEntry, TaskFailure, TaskResult, TaskStep } from '@latentfarm/proto';
 import { tenantDefaults, type CoordinatorConfig } from '../config.js';
-import type { Account, Ledger } from '../ledger/ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { Defaults, Limits } from '../jobs/params.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import { TenantDirectory } from '../quota/tenant-directory.js';
@@ -15,7 +15,7 @@ import type { Store } from '../store/store.js';
 import type { ClientApi, Submitted, WorkerApi } from './api.js';
 import { ResultCommitter } from './committer.js';
 import { Completions } from './completions.js';
-import { Credits, type CreditsView } from './credits.js';
+import { Credits, type CreditsGrant, type CreditsView } from './credits.js';
 import { Dispatcher } from './dispatcher.js';
 import { FarmStatus, type FarmStatusView } from './farm-status.js';
 import { ImageHistory, type RenderedImage } from './images.js';
@@ -176,8 +176,8 @@ export class Farm implements ClientApi, WorkerApi {
     return this.accounts.show(principal, tenantId, pageSize, pageToken);
   }
 
-  grantCredits(principal: Principal, tenantId: string, credits: number): Promise<Account> {
-    return this.accounts.grant(principal, tenantId, credits);
+  grantCredits(principal: Principal, tenantId: string, credits: number, requestId = ''): Promise<CreditsGrant> {
+    return this.accounts.grant(principal, tenantId, credits, requestId);
   }
 
   // ---- workers (WorkerGateway) ---------------------------------------------

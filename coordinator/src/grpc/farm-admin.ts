@@ -50,6 +50,9 @@ export function farmAdminHandlers(admin: IdentityAdmin, credits: CreditsAdminApi
     }),
     listKeys: unary(async (p, req) => ({ keys: (await admin.listKeys(p, req.tenantId)).map(toApiKey) })),
     revokeKey: unary(async (p, req) => ({ key: toApiKey(await admin.revokeKey(p, req.keyId)) })),
-    grantCredits: unary(async (p, req) => ({ account: toCreditsAccount(await credits.grantCredits(p, req.tenantId, req.credits)) })),
+    grantCredits: unary(async (p, req) => {
+      const g = await credits.grantCredits(p, req.tenantId, req.credits, req.requestId);
+      return { account: toCreditsAccount(g.account), granted: g.granted };
+    }),
   };
 }

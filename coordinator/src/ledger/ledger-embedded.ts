@@ -1,12 +1,12 @@
 // The ledger of the embedded store: tables in the job store's database
 // (<data-dir>/latentfarm.db), on its connection. Each reserve and settle is
 // one SQLite transaction over the entry, the account's totals and the open
-// reservations, so a SIGKILL leaves each whole or absent; better-sqlite3 runs
+// reservations (a grant's: and its request id), so a SIGKILL leaves each whole or absent; better-sqlite3 runs
 // a transaction synchronously, so concurrent submits of one tenant are
 // serialized and can never overspend.
 import type Database from 'better-sqlite3';
 import {
-  applyEntry, emptyAccount, settlement, type Account, type Ledger, type LedgerEntry, type OpenReservation, type ReserveOutcome,
+  applyEntry, emptyAccount, settlement, type Account, type GrantOutcome, type Ledger, type LedgerEntry, type OpenReservation, type ReserveOutcome,
 } from './ledger.js';
 
 const SCHEMA = `
@@ -30,6 +30,12 @@ CREATE TABLE IF NOT EXISTS ledger_accounts (
   open INTEGER NOT NULL,
   open_jobs INTEGER NOT NULL,
   balance INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS ledger_grant_ids (
+  tenant_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  amount INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, request_id)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS ledger_open (
   job_id TEXT PRIMARY KEY,
@@ -80,12 +86,17 @@ export class EmbeddedLedger implements Ledger {
     return Number(r.lastInsertRowid);
   }
 
-  async grant(tenantId: string, amount: number, unixMs: number): Promise<Account> {
-    return this.db.transaction(() => {
+  async grant(tenantId: string, amount: number, unixMs: number, requestId = ''): Promise<GrantOutcome> {
+    return this.db.transaction((): GrantOutcome => {
+      if (requestId !== '') {
+        const earlier = this.db.prepare('SELECT amount FROM ledger_grant_ids WHERE tenant_id = ? AND request_id = ?').get(tenantId, requestId) as { amount: number } | undefined;
+        if (earlier !== undefined) return { granted: false, account: this.readAccount(tenantId), earlierAmount: earlier.amount };
+        this.db.prepare('INSERT INTO ledger_grant_ids (tenant_id, request_id, amount) VALUES (?, ?, ?)').run(tenantId, requestId, amount);
+      }
       const a = applyEntry(this.readAccount(tenantId), { kind: 'grant', amount });
       this.append(tenantId, 'grant', '', amount, 0, 0, unixMs);
       this.writeAccount(a);
-      return a;
+      return { granted: true, account: a };
     }).immediate();
   }
 

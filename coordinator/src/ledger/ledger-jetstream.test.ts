@@ -6,6 +6,7 @@ import { createLogger } from '@latentfarm/common';
 import { startNatsServer, type NatsServer } from '@latentfarm/testkit';
 import { JetStreamLedger, type JetStreamLedgerOptions } from './ledger-jetstream.js';
 import { describeLedgerContract, expectBalanced } from './ledger.contract.js';
+import { REMEMBERED_GRANT_IDS } from './ledger.js';
 
 let nats: NatsServer;
 beforeAll(async () => { nats = await startNatsServer(); });
@@ -18,6 +19,20 @@ const options = (prefix = `t${randomBytes(4).toString('hex')}`): JetStreamLedger
 describeLedgerContract('jetstream', async () => {
   const ledger = await JetStreamLedger.connect(options());
   return { ledger, close: () => ledger.close() };
+});
+
+describe('JetStream ledger grant ids', () => {
+  it('an account carries only its last REMEMBERED_GRANT_IDS request ids: an older one is granted again', async () => {
+    const ledger = await JetStreamLedger.connect(options());
+    try {
+      for (let i = 0; i <= REMEMBERED_GRANT_IDS; i++) expect((await ledger.grant('acme', 1, i, `r${i}`)).granted).toBe(true);
+      expect((await ledger.grant('acme', 1, 99, `r${REMEMBERED_GRANT_IDS}`)).granted).toBe(false);
+      expect((await ledger.grant('acme', 1, 99, 'r1')).granted).toBe(false);
+      expect((await ledger.grant('acme', 1, 99, 'r0')).granted).toBe(true);
+    } finally {
+      await ledger.close();
+    }
+  });
 });
 
 describe('JetStream ledger shared by coordinators', () => {

@@ -1,7 +1,8 @@
 // The ledger on JetStream: a stream <prefix>_LEDGER with one subject per
 // tenant, <prefix>.ledger.<tenant>. Every message is one entry plus the
-// account after it: its totals and its open reservations (so the last
-// message of the subject is the whole account, read with one direct get).
+// account after it: its totals, its open reservations and the request ids of
+// its last grants (so the last message of the subject is the whole account,
+// read with one direct get).
 // Each append names the subject's last sequence it read
 // (Nats-Expected-Last-Subject-Sequence): two coordinators that read the same
 // account cannot both append, the loser reads again and decides again. So a
@@ -17,7 +18,7 @@ import { backoffMs, sleep, UnavailableError, type Logger } from '@latentfarm/com
 import { DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
-  applyEntry, emptyAccount, settlement, type Account, type Ledger, type LedgerEntry, type OpenReservation, type ReserveOutcome,
+  applyEntry, emptyAccount, REMEMBERED_GRANT_IDS, settlement, type Account, type GrantOutcome, type Ledger, type LedgerEntry, type OpenReservation, type ReserveOutcome,
 } from './ledger.js';
 
 export interface JetStreamLedgerOptions {
@@ -46,6 +47,11 @@ interface AccountMsg {
   open: Record<string, { amount: number; multiplier: number; unixMs: number }>;
   /** Stream sequence of the tenant's previous message (0: none): entries are read back newest first along it. */
   prev: number;
+  /**
+   * The request ids of the tenant's last REMEMBERED_GRANT_IDS grants that had one, newest first, with their
+   * amounts (absent in messages of earlier versions, and while there are none).
+   */
+  grantIds?: [requestId: string, amount: number][];
 }
 
 interface Last {
@@ -146,12 +152,17 @@ export class JetStreamLedger implements Ledger {
     }
   }
 
-  grant(tenantId: string, amount: number, unixMs: number): Promise<Account> {
+  grant(tenantId: string, amount: number, unixMs: number, requestId = ''): Promise<GrantOutcome> {
     return this.change(tenantId, (last) => {
-      const account = applyEntry(last?.account ?? emptyAccount(tenantId), { kind: 'grant', amount });
+      const before = last?.account ?? emptyAccount(tenantId);
+      const ids = last?.grantIds ?? [];
+      const earlier = requestId === '' ? undefined : ids.find(([id]) => id === requestId);
+      if (earlier !== undefined) return { result: (): GrantOutcome => ({ granted: false, account: before, earlierAmount: earlier[1] }) };
+      const account = applyEntry(before, { kind: 'grant', amount });
+      const grantIds = requestId === '' ? ids : [[requestId, amount] as [string, number], ...ids].slice(0, REMEMBERED_GRANT_IDS);
       return {
-        write: (prev) => ({ entry: { unixMs, tenantId, kind: 'grant', amount }, account, open: last?.open ?? {}, prev }),
-        result: () => account,
+        write: (prev) => ({ entry: { unixMs, tenantId, kind: 'grant', amount }, account, open: last?.open ?? {}, prev, ...idsOf(grantIds) }),
+        result: (): GrantOutcome => ({ granted: true, account }),
       };
     });
   }
@@ -167,7 +178,7 @@ export class JetStreamLedger implements Ledger {
       return {
         write: (prev) => ({
           entry: { unixMs: r.unixMs, tenantId: r.tenantId, kind: 'reserve', jobId: r.jobId, amount: r.amount }, account,
-          open: { ...open, [r.jobId]: { amount: r.amount, multiplier: r.multiplier, unixMs: r.unixMs } }, prev,
+          open: { ...open, [r.jobId]: { amount: r.amount, multiplier: r.multiplier, unixMs: r.unixMs } }, prev, ...idsOf(last?.grantIds),
         }),
         result: (): ReserveOutcome => ({ ok: true, account }),
       };
@@ -183,7 +194,7 @@ export class JetStreamLedger implements Ledger {
       delete open[jobId];
       const entry = { unixMs, tenantId, kind: 'settle' as const, jobId, ...s };
       return {
-        write: (prev) => ({ entry, account: applyEntry(last.account, { kind: 'settle', ...s }), open, prev }),
+        write: (prev) => ({ entry, account: applyEntry(last.account, { kind: 'settle', ...s }), open, prev, ...idsOf(last.grantIds) }),
         result: (seq) => ({ seq, ...entry }),
       };
     });
@@ -239,4 +250,9 @@ export class JetStreamLedger implements Ledger {
   async close(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.close();
   }
+}
+
+/** The grant ids a message carries on: none is no field at all, so tenants that never use them pay nothing. */
+function idsOf(grantIds: AccountMsg['grantIds']): Pick<AccountMsg, 'grantIds'> {
+  return grantIds === undefined || grantIds.length === 0 ? {} : { grantIds };
 }

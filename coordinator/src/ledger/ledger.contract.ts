@@ -1,7 +1,7 @@
 // The contract every Ledger keeps, run against the embedded and the JetStream
 // store (ledger-embedded.test.ts, ledger-jetstream.test.ts).
 import { describe, expect, it } from 'vitest';
-import type { Account, Ledger, OpenReservation } from './ledger.js';
+import { REMEMBERED_GRANT_IDS, type Account, type Ledger, type OpenReservation } from './ledger.js';
 
 const reservation = (jobId: string, amount: number, o: Partial<OpenReservation> = {}): OpenReservation => ({
   tenantId: 'acme', jobId, amount, multiplier: 1, unixMs: Date.now(), ...o,
@@ -86,6 +86,35 @@ export function describeLedgerContract(name: string, open: () => Promise<{ ledge
       const third = await l.entries('acme', second.at(-1)!.seq, 2);
       expect(third.map((e) => (e.kind === 'grant' ? e.amount : -1))).toEqual([1]);
       expect(await l.entries('acme', third.at(-1)!.seq, 2)).toEqual([]);
+    }));
+
+    it('makes a grant with a request id once per tenant, remembering the last ids across other entries', () => withLedger(async (l) => {
+      expect(await l.grant('acme', 100, 1, 'r0')).toMatchObject({ granted: true, account: { granted: 100, balance: 100 } });
+      await l.reserve(reservation('j1', 30));
+      // Sent again (its answer lost): nothing is written, the account is as it is now, with what the first one gave.
+      expect(await l.grant('acme', 100, 2, 'r0')).toEqual({ granted: false, account: await l.account('acme'), earlierAmount: 100 });
+      expect(await l.grant('acme', 7, 3, 'r0')).toMatchObject({ granted: false, earlierAmount: 100 });
+      // The id is acme's: another tenant's grant with it is a grant of its own; grants without an id are all made.
+      expect(await l.grant('other', 5, 4, 'r0')).toMatchObject({ granted: true, account: { granted: 5 } });
+      await l.grant('acme', 1, 5);
+      await l.grant('acme', 1, 6, '');
+      // The newest REMEMBERED_GRANT_IDS ids, r0 the oldest of them, survive reserves and settles written in between.
+      for (let i = 1; i < REMEMBERED_GRANT_IDS; i++) {
+        await l.grant('acme', 1, 10 + i, `r${i}`);
+        if (i % 16 === 0) await l.settle('acme', 'j1', 10, 10 + i);
+      }
+      const before = await l.account('acme');
+      expect(before).toMatchObject({ granted: 100 + 2 + REMEMBERED_GRANT_IDS - 1, openJobs: 0 });
+      for (let i = 0; i < REMEMBERED_GRANT_IDS; i++) expect((await l.grant('acme', i === 0 ? 100 : 1, 99, `r${i}`)).granted, `r${i}`).toBe(false);
+      expect(await l.account('acme')).toEqual(before);
+      expect((await l.entries('acme', 0, 1000)).filter((e) => e.kind === 'grant')).toHaveLength(2 + REMEMBERED_GRANT_IDS);
+      expectBalanced(before);
+    }));
+
+    it('makes concurrent grants with one request id once', () => withLedger(async (l) => {
+      const outcomes = await Promise.all(Array.from({ length: 20 }, () => l.grant('acme', 10, 1, 'same')));
+      expect(outcomes.filter((o) => o.granted)).toHaveLength(1);
+      expect(await l.account('acme')).toMatchObject({ granted: 10, balance: 10 });
     }));
 
     it('many concurrent reservations of one tenant never overspend', () => withLedger(async (l) => {

@@ -47,8 +47,20 @@ export type ReserveOutcome =
   /** Nothing was written: the tenant has this many reservations open already (JetStream bounds the set). */
   | { ok: false; tooManyOpen: number };
 
+/**
+ * A grant's outcome. A grant with a request id that names one of the tenant's last REMEMBERED_GRANT_IDS grants
+ * writes nothing: it returns the account as it is and the amount that earlier grant gave.
+ */
+export type GrantOutcome =
+  | { granted: true; account: Account }
+  | { granted: false; account: Account; earlierAmount: number };
+
+/** Request ids of grants each tenant's account remembers, newest first (at least; the embedded store keeps all). */
+export const REMEMBERED_GRANT_IDS = 64;
+
 export interface Ledger {
-  grant(tenantId: string, amount: number, unixMs: number): Promise<Account>;
+  /** Grants `amount`; with a `requestId` (unset or '' for none) seen before for this tenant, grants nothing (GrantOutcome). */
+  grant(tenantId: string, amount: number, unixMs: number, requestId?: string): Promise<GrantOutcome>;
   /** Reserves `amount` for `jobId` if the balance covers it, in one atomic step; a job reserved before throws. */
   reserve(r: OpenReservation): Promise<ReserveOutcome>;
   /**

@@ -106,11 +106,21 @@ export interface GrantCreditsRequest {
   tenantId: string;
   /** above 0 */
   credits: number;
+  /**
+   * Optional, 1-64 characters of A-Z a-z 0-9 . _ : -. A grant sent again with
+   * the same id for the same tenant is made once: the tenant's last 64 ids are
+   * remembered. The same id with other credits is INVALID_ARGUMENT.
+   */
+  requestId: string;
 }
 
 export interface GrantCreditsResponse {
-  /** after the grant */
-  account?: CreditsAccount | undefined;
+  /** after the grant (as it is now, when granted is false) */
+  account?:
+    | CreditsAccount
+    | undefined;
+  /** false when request_id named a grant made before: nothing was granted again */
+  granted: boolean;
 }
 
 function createBaseCreditsAccount(): CreditsAccount {
@@ -698,7 +708,7 @@ export const GetCreditsResponse: MessageFns<GetCreditsResponse> = {
 };
 
 function createBaseGrantCreditsRequest(): GrantCreditsRequest {
-  return { tenantId: "", credits: 0 };
+  return { tenantId: "", credits: 0, requestId: "" };
 }
 
 export const GrantCreditsRequest: MessageFns<GrantCreditsRequest> = {
@@ -708,6 +718,9 @@ export const GrantCreditsRequest: MessageFns<GrantCreditsRequest> = {
     }
     if (message.credits !== 0) {
       writer.uint32(17).double(message.credits);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
     }
     return writer;
   },
@@ -741,6 +754,14 @@ export const GrantCreditsRequest: MessageFns<GrantCreditsRequest> = {
             message.credits = reader.double();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -761,6 +782,11 @@ export const GrantCreditsRequest: MessageFns<GrantCreditsRequest> = {
         ? globalThis.String(object.tenant_id)
         : "",
       credits: isSet(object.credits) ? globalThis.Number(object.credits) : 0,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -772,6 +798,9 @@ export const GrantCreditsRequest: MessageFns<GrantCreditsRequest> = {
     if (message.credits !== 0) {
       obj.credits = floatToJson(message.credits);
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -782,18 +811,22 @@ export const GrantCreditsRequest: MessageFns<GrantCreditsRequest> = {
     const message = createBaseGrantCreditsRequest();
     message.tenantId = object.tenantId ?? "";
     message.credits = object.credits ?? 0;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
 
 function createBaseGrantCreditsResponse(): GrantCreditsResponse {
-  return { account: undefined };
+  return { account: undefined, granted: false };
 }
 
 export const GrantCreditsResponse: MessageFns<GrantCreditsResponse> = {
   encode(message: GrantCreditsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.account !== undefined) {
       CreditsAccount.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    if (message.granted !== false) {
+      writer.uint32(16).bool(message.granted);
     }
     return writer;
   },
@@ -819,6 +852,14 @@ export const GrantCreditsResponse: MessageFns<GrantCreditsResponse> = {
             message.account = CreditsAccount.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.granted = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -832,13 +873,19 @@ export const GrantCreditsResponse: MessageFns<GrantCreditsResponse> = {
   },
 
   fromJSON(object: any): GrantCreditsResponse {
-    return { account: isSet(object.account) ? CreditsAccount.fromJSON(object.account) : undefined };
+    return {
+      account: isSet(object.account) ? CreditsAccount.fromJSON(object.account) : undefined,
+      granted: isSet(object.granted) ? globalThis.Boolean(object.granted) : false,
+    };
   },
 
   toJSON(message: GrantCreditsResponse): unknown {
     const obj: any = {};
     if (message.account !== undefined) {
       obj.account = CreditsAccount.toJSON(message.account);
+    }
+    if (message.granted !== false) {
+      obj.granted = message.granted;
     }
     return obj;
   },
@@ -851,6 +898,7 @@ export const GrantCreditsResponse: MessageFns<GrantCreditsResponse> = {
     message.account = (object.account !== undefined && object.account !== null)
       ? CreditsAccount.fromPartial(object.account)
       : undefined;
+    message.granted = object.granted ?? false;
     return message;
   },
 };

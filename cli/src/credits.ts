@@ -2,9 +2,9 @@
 // `credits show [tenant]` (a tenant key shows its own; an admin key names the
 // tenant), as text or --json.
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError, opt } from '@latentfarm/common';
+import { flagOnly, InvalidArgumentError, opt } from '@latentfarm/common';
 import { AdminClient, FarmClient } from '@latentfarm/client';
-import { CreditsAccount, CreditsEntry, CreditsEntryKind, type GetCreditsResponse } from '@latentfarm/proto';
+import { CreditsAccount, CreditsEntry, CreditsEntryKind, GRANT_REQUEST_ID_RULE, isGrantRequestId, type GetCreditsResponse } from '@latentfarm/proto';
 import { clientOptions, retryNotice, withConnection, type Command } from './command.js';
 import { print, printJson } from './output.js';
 
@@ -42,13 +42,16 @@ export const creditsCommands: Record<string, Command> = {
       '(until --deadline-ms); run again with the same --request-id, a grant is made once.',
     options: {
       ...clientOptions,
-      requestId: opt.string('Request id of this grant, 1-64 characters of A-Z a-z 0-9 . _ : - (default: a fresh one); the coordinator makes a grant once per id and tenant', ''),
+      // Flag only: one id in the environment would make every later grant "granted before".
+      requestId: flagOnly(opt.string(`Request id of this grant, ${GRANT_REQUEST_ID_RULE} (default: a fresh one); the coordinator makes a grant once per id and tenant`, '')),
     },
     async run(v, pos) {
       const [tenant, raw] = pos;
       if (tenant === undefined || tenant === '') throw new InvalidArgumentError('tenant-id', 'missing: give the tenant and the credits, e.g. latentfarm credits grant acme 100');
       const amount = parseAmount(raw);
-      const requestId = (v['requestId'] as string) || `cli-${randomUUID()}`;
+      const given = v['requestId'] as string;
+      if (given !== '' && !isGrantRequestId(given)) throw new InvalidArgumentError('--request-id', `"${given.slice(0, 64)}" is not ${GRANT_REQUEST_ID_RULE}`);
+      const requestId = given || `cli-${randomUUID()}`;
       const g = await withConnection(v, (address, options) => new AdminClient(address, {
         ...options, onRetry: retryNotice(address, () => `request id ${requestId}, so it cannot grant twice`),
       }), (c) => c.grantCredits(tenant, amount, { requestId }));

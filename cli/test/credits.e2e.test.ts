@@ -78,7 +78,10 @@ describe('credits commands', () => {
   }, 120_000);
 
   it('bad input is one line and exit 2; a tenant key cannot grant', async () => {
-    for (const args of [['credits', 'grant', 'acme', 'lots'], ['credits', 'grant', 'acme', '-5'], ['credits', 'grant'], ['tenant', 'create', 'zeta', '--credits', 'x']]) {
+    for (const args of [
+      ['credits', 'grant', 'acme', 'lots'], ['credits', 'grant', 'acme', '-5'], ['credits', 'grant'], ['tenant', 'create', 'zeta', '--credits', 'x'],
+      ['credits', 'grant', 'acme', '5', '--request-id', 'no spaces'],
+    ]) {
       const out = await cli(args, admin, 2);
       expect(out.trim().split('\n'), out).toHaveLength(1);
     }

@@ -20,6 +20,7 @@ export { fileDescriptorProtos } from './descriptors.js';
 export * from './schedulers.js';
 export * from './batch-group.js';
 export * from './seeds.js';
+export * from './grant-request-id.js';
 export * from './retry-info.js';
 export { Status as RpcStatus } from './gen/google/rpc/status.js';
 export { RetryInfo } from './gen/google/rpc/error_details.js';

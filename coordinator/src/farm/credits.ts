@@ -15,7 +15,7 @@
 //   The reconciler, at start and every RECONCILE_MS, settles ended jobs whose
 //   settle a crash lost.
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError, type Logger } from '@latentfarm/common';
-import { FinishReason } from '@latentfarm/proto';
+import { FinishReason, GRANT_REQUEST_ID_RULE, isGrantRequestId } from '@latentfarm/proto';
 import { toCredits, toUnits } from '../jobs/cost.js';
 import { AUDIT_ECHO_CHARS, auditedAdminAction } from '../auth/audit.js';
 import type { Account, Ledger, LedgerEntry } from '../ledger/ledger.js';
@@ -50,9 +50,6 @@ export interface CreditsGrant {
   /** False when the request id named a grant made before: nothing was granted again. */
   granted: boolean;
 }
-
-/** A grant's request id: short, and safe in logs and JSON. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export interface CreditsView {
   account: Account;
@@ -175,8 +172,8 @@ export class Credits {
     }
     const units = toUnits(credits);
     if (units <= 0) throw new InvalidArgumentError('credits', 'must be at least 0.000001');
-    if (requestId !== '' && !REQUEST_ID.test(requestId)) {
-      throw new InvalidArgumentError('request_id', `"${requestId.slice(0, 64)}" is not 1-64 characters of A-Z a-z 0-9 . _ : -`);
+    if (requestId !== '' && !isGrantRequestId(requestId)) {
+      throw new InvalidArgumentError('request_id', `"${requestId.slice(0, 64)}" is not ${GRANT_REQUEST_ID_RULE}`);
     }
     await this.tenant(tenantId);
     const outcome = await this.d.ledger.grant(tenantId, units, Date.now(), requestId);

@@ -2,6 +2,7 @@
 // everything acknowledged survives the store being closed or its process
 // killed, and a reopened store resumes (leased tasks wait again).
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -10,10 +11,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '@latentfarm/common';
 import { JobState } from '@latentfarm/proto';
 import { tempDir } from '@latentfarm/testkit';
-import { EmbeddedStore } from './embedded.js';
+import { EmbeddedStore, INLINE_IMAGE_BYTES } from './embedded.js';
 import { DB_FILE } from './sqlite-db.js';
 import { describeHistoryContract } from './store-history.contract.js';
-import { describeStoreContract, info, leaseAll, newJob, newJobId } from './store.contract.js';
+import { crashTestImage, describeStoreContract, info, leaseAll, newJob, newJobId } from './store.contract.js';
 
 describeStoreContract('embedded', async () => {
   const dir = await tempDir();
@@ -111,8 +112,8 @@ describe('embedded store: durable in its data dir', () => {
     for (const i of acknowledged) expect(committed.has(i)).toBe(true);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, k) => k + 1));
     expect((await s.counts(jobId)).succeeded).toBe(committed.size);
-    // Every committed image's file is there, whole.
-    for (const i of committed) expect(Buffer.from((await s.getImage(`${jobId}/${i}`))!.data)).toEqual(Buffer.from([i % 256, 1, 2, 3]));
+    // Every committed image is there, whole: those in the database and those in files.
+    for (const i of committed) expect(Buffer.from((await s.getImage(`${jobId}/${i}`))!.data)).toEqual(Buffer.from(crashTestImage(i, INLINE_IMAGE_BYTES + 1)));
     expect(await s.claimIdempotencyKey(`key-${jobId}`, newJobId())).toBe(jobId);
     // The rest, including what was leased when the process died, waits again: each exactly once.
     const rest = await leaseAll(s, jobId, total - committed.size);
@@ -134,7 +135,8 @@ describe('embedded store: durable in its data dir', () => {
   it('removes the image folder of a job expired just before a crash at the next sweep after a restart', async () => {
     const s = openStore();
     const id = await newJob(s, 1);
-    await s.commitImage(id, 0, info(id, 0), { data: new Uint8Array([1, 2, 3]), mimeType: 'image/png' });
+    // Large enough to be a file (a small image goes with the job's rows, in their transaction).
+    await s.commitImage(id, 0, info(id, 0), { data: new Uint8Array(INLINE_IMAGE_BYTES + 1), mimeType: 'image/png' });
     // The state a crash between the expiry's commit and the folder's removal leaves: rows gone, folder listed.
     s.database.prepare('DELETE FROM jobs WHERE id = ?').run(id);
     s.database.prepare('INSERT INTO expired_images (job_id) VALUES (?)').run(id);
@@ -144,6 +146,47 @@ describe('embedded store: durable in its data dir', () => {
     expect(await again.expireJobs(0, 10)).toEqual([]);
     expect(await again.getImage(`${id}/0`)).toBeUndefined();
     expect(again.database.prepare('SELECT count(*) FROM expired_images').pluck().get()).toBe(0);
+  });
+
+  it('keeps an image up to INLINE_IMAGE_BYTES in the database with its commit and a larger one as a file; both go with their job', async () => {
+    const s = openStore();
+    const id = await newJob(s, 3);
+    const folder = join(dir.path, 'images', id);
+    const small = new Uint8Array(INLINE_IMAGE_BYTES).fill(5);
+    const large = new Uint8Array(INLINE_IMAGE_BYTES + 1).fill(6);
+    await s.commitImage(id, 0, info(id, 0), { data: small, mimeType: 'image/png' });
+    expect(existsSync(folder)).toBe(false);
+    await s.commitImage(id, 1, info(id, 1), { data: large, mimeType: 'image/webp' });
+    expect(readdirSync(folder)).toEqual(['1.webp']);
+    // A losing commit stores nothing: the first image stays.
+    expect(await s.commitImage(id, 0, info(id, 0), { data: new Uint8Array([1]), mimeType: 'image/png' })).toBeUndefined();
+    expect(await s.getImage(`${id}/0`)).toEqual({ data: Buffer.from(small), mimeType: 'image/png' });
+    expect(await s.getImage(`${id}/1`)).toEqual({ data: Buffer.from(large), mimeType: 'image/webp' });
+    expect(await s.getImage(`${id}/2`)).toBeUndefined();
+    await s.updateJob(id, (j) => ({ ...j, state: JobState.SUCCEEDED, finishedUnixMs: 1 }));
+    expect(await s.expireJobs(Date.now(), 10)).toEqual([id]);
+    expect(await s.getImage(`${id}/0`)).toBeUndefined();
+    expect(await s.getImage(`${id}/1`)).toBeUndefined();
+    expect(s.database.prepare('SELECT count(*) FROM image_blobs').pluck().get()).toBe(0);
+    expect(existsSync(folder)).toBe(false);
+  });
+
+  it('opens a database of schema 1 as schema 2 and still serves its image files; refuses a newer schema with one line', async () => {
+    const s = openStore();
+    const id = await newJob(s, 2);
+    await s.commitImage(id, 0, info(id, 0), { data: new Uint8Array(INLINE_IMAGE_BYTES + 1).fill(7), mimeType: 'image/png' });
+    // What schema 1 wrote: no image_blobs table, every image a file.
+    s.database.exec('DROP TABLE image_blobs');
+    s.database.prepare('UPDATE meta SET value = 1 WHERE key = ?').run('schema');
+    await s.close();
+    const again = openStore();
+    expect(again.database.prepare('SELECT value FROM meta WHERE key = ?').pluck().get('schema')).toBe(2);
+    expect((await again.getImage(`${id}/0`))?.data).toEqual(Buffer.from(new Uint8Array(INLINE_IMAGE_BYTES + 1).fill(7)));
+    await again.commitImage(id, 1, info(id, 1), { data: new Uint8Array([4, 2]), mimeType: 'image/png' });
+    expect((await again.getImage(`${id}/1`))?.data).toEqual(Buffer.from([4, 2]));
+    again.database.prepare('UPDATE meta SET value = 3 WHERE key = ?').run('schema');
+    await again.close();
+    expect(() => new EmbeddedStore(dir.path)).toThrow(/was written by a newer latentfarm \(schema 3, this one reads 2\)$/);
   });
 
   it('counts the image bytes of jobs in a database from before they were kept, for --retain-bytes', async () => {

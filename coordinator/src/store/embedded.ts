@@ -1,6 +1,6 @@
 // The embedded store: a SQLite database in the data directory
-// (<dir>/latentfarm.db: jobs, tasks, events, idempotency keys, dead letters)
-// with the images as files beside it (image-files.ts). No setup, one
+// (<dir>/latentfarm.db: jobs, tasks, events, idempotency keys, dead letters,
+// small images) with larger images as files beside it (image-files.ts). No setup, one
 // coordinator process; everything it has acknowledged survives the process
 // being killed, and a restart with the same directory resumes where it was:
 // leased tasks wait again, watchers resume from their sequence number.
@@ -8,6 +8,7 @@ import type Database from 'better-sqlite3';
 import { FinishReason, JobState, type ImageInfo } from '@latentfarm/proto';
 import { EmbeddedJobWriter } from './embedded-job-writer.js';
 import { ImageFiles } from './image-files.js';
+import { parseImageId } from './image-id.js';
 import { WriteBatcher } from './sqlite-batch.js';
 import { matchesFilter } from './job-query.js';
 import { FINISHED_MS_SQL, IS_FINISHED_SQL, openDatabase } from './sqlite-db.js';
@@ -15,6 +16,12 @@ import type {
   FarmEvent, JobCursor, JobFilter, JobRecord, JobWriter, NewEvent, Store, StoredImage, StoredLease, TaskSource, TaskSpec,
 } from './store.js';
 
+/**
+ * Images up to this size are kept in the database, in the transaction of the commit that names them, instead of a
+ * file each (open, write, fdatasync, close, and a directory entry). SQLite reads and writes blobs this small faster
+ * than the file system does; a larger image is a file, so the database stays small enough to checkpoint quickly.
+ */
+export const INLINE_IMAGE_BYTES = 64 * 1024;
 /** Job rows read at once while a listing looks for jobs its filter takes. */
 const LIST_READ_ROWS = 256;
 /** Handed-back tasks rank before never-leased ones (whose rank is their index), in the order they came back. */
@@ -77,6 +84,8 @@ export class EmbeddedStore implements Store {
       fence: db.prepare<[string, string]>('INSERT OR IGNORE INTO fences (job_id, fence) VALUES (?, ?)'),
       events: db.prepare<[string, number, number], EventRow>('SELECT seq, unix_ms, body FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
       deadLetter: db.prepare<[string, number, string]>('INSERT OR IGNORE INTO dead_letters (job_id, idx, reason) VALUES (?, ?, ?)'),
+      putBlob: db.prepare<[string, number, string, Buffer]>('INSERT INTO image_blobs (job_id, idx, mime, data) VALUES (?, ?, ?, ?)'),
+      blob: db.prepare<[string, number], { mime: string; data: Buffer }>('SELECT mime, data FROM image_blobs WHERE job_id = ? AND idx = ?'),
       // Newest first after a cursor: walks the (created_ms, id) index backwards from where the last page ended.
       listAfter: db.prepare<[number, number, string, number, number], { record: string }>(
         'SELECT record FROM jobs WHERE (created_ms < ? OR (created_ms = ? AND id < ?)) AND created_ms >= ? ORDER BY created_ms DESC, id DESC LIMIT ?'),
@@ -84,7 +93,8 @@ export class EmbeddedStore implements Store {
         `SELECT id FROM jobs WHERE ${IS_FINISHED_SQL} AND ${FINISHED_MS_SQL} < ? ORDER BY ${FINISHED_MS_SQL} LIMIT ?`).pluck(),
       expireJob: [
         'DELETE FROM tasks WHERE job_id = ?', 'DELETE FROM events WHERE job_id = ?', 'DELETE FROM fences WHERE job_id = ?',
-        'DELETE FROM dead_letters WHERE job_id = ?', 'DELETE FROM idempotency_keys WHERE job_id = ?', 'DELETE FROM jobs WHERE id = ?',
+        'DELETE FROM dead_letters WHERE job_id = ?', 'DELETE FROM idempotency_keys WHERE job_id = ?', 'DELETE FROM image_blobs WHERE job_id = ?',
+        'DELETE FROM jobs WHERE id = ?',
         'INSERT OR IGNORE INTO expired_images (job_id) VALUES (?)',
       ].map((sql) => db.prepare<[string]>(sql)),
       oldestFinished: db.prepare<[number], { id: string; image_bytes: number }>(
@@ -293,8 +303,10 @@ export class EmbeddedStore implements Store {
   }
 
   async commitImage(jobId: string, index: number, info: ImageInfo, image?: StoredImage): Promise<FarmEvent | undefined> {
-    // The file first (fsynced), so a committed image's bytes are on disk before its commit exists.
-    if (image !== undefined) await this.images.put(info.id, image);
+    // A small image is written with its commit, in one transaction; a large one's file first (fsynced), so a
+    // committed image's bytes are on disk before its commit exists.
+    const inline = image !== undefined && image.data.length <= INLINE_IMAGE_BYTES ? image : undefined;
+    if (image !== undefined && inline === undefined) await this.images.put(info.id, image);
     const e = await this.batch.run(() => {
       const c = this.counters(jobId);
       if (this.q.imageEvent.get(jobId, index) !== undefined) return undefined;
@@ -303,6 +315,7 @@ export class EmbeddedStore implements Store {
       if (this.q.jobState.get(jobId) === JobState.CANCELLED) return undefined;
       const ok = info.finishReason === FinishReason.SUCCESS;
       const event = this.append(jobId, c, { kind: 'image', info }, index, ok ? 1 : 0, ok ? 0 : 1, ok ? info.sizeBytes : 0);
+      if (inline !== undefined) this.q.putBlob.run(jobId, index, inline.mimeType, asBuffer(inline.data));
       // The image is final: its task, wherever it is, will never be leased again.
       this.q.deleteTask.run(jobId, index);
       return event;
@@ -370,7 +383,9 @@ export class EmbeddedStore implements Store {
   // ---- images
 
   getImage(imageId: string): Promise<StoredImage | undefined> {
-    return this.images.get(imageId);
+    const id = parseImageId(imageId);
+    const row = id === undefined ? undefined : this.q.blob.get(id.jobId, id.index);
+    return row !== undefined ? Promise.resolve({ data: row.data, mimeType: row.mime }) : this.images.get(imageId);
   }
 
   healthy(): boolean {
@@ -393,4 +408,9 @@ export class EmbeddedStore implements Store {
     this.db.close();
     return Promise.resolve();
   }
+}
+
+/** The bytes as a Buffer (what SQLite binds as a blob) without copying them. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -8,7 +8,8 @@ import { ConfigError } from '@latentfarm/common';
 import { FINISHED_STATES } from './job-query.js';
 
 export const DB_FILE = 'latentfarm.db';
-const SCHEMA_VERSION = 1;
+/** 2: small images inside the database (image_blobs), where a coordinator of schema 1 would not look. */
+const SCHEMA_VERSION = 2;
 
 /** SQL of "the job is finished" and "when it finished", the same text in the index and in the query that uses it. */
 export const IS_FINISHED_SQL = `state IN (${FINISHED_STATES.join(', ')})`;
@@ -50,6 +51,9 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_job ON idempotency_keys (job_id);
 -- between leaves the list, and the next sweep removes them then (no orphaned folder, no record naming a lost image).
 CREATE TABLE IF NOT EXISTS expired_images (job_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (job_id TEXT NOT NULL, idx INTEGER NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (job_id, idx)) WITHOUT ROWID;
+-- Images up to INLINE_IMAGE_BYTES (embedded.ts), written in the transaction of the commit that names them; larger
+-- ones are files (image-files.ts). A rowid table: its rows are too big for a WITHOUT ROWID one.
+CREATE TABLE IF NOT EXISTS image_blobs (job_id TEXT NOT NULL, idx INTEGER NOT NULL, mime TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (job_id, idx));
 `;
 
 export interface OpenedDb {
@@ -80,10 +84,11 @@ export function openDatabase(dataDir: string): OpenedDb {
     db.exec(SCHEMA);
     addImageBytes(db);
     const version = (db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: number } | undefined)?.value;
-    if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
-    else if (version > SCHEMA_VERSION) {
+    if (version !== undefined && version > SCHEMA_VERSION) {
       throw new ConfigError(`--data-dir: "${file}" was written by a newer latentfarm (schema ${version}, this one reads ${SCHEMA_VERSION})`);
     }
+    // An older file is this schema once the tables above are in it (its images stay files, which are still read).
+    if (version !== SCHEMA_VERSION) db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
     // A write now takes the exclusive lock at once, so a second coordinator fails here, at its start.
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('opened_ms', Date.now());
     return { db, orphanedImageDirs: fresh ? countDirs(join(dataDir, 'images')) : 0 };

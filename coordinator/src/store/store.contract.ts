@@ -48,6 +48,16 @@ export function info(jobId: string, index: number, ok = true): ImageInfo {
   };
 }
 
+/**
+ * Image `index`'s bytes in the embedded store's crash test: every fourth one `bigBytes` long (a file), the rest
+ * 4 bytes (kept in the database), so both kinds are being written when the kill lands.
+ */
+export function crashTestImage(index: number, bigBytes: number): Uint8Array {
+  const data = new Uint8Array(index % 4 === 3 ? bigBytes : 4);
+  data.set([index % 256, 1, 2, 3]);
+  return data;
+}
+
 const counts = (total: number, succeeded = 0, failed = 0) => ({ total, succeeded, failed, cancelled: 0, running: 0 });
 
 export async function newJob(store: Store, total: number): Promise<string> {

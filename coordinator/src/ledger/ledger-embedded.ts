@@ -1,9 +1,9 @@
 // The ledger of the embedded store: tables in the job store's database
-// (<data-dir>/latentfarm.db), on its connection. Each reserve and settle is
-// one SQLite transaction over the entry, the account's totals and the open
-// reservations (a grant's: and its request id), so a SIGKILL leaves each whole or absent; better-sqlite3 runs
-// a transaction synchronously, so concurrent submits of one tenant are
-// serialized and can never overspend.
+// (<data-dir>/latentfarm.db), on its connection. Each grant, reserve and
+// settle is one SQLite transaction over the entry, the account's totals and
+// the open reservations (and a grant's request id), so a SIGKILL leaves each
+// whole or absent; better-sqlite3 runs a transaction synchronously, so
+// concurrent submits of one tenant are serialized and can never overspend.
 import type Database from 'better-sqlite3';
 import {
   applyEntry, emptyAccount, settlement, type Account, type GrantOutcome, type Ledger, type LedgerEntry, type OpenReservation, type ReserveOutcome,

@@ -304,18 +304,24 @@ describe('JetStream store: what only a shared, durable store can do', () => {
       const held = await leaseAll(store, id, 2);
       await own.restart();
       await eventually(() => store.healthy(), 20_000, 'the store to reconnect');
-      // Leases survive the restart: completing them works, and the rest is still queued.
+      // Leases survive the restart: completing them works, and every task not held is still queued. A held task
+      // may be delivered again (at least once, as the farm's commit fence expects): a server killed with SIGKILL
+      // may not have written its consumer's latest deliveries yet, and a task consumer the store finds stuck is
+      // recreated, which delivers every task still in the stream. Seen once, in three full suites run at once.
       await Promise.all(held.map((l) => store.completeLease(l)));
-      const rest = await eventually(async () => {
+      const notHeld = [0, 1, 2, 3, 4].filter((i) => !held.some((l) => l.task.index === i));
+      const leasedAgain = new Set<number>();
+      await eventually(async () => {
         try {
-          const got = await leaseAll(store, id, 3, 2_000);
-          return got.length === 3 ? got : undefined;
+          for (const l of await leaseAll(store, id, 5, 1_000)) {
+            leasedAgain.add(l.task.index);
+            await store.completeLease(l);
+          }
         } catch {
-          return undefined;
+          // NATS is still coming back.
         }
+        return notHeld.every((i) => leasedAgain.has(i));
       }, 20_000, 'the remaining tasks');
-      const heldIdx = held.map((l) => l.task.index);
-      expect(rest.map((l) => l.task.index).sort()).toEqual([0, 1, 2, 3, 4].filter((i) => !heldIdx.includes(i)));
       expect(await store.readEvents(id, 0, 10)).toEqual([e]);
       expect(await store.commitImage(id, 0, info(id, 0))).toBeUndefined();
       expect((await store.getJob(id))?.total).toBe(5);

@@ -21,7 +21,7 @@ export interface Command {
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
 
-/** A key of its own for each submit, so the SDK may retry it without ever making two jobs. */
+/** A key of its own for each submit (idempotency key) or grant (request id), so the SDK may retry it without ever doing it twice. */
 export const newIdempotencyKey = (): string => `cli-${randomUUID()}`;
 
 /**

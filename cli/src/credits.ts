@@ -1,11 +1,10 @@
 // Credits: `credits grant <tenant> <amount>` (an admin key) and
 // `credits show [tenant]` (a tenant key shows its own; an admin key names the
 // tenant), as text or --json.
-import { randomUUID } from 'node:crypto';
 import { flagOnly, InvalidArgumentError, opt } from '@latentfarm/common';
 import { AdminClient, FarmClient } from '@latentfarm/client';
 import { CreditsAccount, CreditsEntry, CreditsEntryKind, GRANT_REQUEST_ID_RULE, isGrantRequestId, type GetCreditsResponse } from '@latentfarm/proto';
-import { clientOptions, retryNotice, withConnection, type Command } from './command.js';
+import { clientOptions, newIdempotencyKey, retryNotice, withConnection, type Command } from './command.js';
 import { print, printJson } from './output.js';
 
 /** Credits as people read them: at most 6 decimals, no float noise. */
@@ -51,7 +50,7 @@ export const creditsCommands: Record<string, Command> = {
       const amount = parseAmount(raw);
       const given = v['requestId'] as string;
       if (given !== '' && !isGrantRequestId(given)) throw new InvalidArgumentError('--request-id', `"${given.slice(0, 64)}" is not ${GRANT_REQUEST_ID_RULE}`);
-      const requestId = given || `cli-${randomUUID()}`;
+      const requestId = given || newIdempotencyKey();
       const g = await withConnection(v, (address, options) => new AdminClient(address, {
         ...options, onRetry: retryNotice(address, () => `request id ${requestId}, so it cannot grant twice`),
       }), (c) => c.grantCredits(tenant, amount, { requestId }));

@@ -306,7 +306,7 @@ export class EmbeddedStore implements Store {
     // A small image is written with its commit, in one transaction; a large one's file first (fsynced), so a
     // committed image's bytes are on disk before its commit exists.
     const inline = image !== undefined && image.data.length <= INLINE_IMAGE_BYTES ? image : undefined;
-    if (image !== undefined && inline === undefined) await this.images.put(info.id, image);
+    if (image !== undefined && inline === undefined) await this.images.put(jobId, index, image);
     const e = await this.batch.run(() => {
       const c = this.counters(jobId);
       if (this.q.imageEvent.get(jobId, index) !== undefined) return undefined;
@@ -384,8 +384,9 @@ export class EmbeddedStore implements Store {
 
   getImage(imageId: string): Promise<StoredImage | undefined> {
     const id = parseImageId(imageId);
-    const row = id === undefined ? undefined : this.q.blob.get(id.jobId, id.index);
-    return row !== undefined ? Promise.resolve({ data: row.data, mimeType: row.mime }) : this.images.get(imageId);
+    if (id === undefined) return Promise.resolve(undefined);
+    const row = this.q.blob.get(id.jobId, id.index);
+    return row !== undefined ? Promise.resolve({ data: row.data, mimeType: row.mime }) : this.images.get(id.jobId, id.index);
   }
 
   healthy(): boolean {

@@ -1,4 +1,5 @@
-// The embedded store's images: one file each, <data-dir>/images/<job_id>/<index>.<ext>.
+// The embedded store's larger images: one file each, <data-dir>/images/<job_id>/<index>.<ext>. The store names
+// them by job and index (its caller has read the image id: image-id.ts).
 // A file's data is fsynced before put resolves, so the commit that
 // follows (and names the image) never refers to bytes still only in memory.
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
@@ -13,14 +14,13 @@ export class ImageFiles {
 
   constructor(private readonly dataDir: string) {}
 
-  private path(imageId: string, mimeType: string): { dir: string; file: string } {
-    const [jobId, index] = imageId.split('/');
-    const dir = join(this.dataDir, 'images', jobId ?? '');
-    return { dir, file: join(dir, `${index ?? ''}.${EXT[mimeType] ?? 'bin'}`) };
+  private path(jobId: string, index: number, mimeType: string): { dir: string; file: string } {
+    const dir = join(this.dataDir, 'images', jobId);
+    return { dir, file: join(dir, `${index}.${EXT[mimeType] ?? 'bin'}`) };
   }
 
-  async put(imageId: string, image: StoredImage): Promise<void> {
-    const { dir, file } = this.path(imageId, image.mimeType);
+  async put(jobId: string, index: number, image: StoredImage): Promise<void> {
+    const { dir, file } = this.path(jobId, index, image.mimeType);
     if (!this.madeDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
       this.madeDirs.add(dir);
@@ -42,11 +42,11 @@ export class ImageFiles {
     await rm(dir, { recursive: true, force: true });
   }
 
-  async get(imageId: string): Promise<StoredImage | undefined> {
+  async get(jobId: string, index: number): Promise<StoredImage | undefined> {
     for (const ext of Object.keys(MIME)) {
       const mimeType = MIME[ext] as string;
       try {
-        return { data: await readFile(this.path(imageId, mimeType).file), mimeType };
+        return { data: await readFile(this.path(jobId, index, mimeType).file), mimeType };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
